@@ -1,0 +1,206 @@
+/**
+ * The one source of truth for the configuration file (SPEC section 2). Validation, the
+ * TypeScript type, `portcullis config check`, docs/configuration.md and the Helm
+ * values.schema.json all derive from this schema. Unknown keys are errors everywhere.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** A duration string (`30s`, `15m`) parsed to milliseconds. */
+export const duration = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `not a duration: "${value}" (use e.g. 500ms, 30s, 15m, 8h, 7d)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be an IP address or CIDR');
+const roleName = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'role names use letters, digits, _ . : -');
+const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http(s) URL');
+
+export const serverSchema = z.strictObject({
+  listen: z.string().default('127.0.0.1:8080'),
+  public_url: httpUrl.default('http://localhost:8080'),
+  trusted_proxies: z.array(cidr).default([]),
+  shutdown_timeout: duration.default(10_000),
+  max_body_size: z.number().int().positive().default(64 * 1024),
+});
+
+export const metricsSchema = z.strictObject({
+  listen: z.string().default('127.0.0.1:9464'),
+});
+
+export const storeSchema = z.strictObject({
+  url: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').default('sqlite:./data/portcullis.db'),
+});
+
+export const passwordPolicySchema = z.strictObject({
+  min_length: z.number().int().min(1).default(8),
+  max_length: z.number().int().max(1024).default(64),
+  require_upper: z.boolean().default(true),
+  require_lower: z.boolean().default(true),
+  require_digit_or_special: z.boolean().default(true),
+});
+
+export const lockoutSchema = z.strictObject({
+  max_failures: z.number().int().min(1).default(5),
+  window: duration.default(15 * 60_000),
+  duration: duration.default(15 * 60_000),
+});
+
+export const usersSchema = z.strictObject({
+  admin_username: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, 'must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$').default('admin'),
+  seed_file: z.string().default(''),
+  password_policy: passwordPolicySchema.prefault({}),
+  lockout: lockoutSchema.prefault({}),
+  /** scrypt cost parameter as log2(N); raise it later without breaking stored hashes. */
+  password_hash_cost: z.number().int().min(10).max(20).default(15),
+});
+
+export const sessionSchema = z.strictObject({
+  cookie_name: z.string().regex(/^[A-Za-z0-9_-]+$/).default('portcullis_session'),
+  idle_timeout: duration.default(2 * 3_600_000),
+  max_lifetime: duration.default(24 * 3_600_000),
+});
+
+const roleList = z.array(roleName);
+
+export const ldapSchema = z.strictObject({
+  url: z.union([z.string(), z.array(z.string()).min(1)]).default(''),
+  start_tls: z.boolean().default(false),
+  tls_ca_file: z.string().default(''),
+  bind_dn: z.string().default(''),
+  bind_password: z.string().default(''),
+  bind_password_file: z.string().default(''),
+  user_base: z.string().default(''),
+  user_filter: z.string().default('(uid={username})'),
+  user_dn_template: z.string().default(''),
+  attributes: z
+    .strictObject({
+      username: z.string().default('uid'),
+      name: z.string().default('cn'),
+      email: z.string().default('mail'),
+    })
+    .prefault({}),
+  group_base: z.string().default(''),
+  group_filter: z.string().default('(member={dn})'),
+  group_name_attribute: z.string().default('cn'),
+  role_mapping: z.record(z.string(), roleList).default({}),
+  project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
+  default_roles: roleList.default(['user']),
+  allow_privileged_roles: z.boolean().default(false),
+  timeout: duration.default(5000),
+  cache_ttl: duration.default(60_000),
+  cache_max: z.number().int().positive().default(10_000),
+});
+
+export const jwtIssuerSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -'),
+  issuer: z.string().min(1),
+  audience: z.string().min(1),
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'])).min(1),
+  jwks_url: z.string().default(''),
+  public_key_file: z.string().default(''),
+  secret: z.string().default(''),
+  secret_file: z.string().default(''),
+  username_claim: z.string().default('sub'),
+  roles_claim: z.string().default('roles'),
+  projects_claim: z.string().default('projects'),
+  name_claim: z.string().default('name'),
+  email_claim: z.string().default('email'),
+  users: z.enum(['provision', 'existing']).default('provision'),
+  privileged_roles: z.enum(['reject', 'drop']).default('reject'),
+  max_token_lifetime: duration.default(3_600_000),
+  clock_tolerance: duration.default(30_000),
+  handoff_cookie: z.string().default(''),
+  jwks_timeout: duration.default(5000),
+  jwks_cooldown: duration.default(30_000),
+});
+
+const headerName = z.string().regex(/^([A-Za-z0-9-]+)?$/, 'must be an HTTP header name or ""');
+export const identityHeadersSchema = z.strictObject({
+  user: headerName.default('X-Auth-User'),
+  roles: headerName.default('X-Auth-Roles'),
+  projects: headerName.default('X-Auth-Projects'),
+  name: headerName.default('X-Auth-Name'),
+  email: headerName.default('X-Auth-Email'),
+  source: headerName.default('X-Auth-Source'),
+  assertion: headerName.default('X-Auth-Assertion'),
+});
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  host: z.string().default(''),
+  path_prefix: z.string().startsWith('/').default('/'),
+  upstream: z.string().regex(/^(https?:\/\/[^\s]+|builtin:echo)$/, 'must be http(s)://host:port or builtin:echo'),
+  strip_prefix: z.boolean().default(false),
+  preserve_host: z.boolean().default(false),
+  websocket: z.boolean().default(true),
+  timeout: duration.default(60_000),
+  pass_credentials: z.boolean().default(false),
+});
+
+const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
+
+export const ruleSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+  hosts: z.array(z.string().min(1)).default([]),
+  paths: z.array(z.string().min(1)).min(1),
+  methods: z.array(methodName).default([]),
+  policy: z.enum(['public', 'authenticated', 'grant', 'deny']).default('authenticated'),
+  roles: roleList.default([]),
+  quota: z.strictObject({ requests: z.number().int().positive(), per: duration }).optional(),
+});
+
+export const accessSchema = z.strictObject({
+  default_policy: z.enum(['deny', 'authenticated']).default('deny'),
+  rules: z.array(ruleSchema).default([]),
+});
+
+export const webhookSchema = z.strictObject({
+  url: httpUrl,
+  secret: z.string().default(''),
+  secret_file: z.string().default(''),
+  types: z.array(z.string()).default([]),
+  timeout: duration.default(5000),
+  max_attempts: z.number().int().min(1).max(20).default(5),
+});
+
+export const eventsSchema = z.strictObject({
+  webhooks: z.array(webhookSchema).default([]),
+  retention: duration.default(90 * 86_400_000),
+});
+
+export const configSchema = z.strictObject({
+  server: serverSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  store: storeSchema.prefault({}),
+  users: usersSchema.prefault({}),
+  session: sessionSchema.prefault({}),
+  ldap: ldapSchema.optional(),
+  jwt_issuers: z.array(jwtIssuerSchema).default([]),
+  identity_headers: identityHeadersSchema.prefault({}),
+  anonymous_user: z.string().default(''),
+  routes: z.array(routeSchema).default([]),
+  access: accessSchema.prefault({}),
+  events: eventsSchema.prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type LdapConfig = z.output<typeof ldapSchema>;
+export type JwtIssuerConfig = z.output<typeof jwtIssuerSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type RuleConfig = z.output<typeof ruleSchema>;
+export type AccessConfig = z.output<typeof accessSchema>;
+export type IdentityHeadersConfig = z.output<typeof identityHeadersSchema>;
+export type PasswordPolicy = z.output<typeof passwordPolicySchema>;
+export type WebhookConfig = z.output<typeof webhookSchema>;
+
+/** Roles no external JWT may ever grant and no LDAP mapping may name without opting in. */
+export const PRIVILEGED_ROLES: readonly string[] = ['admin', 'api'];

@@ -1,0 +1,170 @@
+/**
+ * The dialect-neutral store contract. SQLite (embedded, one instance) and PostgreSQL (any
+ * number of replicas) implement it; nothing above this file knows which one runs.
+ * Times are epoch milliseconds. Usernames are unique case-insensitively (`username_key`).
+ */
+
+export type UserSource = 'local' | 'ldap' | `jwt:${string}`;
+
+export interface Grant {
+  paths: string[];
+  methods: string[];
+}
+
+export interface UserRecord {
+  username: string;
+  name: string;
+  email: string;
+  roles: string[];
+  /** Roles that came from a directory mapping (LDAP): refreshed at login; the rest were set by an admin and kept. */
+  mapped_roles: string[];
+  projects: string[];
+  mapped_projects: string[];
+  source: UserSource;
+  /** Self-describing KDF hash, or null for password-less users (api-only, ldap, jwt). */
+  password_hash: string | null;
+  disabled: boolean;
+  must_change_password: boolean;
+  grants: Grant[];
+  quotas: Record<string, number>;
+  /** Bumped on every change that must end sessions and tokens (password, roles, disable). */
+  auth_version: number;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+}
+
+export type NewUser = Omit<UserRecord, 'auth_version' | 'created_at' | 'updated_at' | 'last_login_at'> & { now: number };
+
+export type UserPatch = Partial<
+  Pick<UserRecord, 'name' | 'email' | 'roles' | 'mapped_roles' | 'projects' | 'mapped_projects' | 'password_hash' | 'disabled' | 'must_change_password' | 'grants' | 'quotas' | 'last_login_at'>
+> & {
+  /** When true, auth_version is bumped and all sessions/tokens of the user are ended. */
+  end_sessions?: boolean;
+  now: number;
+};
+
+export interface UserQuery {
+  q?: string;
+  role?: string;
+  source?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface SessionRecord {
+  id_hash: string;
+  username: string;
+  auth_version: number;
+  method: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  token_hash: string;
+  username: string;
+  name: string;
+  kind: 'opaque' | 'jwt';
+  auth_version: number;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256' | 'EdDSA';
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  /** After this the key no longer signs; it stays published until `expires_at`. */
+  retired_at: number | null;
+  expires_at: number | null;
+}
+
+export interface EventRecord {
+  id?: number;
+  type: string;
+  time: number;
+  username: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  type?: string;
+  username?: string;
+  since?: number;
+  limit: number;
+  offset?: number;
+}
+
+/** What changed, published to every replica (PostgreSQL LISTEN/NOTIFY, in-process for SQLite). */
+export interface StoreChange {
+  kind: 'user' | 'session' | 'token' | 'signing_key';
+  /** username (lower-case key) for user/session/token-of-user, id_hash/token id otherwise; '*' for all. */
+  key: string;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  onChange(listener: (change: StoreChange) => void): () => void;
+
+  getUser(username: string): Promise<UserRecord | undefined>;
+  listUsers(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
+  /** Throws PortcullisError conflict when the name exists case-insensitively. */
+  createUser(user: NewUser): Promise<UserRecord>;
+  /** Returns false when the user exists already (seeding never overwrites). */
+  createUserIfAbsent(user: NewUser): Promise<boolean>;
+  updateUser(username: string, patch: UserPatch): Promise<UserRecord | undefined>;
+  deleteUser(username: string): Promise<boolean>;
+  countEnabledAdmins(): Promise<number>;
+  countUsers(): Promise<number>;
+
+  createSession(session: SessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  touchSession(idHash: string, lastSeenAt: number): Promise<void>;
+  deleteSession(idHash: string): Promise<void>;
+  deleteSessionsOfUser(username: string): Promise<number>;
+
+  createToken(token: TokenRecord): Promise<void>;
+  getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  listTokens(username?: string): Promise<TokenRecord[]>;
+  touchToken(id: string, lastUsedAt: number): Promise<void>;
+  revokeToken(id: string, now: number): Promise<boolean>;
+  revokeTokensOfUser(username: string, now: number): Promise<number>;
+
+  /** Records a failure and returns how many failures the name has since `windowStart`. */
+  recordLoginFailure(username: string, now: number, windowStart: number): Promise<number>;
+  clearLoginFailures(username: string): Promise<void>;
+  setLockout(username: string, until: number): Promise<void>;
+  getLockout(username: string): Promise<number | undefined>;
+
+  /** Fixed-window counter: increments and returns the count of `key` in the window starting at `windowStart`. */
+  incrementQuota(key: string, windowStart: number): Promise<number>;
+
+  /** Returns true the first time (issuer, jti) is seen; false on replay. */
+  recordJti(issuer: string, jti: string, expiresAt: number): Promise<boolean>;
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /** Inserts unless a key with the kid exists; returns the stored keys after the call. */
+  insertSigningKey(key: SigningKeyRecord): Promise<void>;
+  retireSigningKey(kid: string, retiredAt: number, expiresAt: number): Promise<void>;
+
+  insertEvent(event: EventRecord): Promise<void>;
+  listEvents(query: EventQuery): Promise<{ events: EventRecord[]; total: number }>;
+
+  /** Deletes expired sessions, tokens past expiry, jti records, counters and old events. */
+  purge(now: number, eventsBefore: number): Promise<void>;
+}
+
+export function userKey(username: string): string {
+  return username.toLowerCase();
+}
