@@ -1,0 +1,440 @@
+/**
+ * The one Store implementation, written once in SQL both SQLite and PostgreSQL understand
+ * (`$n` placeholders, ON CONFLICT, RETURNING); dialect differences stay in the drivers.
+ * Every change other replicas' caches must see is published inside its transaction.
+ */
+import { PortcullisError } from '../errors/errors.js';
+import type { ChangeHub } from './change-hub.js';
+import type { SqlDriver, SqlTransaction } from './sql-driver.js';
+import { likePattern, num, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
+import type {
+  EventQuery,
+  EventRecord,
+  NewUser,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  StoreChange,
+  TokenRecord,
+  UserPatch,
+  UserQuery,
+  UserRecord,
+} from './types.js';
+import { userKey } from './types.js';
+
+/** Patchable user columns: name → how the value is stored. */
+const PATCH_COLUMNS = {
+  name: 'plain',
+  email: 'plain',
+  roles: 'json',
+  mapped_roles: 'json',
+  projects: 'json',
+  mapped_projects: 'json',
+  password_hash: 'plain',
+  disabled: 'plain',
+  must_change_password: 'plain',
+  grants: 'json',
+  quotas: 'json',
+  last_login_at: 'plain',
+} as const satisfies Record<Exclude<keyof UserPatch, 'end_sessions' | 'now'>, 'plain' | 'json'>;
+
+/** Quota windows older than this are dropped by purge even when no newer window replaced them. */
+const QUOTA_RETENTION_MS = 366 * 24 * 3_600_000;
+/** Login failures older than this are dropped by purge (recordLoginFailure prunes per name too). */
+const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
+
+export class SqlStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  private readonly driver: SqlDriver;
+  private readonly hub: ChangeHub;
+  private closing: Promise<void> | undefined;
+
+  constructor(driver: SqlDriver, hub: ChangeHub) {
+    this.driver = driver;
+    this.hub = hub;
+    this.dialect = driver.dialect;
+  }
+
+  migrate(): Promise<void> {
+    return this.driver.migrate();
+  }
+
+  async ping(): Promise<void> {
+    await this.driver.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.driver.close();
+    return this.closing;
+  }
+
+  onChange(listener: (change: StoreChange) => void): () => void {
+    return this.hub.subscribe(listener);
+  }
+
+  // ---- users ------------------------------------------------------------------------------
+
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.driver.query('SELECT * FROM users WHERE username_key = $1', [userKey(username)]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async listUsers(query: UserQuery): Promise<{ users: UserRecord[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.q) {
+      params.push(likePattern(query.q));
+      const p = `$${params.length}`;
+      where.push(`(username_key LIKE ${p} ESCAPE '\\' OR lower(name) LIKE ${p} ESCAPE '\\' OR lower(email) LIKE ${p} ESCAPE '\\')`);
+    }
+    if (query.role) {
+      params.push(query.role);
+      where.push(this.driver.jsonArrayContains('roles', `$${params.length}`));
+    }
+    if (query.source) {
+      params.push(query.source);
+      where.push(`source = $${params.length}`);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const count = await this.driver.query(`SELECT COUNT(*) AS total FROM users ${clause}`, params);
+    const page = [...params, Math.max(0, Math.floor(query.limit)), Math.max(0, Math.floor(query.offset))];
+    const { rows } = await this.driver.query(
+      `SELECT * FROM users ${clause} ORDER BY username_key LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      page,
+    );
+    return { users: rows.map(toUser), total: num(count.rows[0]?.total ?? 0) };
+  }
+
+  async createUser(user: NewUser): Promise<UserRecord> {
+    const created = await this.driver.transaction(async (tx) => {
+      const row = await this.insertUser(tx, user);
+      if (row) await tx.publish({ kind: 'user', key: userKey(user.username) });
+      return row;
+    });
+    if (!created) throw new PortcullisError('conflict', 'User already exists', { fields: { username: 'already exists' } });
+    return created;
+  }
+
+  async createUserIfAbsent(user: NewUser): Promise<boolean> {
+    return this.driver.transaction(async (tx) => {
+      const row = await this.insertUser(tx, user);
+      if (row) await tx.publish({ kind: 'user', key: userKey(user.username) });
+      return row !== undefined;
+    });
+  }
+
+  async updateUser(username: string, patch: UserPatch): Promise<UserRecord | undefined> {
+    const key = userKey(username);
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [column, storage] of Object.entries(PATCH_COLUMNS)) {
+      const value = (patch as Record<string, unknown>)[column];
+      if (value === undefined) continue;
+      params.push(storage === 'json' ? JSON.stringify(value) : value);
+      sets.push(`${column} = $${params.length}`);
+    }
+    params.push(patch.now);
+    sets.push(`updated_at = $${params.length}`);
+    if (patch.end_sessions) sets.push('auth_version = auth_version + 1');
+    params.push(key);
+    return this.driver.transaction(async (tx) => {
+      const { rows } = await tx.query(`UPDATE users SET ${sets.join(', ')} WHERE username_key = $${params.length} RETURNING *`, params);
+      if (!rows[0]) return undefined;
+      if (patch.end_sessions) await this.endSessionsOf(tx, key, patch.now);
+      await tx.publish({ kind: 'user', key });
+      return toUser(rows[0]);
+    });
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('DELETE FROM users WHERE username_key = $1', [key]);
+      if (rowCount === 0) return false;
+      await tx.query('DELETE FROM sessions WHERE username_key = $1', [key]);
+      await tx.query('DELETE FROM tokens WHERE username_key = $1', [key]);
+      await tx.publish({ kind: 'user', key });
+      return true;
+    });
+  }
+
+  async countEnabledAdmins(): Promise<number> {
+    const { rows } = await this.driver.query(
+      `SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND ${this.driver.jsonArrayContains('roles', '$2')}`,
+      [false, 'admin'],
+    );
+    return num(rows[0]?.total ?? 0);
+  }
+
+  async countUsers(): Promise<number> {
+    const { rows } = await this.driver.query('SELECT COUNT(*) AS total FROM users');
+    return num(rows[0]?.total ?? 0);
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  async createSession(session: SessionRecord): Promise<void> {
+    await this.driver.query(
+      `INSERT INTO sessions (id_hash, username, username_key, auth_version, method, created_at, last_seen_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [session.id_hash, session.username, userKey(session.username), session.auth_version, session.method, session.created_at, session.last_seen_at, session.expires_at],
+    );
+  }
+
+  async getSession(idHash: string): Promise<SessionRecord | undefined> {
+    const { rows } = await this.driver.query('SELECT * FROM sessions WHERE id_hash = $1', [idHash]);
+    return rows[0] ? toSession(rows[0]) : undefined;
+  }
+
+  async touchSession(idHash: string, lastSeenAt: number): Promise<void> {
+    await this.driver.query('UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $1', [lastSeenAt, idHash]);
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      await tx.query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
+      await tx.publish({ kind: 'session', key: idHash });
+    });
+  }
+
+  async deleteSessionsOfUser(username: string): Promise<number> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('DELETE FROM sessions WHERE username_key = $1', [key]);
+      await tx.publish({ kind: 'user', key });
+      return rowCount;
+    });
+  }
+
+  // ---- API tokens -------------------------------------------------------------------------
+
+  async createToken(token: TokenRecord): Promise<void> {
+    await this.driver.query(
+      `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        token.id,
+        token.token_hash,
+        token.username,
+        userKey(token.username),
+        token.name,
+        token.kind,
+        token.auth_version,
+        token.created_at,
+        token.expires_at,
+        token.last_used_at,
+        token.revoked_at,
+      ],
+    );
+  }
+
+  async getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined> {
+    const { rows } = await this.driver.query('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
+    return rows[0] ? toToken(rows[0]) : undefined;
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const { rows } = await this.driver.query('SELECT * FROM tokens WHERE id = $1', [id]);
+    return rows[0] ? toToken(rows[0]) : undefined;
+  }
+
+  async listTokens(username?: string): Promise<TokenRecord[]> {
+    const { rows } =
+      username === undefined
+        ? await this.driver.query('SELECT * FROM tokens ORDER BY created_at DESC, id')
+        : await this.driver.query('SELECT * FROM tokens WHERE username_key = $1 ORDER BY created_at DESC, id', [userKey(username)]);
+    return rows.map(toToken);
+  }
+
+  async touchToken(id: string, lastUsedAt: number): Promise<void> {
+    await this.driver.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)', [lastUsedAt, id]);
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id]);
+      if (rowCount > 0) await tx.publish({ kind: 'token', key: id });
+      return rowCount > 0;
+    });
+  }
+
+  async revokeTokensOfUser(username: string, now: number): Promise<number> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('UPDATE tokens SET revoked_at = $1 WHERE username_key = $2 AND revoked_at IS NULL', [now, key]);
+      await tx.publish({ kind: 'user', key });
+      return rowCount;
+    });
+  }
+
+  // ---- lockout, quotas, replay ------------------------------------------------------------
+
+  async recordLoginFailure(username: string, now: number, windowStart: number): Promise<number> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      // Upserting the name's lockout row locks it: concurrent failures for one name count in turn.
+      await tx.query(
+        'INSERT INTO lockouts (username_key, locked_until) VALUES ($1, NULL) ON CONFLICT (username_key) DO UPDATE SET username_key = excluded.username_key',
+        [key],
+      );
+      await tx.query('DELETE FROM login_failures WHERE username_key = $1 AND failed_at < $2', [key, windowStart]);
+      await tx.query('INSERT INTO login_failures (username_key, failed_at) VALUES ($1, $2)', [key, now]);
+      const { rows } = await tx.query('SELECT COUNT(*) AS total FROM login_failures WHERE username_key = $1 AND failed_at >= $2', [key, windowStart]);
+      return num(rows[0]?.total ?? 0);
+    });
+  }
+
+  async clearLoginFailures(username: string): Promise<void> {
+    await this.driver.query('DELETE FROM login_failures WHERE username_key = $1', [userKey(username)]);
+  }
+
+  async setLockout(username: string, until: number): Promise<void> {
+    await this.driver.query(
+      'INSERT INTO lockouts (username_key, locked_until) VALUES ($1, $2) ON CONFLICT (username_key) DO UPDATE SET locked_until = excluded.locked_until',
+      [userKey(username), until],
+    );
+  }
+
+  async getLockout(username: string): Promise<number | undefined> {
+    const { rows } = await this.driver.query('SELECT locked_until FROM lockouts WHERE username_key = $1', [userKey(username)]);
+    const until = rows[0]?.locked_until;
+    return until === null || until === undefined ? undefined : num(until);
+  }
+
+  async incrementQuota(key: string, windowStart: number): Promise<number> {
+    const { rows } = await this.driver.query(
+      `INSERT INTO quota_counters (counter_key, window_start, count) VALUES ($1, $2, 1)
+       ON CONFLICT (counter_key, window_start) DO UPDATE SET count = quota_counters.count + 1
+       RETURNING count`,
+      [key, windowStart],
+    );
+    return num(rows[0]?.count);
+  }
+
+  async recordJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
+    const { rowCount } = await this.driver.query(
+      'INSERT INTO jti_replay (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING',
+      [issuer, jti, expiresAt],
+    );
+    return rowCount === 1;
+  }
+
+  // ---- signing keys -----------------------------------------------------------------------
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    const { rows } = await this.driver.query('SELECT * FROM signing_keys ORDER BY created_at, kid');
+    return rows.map(toSigningKey);
+  }
+
+  async insertSigningKey(key: SigningKeyRecord): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query(
+        `INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kid) DO NOTHING`,
+        [key.kid, key.alg, key.private_jwk, key.public_jwk, key.created_at, key.retired_at, key.expires_at],
+      );
+      if (rowCount > 0) await tx.publish({ kind: 'signing_key', key: key.kid });
+    });
+  }
+
+  async retireSigningKey(kid: string, retiredAt: number, expiresAt: number): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid = $3', [retiredAt, expiresAt, kid]);
+      if (rowCount > 0) await tx.publish({ kind: 'signing_key', key: kid });
+    });
+  }
+
+  // ---- events -----------------------------------------------------------------------------
+
+  async insertEvent(event: EventRecord): Promise<void> {
+    await this.driver.query('INSERT INTO events (type, occurred_at, username, username_key, data) VALUES ($1, $2, $3, $4, $5)', [
+      event.type,
+      event.time,
+      event.username,
+      event.username === null ? null : userKey(event.username),
+      JSON.stringify(event.data ?? {}),
+    ]);
+  }
+
+  async listEvents(query: EventQuery): Promise<{ events: EventRecord[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.type) {
+      params.push(query.type);
+      where.push(`type = $${params.length}`);
+    }
+    if (query.username) {
+      params.push(userKey(query.username));
+      where.push(`username_key = $${params.length}`);
+    }
+    if (query.since !== undefined) {
+      params.push(query.since);
+      where.push(`occurred_at >= $${params.length}`);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const count = await this.driver.query(`SELECT COUNT(*) AS total FROM events ${clause}`, params);
+    const page = [...params, Math.max(0, Math.floor(query.limit)), Math.max(0, Math.floor(query.offset ?? 0))];
+    const { rows } = await this.driver.query(
+      `SELECT * FROM events ${clause} ORDER BY occurred_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      page,
+    );
+    return { events: rows.map(toEvent), total: num(count.rows[0]?.total ?? 0) };
+  }
+
+  // ---- housekeeping -----------------------------------------------------------------------
+
+  async purge(now: number, eventsBefore: number): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      await tx.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
+      await tx.query('DELETE FROM tokens WHERE expires_at <= $1', [now]);
+      await tx.query('DELETE FROM jti_replay WHERE expires_at <= $1', [now]);
+      await tx.query('DELETE FROM login_failures WHERE failed_at < $1', [now - FAILURE_RETENTION_MS]);
+      await tx.query(
+        'DELETE FROM lockouts WHERE (locked_until IS NULL OR locked_until <= $1) AND NOT EXISTS (SELECT 1 FROM login_failures f WHERE f.username_key = lockouts.username_key)',
+        [now],
+      );
+      // A fixed window is dead once a newer window of the same counter exists.
+      await tx.query(
+        `DELETE FROM quota_counters WHERE window_start < $1
+           OR EXISTS (SELECT 1 FROM quota_counters newer WHERE newer.counter_key = quota_counters.counter_key AND newer.window_start > quota_counters.window_start)`,
+        [now - QUOTA_RETENTION_MS],
+      );
+      await tx.query('DELETE FROM events WHERE occurred_at < $1', [eventsBefore]);
+    });
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private async insertUser(tx: SqlTransaction, user: NewUser): Promise<UserRecord | undefined> {
+    const { rows } = await tx.query(
+      `INSERT INTO users (username_key, username, name, email, roles, mapped_roles, projects, mapped_projects, source, password_hash,
+         disabled, must_change_password, grants, quotas, auth_version, created_at, updated_at, last_login_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15, NULL)
+       ON CONFLICT (username_key) DO NOTHING RETURNING *`,
+      [
+        userKey(user.username),
+        user.username,
+        user.name,
+        user.email,
+        JSON.stringify(user.roles),
+        JSON.stringify(user.mapped_roles),
+        JSON.stringify(user.projects),
+        JSON.stringify(user.mapped_projects),
+        user.source,
+        user.password_hash,
+        user.disabled,
+        user.must_change_password,
+        JSON.stringify(user.grants),
+        JSON.stringify(user.quotas),
+        user.now,
+      ],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** Ends every session and API token of a user (inside the caller's transaction). */
+  private async endSessionsOf(tx: SqlTransaction, key: string, now: number): Promise<void> {
+    await tx.query('DELETE FROM sessions WHERE username_key = $1', [key]);
+    await tx.query('UPDATE tokens SET revoked_at = $1 WHERE username_key = $2 AND revoked_at IS NULL', [now, key]);
+  }
+}

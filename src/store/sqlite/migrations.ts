@@ -1,0 +1,98 @@
+/** SQLite schema, versioned. Never edit a released step: append a new one. */
+import type { Migration } from '../migrate.js';
+
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: [
+      `CREATE TABLE users (
+        username_key TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '',
+        roles TEXT NOT NULL DEFAULT '[]',
+        mapped_roles TEXT NOT NULL DEFAULT '[]',
+        projects TEXT NOT NULL DEFAULT '[]',
+        mapped_projects TEXT NOT NULL DEFAULT '[]',
+        source TEXT NOT NULL,
+        password_hash TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        must_change_password INTEGER NOT NULL DEFAULT 0,
+        grants TEXT NOT NULL DEFAULT '[]',
+        quotas TEXT NOT NULL DEFAULT '{}',
+        auth_version INTEGER NOT NULL DEFAULT 1,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_login_at INTEGER
+      )`,
+      `CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        username_key TEXT NOT NULL,
+        auth_version INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      )`,
+      'CREATE INDEX sessions_username_key_idx ON sessions (username_key)',
+      'CREATE INDEX sessions_expires_at_idx ON sessions (expires_at)',
+      `CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        username TEXT NOT NULL,
+        username_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        auth_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+      )`,
+      'CREATE INDEX tokens_username_key_idx ON tokens (username_key)',
+      'CREATE INDEX tokens_expires_at_idx ON tokens (expires_at)',
+      `CREATE TABLE login_failures (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username_key TEXT NOT NULL,
+        failed_at INTEGER NOT NULL
+      )`,
+      'CREATE INDEX login_failures_key_idx ON login_failures (username_key, failed_at)',
+      'CREATE TABLE lockouts (username_key TEXT PRIMARY KEY, locked_until INTEGER)',
+      `CREATE TABLE quota_counters (
+        counter_key TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (counter_key, window_start)
+      )`,
+      `CREATE TABLE jti_replay (
+        issuer TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, jti)
+      )`,
+      'CREATE INDEX jti_replay_expires_at_idx ON jti_replay (expires_at)',
+      `CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER,
+        expires_at INTEGER
+      )`,
+      `CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        username TEXT,
+        username_key TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+      )`,
+      'CREATE INDEX events_occurred_at_idx ON events (occurred_at)',
+      'CREATE INDEX events_type_idx ON events (type, occurred_at)',
+      'CREATE INDEX events_username_key_idx ON events (username_key, occurred_at)',
+    ],
+  },
+];

@@ -1,0 +1,80 @@
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { PortcullisError } from '../../../src/errors/errors.js';
+import { openStore } from '../../../src/store/open.js';
+import type { Store } from '../../../src/store/types.js';
+import { collectChanges, has, newUser } from './fixtures.js';
+import { storeContract } from './store-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-sqlite-store-'));
+let current: Store | undefined;
+let counter = 0;
+
+after(async () => {
+  await current?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+storeContract({
+  async fresh() {
+    await current?.close();
+    current = await openStore(`sqlite:${join(dir, `contract-${++counter}.db`)}`);
+    await current.migrate();
+    return current;
+  },
+});
+
+test('creates the parent directory of the database file and uses WAL', async () => {
+  const path = join(dir, 'nested', 'deeper', 'portcullis.db');
+  const store = await openStore(`sqlite:${path}`);
+  try {
+    assert.equal(store.dialect, 'sqlite');
+    await store.migrate();
+    await store.createUser(newUser('walter'));
+    assert.ok(existsSync(path));
+    assert.ok(existsSync(`${path}-wal`), 'journal_mode is WAL');
+  } finally {
+    await store.close();
+  }
+});
+
+test('a second store on the same file reads what the first wrote', async () => {
+  const url = `sqlite:${join(dir, 'shared.db')}`;
+  const first = await openStore(url);
+  const second = await openStore(url);
+  try {
+    await first.migrate();
+    await second.migrate();
+    await first.createUser(newUser('Xena'));
+    assert.equal((await second.getUser('xena'))?.username, 'Xena');
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
+test('an in-memory store works and delivers its changes in process', async () => {
+  const store = await openStore('sqlite::memory:');
+  try {
+    await store.migrate();
+    const seen = collectChanges(store);
+    await store.createUser(newUser('yuri'));
+    await seen.waitFor(has('user', 'yuri'), 100);
+    seen.stop();
+  } finally {
+    await store.close();
+  }
+});
+
+test('rejects a store url of an unknown scheme', async () => {
+  await assert.rejects(openStore('mysql://localhost/db'), TypeError);
+});
+
+test('a database path that cannot be opened fails with store_unavailable', async () => {
+  const blocker = join(dir, 'not-a-dir');
+  writeFileSync(blocker, 'x');
+  await assert.rejects(openStore(`sqlite:${join(blocker, 'db.sqlite')}`), (err: unknown) => err instanceof PortcullisError && err.code === 'store_unavailable');
+});

@@ -1,0 +1,193 @@
+/**
+ * The store contract: the same tests run against SQLite and PostgreSQL
+ * (sqlite-store.test.ts, postgres-store.test.ts). Part one: users, sessions, tokens.
+ */
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { PortcullisError } from '../../../src/errors/errors.js';
+import type { Store } from '../../../src/store/types.js';
+import { newUser, session, T0, token } from './fixtures.js';
+import { stateContract } from './store-contract-state.js';
+
+export interface StoreHarness {
+  /** A migrated store whose tables are empty. */
+  fresh(): Promise<Store>;
+}
+
+export function storeContract(harness: StoreHarness): void {
+  test('migrating an already migrated store is a no-op that keeps the data', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('keeper'));
+    await store.migrate();
+    await store.migrate();
+    assert.equal((await store.getUser('keeper'))?.username, 'keeper');
+  });
+
+  test('ping answers on a reachable store', async () => {
+    const store = await harness.fresh();
+    await store.ping();
+  });
+
+  test('creates a user and reads it back case-insensitively with its display case', async () => {
+    const store = await harness.fresh();
+    const created = await store.createUser(
+      newUser('Alice', { roles: ['user', 'manager'], projects: ['alpha'], grants: [{ paths: ['/m/**'], methods: ['GET'] }], quotas: { submit: 10 }, must_change_password: true }),
+    );
+    assert.equal(created.username, 'Alice');
+    assert.equal(created.auth_version, 1);
+    assert.equal(created.created_at, T0);
+    assert.equal(created.last_login_at, null);
+    for (const name of ['alice', 'ALICE', 'Alice']) {
+      const user = await store.getUser(name);
+      assert.ok(user, `getUser(${name})`);
+      assert.equal(user.username, 'Alice');
+      assert.deepEqual(user.roles, ['user', 'manager']);
+      assert.deepEqual(user.projects, ['alpha']);
+      assert.deepEqual(user.grants, [{ paths: ['/m/**'], methods: ['GET'] }]);
+      assert.deepEqual(user.quotas, { submit: 10 });
+      assert.equal(user.must_change_password, true);
+      assert.equal(user.disabled, false);
+      assert.equal(user.password_hash, 'scrypt$dummy');
+      assert.equal(typeof user.created_at, 'number');
+    }
+    assert.equal(await store.getUser('bob'), undefined);
+  });
+
+  test('refuses a second user whose name differs only in case with a conflict error', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('carol'));
+    await assert.rejects(store.createUser(newUser('CAROL', { name: 'Other' })), (err: unknown) => {
+      assert.ok(err instanceof PortcullisError);
+      assert.equal(err.code, 'conflict');
+      assert.deepEqual(err.fields, { username: 'already exists' });
+      return true;
+    });
+    assert.equal((await store.getUser('carol'))?.name, 'carol Name');
+  });
+
+  test('createUserIfAbsent creates once and never overwrites', async () => {
+    const store = await harness.fresh();
+    assert.equal(await store.createUserIfAbsent(newUser('seeded', { password_hash: 'first' })), true);
+    assert.equal(await store.createUserIfAbsent(newUser('Seeded', { password_hash: 'second' })), false);
+    assert.equal((await store.getUser('seeded'))?.password_hash, 'first');
+    assert.equal(await store.countUsers(), 1);
+  });
+
+  test('updates only the patched fields and stamps updated_at', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('dave', { password_hash: null }));
+    const updated = await store.updateUser('DAVE', { name: 'Dave D', roles: ['admin'], disabled: true, last_login_at: T0 + 5, quotas: { a: 1 }, now: T0 + 10 });
+    assert.ok(updated);
+    assert.equal(updated.name, 'Dave D');
+    assert.deepEqual(updated.roles, ['admin']);
+    assert.equal(updated.disabled, true);
+    assert.equal(updated.email, 'dave@example.org');
+    assert.equal(updated.password_hash, null);
+    assert.equal(updated.last_login_at, T0 + 5);
+    assert.equal(updated.updated_at, T0 + 10);
+    assert.equal(updated.created_at, T0);
+    assert.equal(updated.auth_version, 1);
+    assert.deepEqual(await store.getUser('dave'), updated);
+    const cleared = await store.updateUser('dave', { password_hash: null, disabled: false, now: T0 + 11 });
+    assert.equal(cleared?.disabled, false);
+    assert.equal(await store.updateUser('nobody', { name: 'x', now: T0 }), undefined);
+  });
+
+  test('end_sessions bumps auth_version, deletes the sessions and revokes the tokens of that user only', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('erin'));
+    await store.createUser(newUser('frank'));
+    await store.createSession(session('s-erin', 'erin'));
+    await store.createSession(session('s-frank', 'frank'));
+    await store.createToken(token('t-erin', 'Erin'));
+    await store.createToken(token('t-frank', 'frank'));
+    const plain = await store.updateUser('erin', { name: 'E', now: T0 + 1 });
+    assert.equal(plain?.auth_version, 1);
+    assert.ok(await store.getSession('s-erin'), 'a plain update keeps sessions');
+    const ended = await store.updateUser('erin', { roles: ['support'], end_sessions: true, now: T0 + 2 });
+    assert.equal(ended?.auth_version, 2);
+    assert.equal(await store.getSession('s-erin'), undefined);
+    assert.equal((await store.getToken('t-erin'))?.revoked_at, T0 + 2);
+    assert.ok(await store.getSession('s-frank'));
+    assert.equal((await store.getToken('t-frank'))?.revoked_at, null);
+  });
+
+  test('deleting a user deletes its sessions and tokens', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('gina'));
+    await store.createSession(session('s-gina', 'gina'));
+    await store.createToken(token('t-gina', 'gina'));
+    assert.equal(await store.deleteUser('GINA'), true);
+    assert.equal(await store.getUser('gina'), undefined);
+    assert.equal(await store.getSession('s-gina'), undefined);
+    assert.equal(await store.getToken('t-gina'), undefined);
+    assert.equal(await store.deleteUser('gina'), false);
+  });
+
+  test('lists users filtered by q, role and source, ordered by name, with the total before paging', async () => {
+    const store = await harness.fresh();
+    await store.createUser(newUser('zed', { roles: ['admin'], email: 'z@corp.example' }));
+    await store.createUser(newUser('Amy', { name: 'Amy Pond', source: 'ldap', roles: ['user', 'manager'] }));
+    await store.createUser(newUser('bert', { name: 'Bert Müller', source: 'jwt:portal' }));
+    await store.createUser(newUser('carl_x', { roles: ['superadmin'] }));
+    await store.createUser(newUser('carlyx', { roles: ['admin', 'user'], disabled: true }));
+    const all = await store.listUsers({ limit: 10, offset: 0 });
+    assert.deepEqual(all.users.map((u) => u.username), ['Amy', 'bert', 'carl_x', 'carlyx', 'zed']);
+    assert.equal(all.total, 5);
+    const page = await store.listUsers({ limit: 2, offset: 2 });
+    assert.deepEqual(page.users.map((u) => u.username), ['carl_x', 'carlyx']);
+    assert.equal(page.total, 5);
+    assert.deepEqual((await store.listUsers({ q: 'POND', limit: 10, offset: 0 })).users.map((u) => u.username), ['Amy']);
+    assert.deepEqual((await store.listUsers({ q: 'CORP.EX', limit: 10, offset: 0 })).users.map((u) => u.username), ['zed']);
+    assert.deepEqual((await store.listUsers({ q: 'MÜLLER', limit: 10, offset: 0 })).users.map((u) => u.username), ['bert']);
+    assert.deepEqual((await store.listUsers({ q: 'carl_', limit: 10, offset: 0 })).users.map((u) => u.username), ['carl_x'], '_ is literal');
+    assert.deepEqual((await store.listUsers({ q: '%', limit: 10, offset: 0 })).total, 0, '% is literal');
+    const admins = await store.listUsers({ role: 'admin', limit: 10, offset: 0 });
+    assert.deepEqual(admins.users.map((u) => u.username), ['carlyx', 'zed'], 'role is exact membership');
+    assert.deepEqual((await store.listUsers({ source: 'ldap', limit: 10, offset: 0 })).users.map((u) => u.username), ['Amy']);
+    assert.deepEqual((await store.listUsers({ source: 'jwt:portal', role: 'user', limit: 10, offset: 0 })).users.map((u) => u.username), ['bert']);
+    const paged = await store.listUsers({ q: 'CARL', limit: 1, offset: 1 });
+    assert.deepEqual([paged.users.map((u) => u.username), paged.total], [['carlyx'], 2]);
+    assert.equal(await store.countUsers(), 5);
+    assert.equal(await store.countEnabledAdmins(), 1);
+  });
+
+  test('stores, touches and deletes sessions', async () => {
+    const store = await harness.fresh();
+    await store.createSession(session('s1', 'Hank', { method: 'basic' }));
+    await store.createSession(session('s2', 'hank'));
+    await store.createSession(session('s3', 'ivy'));
+    assert.deepEqual(await store.getSession('s1'), session('s1', 'Hank', { method: 'basic' }));
+    await store.touchSession('s1', T0 + 500);
+    assert.equal((await store.getSession('s1'))?.last_seen_at, T0 + 500);
+    await store.touchSession('s1', T0 + 100);
+    assert.equal((await store.getSession('s1'))?.last_seen_at, T0 + 500, 'touch never moves last_seen_at back');
+    await store.deleteSession('s3');
+    assert.equal(await store.getSession('s3'), undefined);
+    assert.equal(await store.deleteSessionsOfUser('HANK'), 2);
+    assert.equal(await store.getSession('s1'), undefined);
+    assert.equal(await store.getSession('missing'), undefined);
+  });
+
+  test('stores, finds, lists, touches and revokes API tokens', async () => {
+    const store = await harness.fresh();
+    await store.createToken(token('t1', 'Jack', { kind: 'jwt', created_at: T0 }));
+    await store.createToken(token('t2', 'jack', { created_at: T0 + 1 }));
+    await store.createToken(token('t3', 'kim'));
+    assert.deepEqual(await store.getTokenByHash('hash-t1'), token('t1', 'Jack', { kind: 'jwt' }));
+    assert.equal(await store.getTokenByHash('hash-none'), undefined);
+    assert.deepEqual((await store.listTokens('JACK')).map((t) => t.id), ['t2', 't1']);
+    assert.equal((await store.listTokens()).length, 3);
+    await store.touchToken('t1', T0 + 50);
+    assert.equal((await store.getToken('t1'))?.last_used_at, T0 + 50);
+    assert.equal(await store.revokeToken('t1', T0 + 60), true);
+    assert.equal(await store.revokeToken('t1', T0 + 70), false, 'already revoked');
+    assert.equal((await store.getToken('t1'))?.revoked_at, T0 + 60);
+    assert.equal(await store.revokeToken('nope', T0), false);
+    assert.equal(await store.revokeTokensOfUser('jack', T0 + 80), 1);
+    assert.equal((await store.getToken('t2'))?.revoked_at, T0 + 80);
+    assert.equal((await store.getToken('t3'))?.revoked_at, null);
+  });
+
+  stateContract(harness);
+}
