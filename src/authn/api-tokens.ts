@@ -1,0 +1,134 @@
+/**
+ * Gateway API tokens (SPEC 8): opaque `pcl_<43 chars>` secrets (256 bits) stored as SHA-256,
+ * or for users with role api a gateway-signed JWT whose `jti` is the token id. Either is
+ * checked against its record (revocation, expiry) and the owner's auth_version, so a
+ * revoke, password or role change ends it. Verifications are cached per process and
+ * dropped on change notifications; last-used is written at most once a minute.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { PortcullisError } from '../errors/errors.js';
+import type { Store, TokenRecord, UserRecord } from '../store/types.js';
+import { noStats, type CacheStats, type UserCache } from './user-cache.js';
+
+export const TOKEN_PREFIX = 'pcl_';
+const OPAQUE_PATTERN = /^pcl_[A-Za-z0-9_-]{43}$/;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+export function looksLikeOpaqueToken(token: string): boolean {
+  return token.startsWith(TOKEN_PREFIX);
+}
+
+export interface TokenSigner {
+  signToken(claims: { sub: string; roles: string[]; projects: string[]; source: string; jti: string; token_use: 'api' }, expiresAt: number): Promise<string>;
+}
+
+export type TokenCheck =
+  | { ok: true; token: TokenRecord; user: UserRecord }
+  | { ok: false; reason: 'invalid_token' | 'expired_token' | 'revoked_token' | 'account_disabled'; username?: string };
+
+export class ApiTokens {
+  private readonly store: Store;
+  private readonly users: UserCache;
+  private readonly now: () => number;
+  private readonly stats: CacheStats;
+  /** token id → record (both kinds); opaque tokens are found through byHash first. */
+  private readonly byId: LRUCache<string, TokenRecord>;
+  private readonly byHash: LRUCache<string, string>;
+
+  constructor(store: Store, users: UserCache, options: { now?: () => number; stats?: CacheStats } = {}) {
+    this.store = store;
+    this.users = users;
+    this.now = options.now ?? Date.now;
+    this.stats = options.stats ?? noStats;
+    this.byId = new LRUCache<string, TokenRecord>({ max: 50_000, ttl: 60_000 });
+    this.byHash = new LRUCache<string, string>({ max: 50_000, ttl: 60_000 });
+  }
+
+  async create(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
+    if (input.kind === 'jwt' && !user.roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
+    const now = this.now();
+    const id = randomBytes(12).toString('base64url');
+    const expiresAt = now + input.expiresInMs;
+    let token: string;
+    if (input.kind === 'jwt') {
+      if (!signer) throw new PortcullisError('internal_error', 'token signing is not available');
+      token = await signer.signToken({ sub: user.username, roles: user.roles, projects: user.projects, source: user.source, jti: id, token_use: 'api' }, expiresAt);
+    } else {
+      token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    }
+    const record: TokenRecord = {
+      id,
+      token_hash: hashToken(token),
+      username: user.username,
+      name: input.name,
+      kind: input.kind,
+      auth_version: user.auth_version,
+      created_at: now,
+      expires_at: expiresAt,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.store.createToken(record);
+    return { record, token };
+  }
+
+  /** Checks an opaque `pcl_` token. */
+  async verifyOpaque(token: string): Promise<TokenCheck> {
+    if (!OPAQUE_PATTERN.test(token)) return { ok: false, reason: 'invalid_token' };
+    const tokenHash = hashToken(token);
+    const id = this.byHash.get(tokenHash);
+    let record = id === undefined ? undefined : this.byId.get(id);
+    if (record) this.stats.hit('token');
+    else {
+      this.stats.miss('token');
+      record = await this.store.getTokenByHash(tokenHash);
+      if (!record || record.kind !== 'opaque') return { ok: false, reason: 'invalid_token' };
+      this.byId.set(record.id, record);
+      this.byHash.set(tokenHash, record.id);
+    }
+    return this.check(record);
+  }
+
+  /** Checks the record behind a verified gateway JWT (its jti is the token id). */
+  async verifyJwtRecord(id: string, username: string): Promise<TokenCheck> {
+    let record = this.byId.get(id);
+    if (record) this.stats.hit('token');
+    else {
+      this.stats.miss('token');
+      record = await this.store.getToken(id);
+      if (!record || record.kind !== 'jwt') return { ok: false, reason: 'invalid_token', username };
+      this.byId.set(id, record);
+    }
+    if (record.username.toLowerCase() !== username.toLowerCase()) return { ok: false, reason: 'invalid_token', username };
+    return this.check(record);
+  }
+
+  private async check(record: TokenRecord): Promise<TokenCheck> {
+    const now = this.now();
+    if (record.revoked_at !== null) return { ok: false, reason: 'revoked_token', username: record.username };
+    if (now >= record.expires_at) return { ok: false, reason: 'expired_token', username: record.username };
+    const user = await this.users.get(record.username);
+    if (!user) return { ok: false, reason: 'revoked_token', username: record.username };
+    if (user.disabled) return { ok: false, reason: 'account_disabled', username: record.username };
+    if (user.auth_version !== record.auth_version) return { ok: false, reason: 'revoked_token', username: record.username };
+    if (record.last_used_at === null || now - record.last_used_at >= 60_000) {
+      record.last_used_at = now;
+      void this.store.touchToken(record.id, now).catch(() => undefined);
+    }
+    return { ok: true, token: record, user };
+  }
+
+  /** Change notification: one token changed (revoked). */
+  forget(id: string): void {
+    this.byId.delete(id);
+  }
+
+  forgetAll(): void {
+    this.byId.clear();
+    this.byHash.clear();
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * The credential pipeline (SPEC 3): X-Authentication, then Authorization (Bearer, Basic),
+ * then the session cookie, then anonymous. The first credential present decides: an invalid
+ * X-Authentication or Authorization is a 401 everywhere, never a fall-through to a weaker
+ * credential; an invalid session cookie counts as absent and is cleared.
+ */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Config } from '../config/schema.js';
+import type { EventBus } from '../events/bus.js';
+import type { RequestContext } from '../events/types.js';
+import type { UserRecord } from '../store/types.js';
+import type { Store } from '../store/types.js';
+import { readCookie } from '../http/cookies.js';
+import { looksLikeOpaqueToken, type ApiTokens } from './api-tokens.js';
+import { federateUser, withoutPrivileged, type ExternalClaims } from './federation.js';
+import type { AuthMethod, Identity, LoginFailureReason, UserType } from './identity.js';
+import type { PasswordChain } from './password-chain.js';
+import type { ResolvedSession, SessionManager } from './sessions.js';
+import type { UserCache } from './user-cache.js';
+
+export type ExternalJwtOutcome =
+  | { kind: 'not_mine' }
+  | { kind: 'ok'; issuer: Config['jwt_issuers'][number]; claims: ExternalClaims }
+  | { kind: 'failed'; reason: 'invalid_token' | 'expired_token' | 'untrusted_issuer' | 'privileged_role'; issuerName?: string; username?: string };
+
+/** Structural view of src/authn/external-jwt.ts. */
+export interface ExternalJwtView {
+  handles(token: string): boolean;
+  verify(token: string): Promise<ExternalJwtOutcome>;
+}
+
+/** Structural view of the gateway's own JWT verification (src/authn/gateway-keys.ts). */
+export interface GatewayJwtView {
+  verifyToken(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined>;
+}
+
+export type Authentication =
+  | { kind: 'identity'; identity: Identity; user: UserRecord | undefined; session?: ResolvedSession }
+  | { kind: 'none'; clearCookie: boolean }
+  | { kind: 'failed'; status: 401 | 503; reason: LoginFailureReason; scheme: 'Bearer' | 'Basic' };
+
+export interface RequestCredentials {
+  xAuthentication: string | undefined;
+  authorization: string | undefined;
+  cookie: string | undefined;
+}
+
+export interface AuthenticatorOptions {
+  config: Config;
+  store: Store;
+  users: UserCache;
+  sessions: SessionManager;
+  passwords: PasswordChain;
+  tokens: ApiTokens;
+  events: EventBus;
+  externalJwt?: ExternalJwtView | undefined;
+  gatewayJwt?: GatewayJwtView | undefined;
+  recordLogin?: (result: 'success' | 'failure', userType: UserType, reason: string) => void;
+  now?: () => number;
+}
+
+/** Builds the identity of a user record: external-JWT users never hold a privileged role. */
+export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }): Identity {
+  const roles = overrides?.roles ?? user.roles;
+  const identity: Identity = {
+    username: user.username,
+    name: user.name,
+    email: user.email,
+    roles: user.source.startsWith('jwt:') || method === 'anonymous' ? withoutPrivileged(roles) : roles,
+    projects: overrides?.projects ?? user.projects,
+    source: user.source,
+    method,
+  };
+  if (user.must_change_password) identity.must_change_password = true;
+  return identity;
+}
+
+interface CachedExternal {
+  username: string;
+  roles: string[];
+  projects: string[];
+  expiresAt: number;
+}
+
+export class Authenticator {
+  private readonly options: AuthenticatorOptions;
+  private readonly now: () => number;
+  private readonly gatewayIssuer: string;
+  private readonly external: LRUCache<string, CachedExternal>;
+  private readonly seenBearer: LRUCache<string, true>;
+
+  constructor(options: AuthenticatorOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.gatewayIssuer = options.config.server.public_url;
+    this.external = new LRUCache<string, CachedExternal>({ max: 20_000, ttl: 3_600_000 });
+    this.seenBearer = new LRUCache<string, true>({ max: 20_000, ttl: 3_600_000 });
+  }
+
+  async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
+    if (credentials.xAuthentication !== undefined) return this.fromToken(credentials.xAuthentication.trim(), 'api_token', context);
+    const authorization = credentials.authorization;
+    if (authorization !== undefined) {
+      const space = authorization.indexOf(' ');
+      const scheme = (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase();
+      const value = space === -1 ? '' : authorization.slice(space + 1).trim();
+      if (scheme === 'bearer') return this.fromToken(value, 'bearer', context);
+      if (scheme === 'basic') return this.fromBasic(value, context);
+      return { kind: 'failed', status: 401, reason: 'invalid_token', scheme: 'Bearer' };
+    }
+    const { config, sessions } = this.options;
+    const cookie = readCookie(credentials.cookie, config.session.cookie_name);
+    if (cookie.ambiguous) return { kind: 'none', clearCookie: true };
+    if (cookie.value !== undefined) {
+      const resolved = await sessions.resolve(cookie.value);
+      if (resolved) return { kind: 'identity', identity: identityOf(resolved.user, 'session'), user: resolved.user, session: resolved };
+      return this.anonymous(true);
+    }
+    return this.anonymous(false);
+  }
+
+  private async anonymous(clearCookie: boolean): Promise<Authentication> {
+    const name = this.options.config.anonymous_user;
+    if (name === '') return { kind: 'none', clearCookie };
+    const user = await this.options.users.get(name);
+    if (!user || user.disabled) return { kind: 'none', clearCookie };
+    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user };
+  }
+
+  private async fromBasic(value: string, context: RequestContext): Promise<Authentication> {
+    let decoded: string;
+    try {
+      decoded = Buffer.from(value, 'base64').toString('utf8');
+    } catch {
+      return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
+    }
+    const colon = decoded.indexOf(':');
+    if (colon <= 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
+    const result = await this.options.passwords.verify(decoded.slice(0, colon), decoded.slice(colon + 1), 'basic', context, true);
+    if (!result.ok) return { kind: 'failed', status: result.status, reason: result.reason, scheme: 'Basic' };
+    return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
+  }
+
+  private async fromToken(token: string, method: 'api_token' | 'bearer', context: RequestContext): Promise<Authentication> {
+    const fail = (reason: LoginFailureReason, userType: UserType, username = ''): Authentication => {
+      this.options.recordLogin?.('failure', userType, reason);
+      this.options.events.emit('UserLoginFailed', username, { user_type: userType, reason, method }, context);
+      return { kind: 'failed', status: 401, reason, scheme: 'Bearer' };
+    };
+    if (token === '' || token.length > 8192) return fail('invalid_token', 'token');
+    if (looksLikeOpaqueToken(token)) {
+      const check = await this.options.tokens.verifyOpaque(token);
+      if (!check.ok) return fail(check.reason, 'token', check.username);
+      this.announce(token, check.user, 'token', method, context);
+      return { kind: 'identity', identity: identityOf(check.user, method), user: check.user };
+    }
+    if (method === 'api_token') return fail('invalid_token', 'token');
+    const iss = unverifiedIssuer(token);
+    if (iss === undefined) return fail('invalid_token', 'token');
+    if (iss === this.gatewayIssuer) return this.fromGatewayJwt(token, context, fail);
+    return this.fromExternalJwt(token, context, fail);
+  }
+
+  private async fromGatewayJwt(token: string, context: RequestContext, fail: (reason: LoginFailureReason, userType: UserType, username?: string) => Authentication): Promise<Authentication> {
+    const claims = await this.options.gatewayJwt?.verifyToken(token);
+    if (!claims) return fail('invalid_token', 'token');
+    const check = await this.options.tokens.verifyJwtRecord(claims.jti, claims.sub);
+    if (!check.ok) return fail(check.reason, 'token', claims.sub);
+    this.announce(token, check.user, 'token', 'bearer', context);
+    return { kind: 'identity', identity: identityOf(check.user, 'bearer'), user: check.user };
+  }
+
+  private async fromExternalJwt(token: string, context: RequestContext, fail: (reason: LoginFailureReason, userType: UserType, username?: string) => Authentication): Promise<Authentication> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const cached = this.external.get(key);
+    const now = this.now();
+    if (cached && cached.expiresAt > now) {
+      const user = await this.options.users.get(cached.username);
+      if (user && !user.disabled) return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
+      this.external.delete(key);
+    }
+    const verifier = this.options.externalJwt;
+    if (!verifier) return fail('untrusted_issuer', 'jwt');
+    const result = await verifier.verify(token);
+    if (result.kind === 'not_mine') return fail('invalid_token', 'jwt');
+    if (result.kind === 'failed') return fail(result.reason, 'jwt', result.username);
+    const federated = await federateUser(this.options.store, result.issuer, result.claims, now);
+    if (!federated.ok) return fail(federated.reason, 'jwt', result.claims.username);
+    const ttl = Math.max(1, Math.min(result.claims.exp * 1000 - now, 3_600_000));
+    this.external.set(key, { username: federated.user.username, roles: federated.roles, projects: federated.projects, expiresAt: result.claims.exp * 1000 }, { ttl });
+    this.options.users.invalidate(federated.user.username);
+    this.options.recordLogin?.('success', 'jwt', '');
+    this.options.events.emit('UserLoggedIn', federated.user.username, { user_type: 'jwt', roles: federated.roles, method: 'bearer', issuer: result.issuer.name }, context);
+    return { kind: 'identity', identity: identityOf(federated.user, 'bearer', { roles: federated.roles, projects: federated.projects }), user: federated.user };
+  }
+
+  /** UserLoggedIn for a token credential the first time this process verifies it. */
+  private announce(token: string, user: UserRecord, userType: UserType, method: AuthMethod, context: RequestContext): void {
+    const key = createHash('sha256').update(token).digest('base64url');
+    if (this.seenBearer.has(key)) return;
+    this.seenBearer.set(key, true);
+    this.options.recordLogin?.('success', userType, '');
+    this.options.events.emit('UserLoggedIn', user.username, { user_type: userType, roles: user.roles, method }, context);
+  }
+
+  forgetAll(): void {
+    this.external.clear();
+  }
+}
+
+/** The `iss` of a JWT-shaped token without verifying it (selection only), or undefined. */
+export function unverifiedIssuer(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p)) || !parts[0] || !parts[1]) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as unknown;
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return undefined;
+    const iss = (payload as { iss?: unknown }).iss;
+    return typeof iss === 'string' ? iss : '';
+  } catch {
+    return undefined;
+  }
+}

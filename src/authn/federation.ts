@@ -1,0 +1,65 @@
+/**
+ * External JWT identities (SPEC 3): turns a verified token of a configured issuer into a user
+ * record of source `jwt:<issuer>` (provision) or finds the existing one (existing). A token
+ * never logs in a user of another source, and never yields a privileged role.
+ */
+import { PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import type { Store, UserRecord, UserSource } from '../store/types.js';
+import type { LoginFailureReason } from './identity.js';
+
+export interface ExternalClaims {
+  username: string;
+  name: string;
+  email: string;
+  roles: string[];
+  projects: string[];
+  jti?: string;
+  exp: number;
+}
+
+export type FederationResult = { ok: true; user: UserRecord; roles: string[]; projects: string[] } | { ok: false; reason: LoginFailureReason };
+
+export function withoutPrivileged(roles: readonly string[]): string[] {
+  return roles.filter((role) => !PRIVILEGED_ROLES.includes(role));
+}
+
+export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims: ExternalClaims, now: number): Promise<FederationResult> {
+  const source: UserSource = `jwt:${issuer.name}`;
+  const roles = [...new Set(withoutPrivileged(claims.roles))].sort();
+  const projects = [...new Set(claims.projects)].sort();
+  let user = await store.getUser(claims.username);
+  if (user && user.source !== source) return { ok: false, reason: 'invalid_token' };
+  if (issuer.users === 'existing') {
+    if (!user) return { ok: false, reason: 'unknown_user' };
+    if (user.disabled) return { ok: false, reason: 'account_disabled' };
+    return { ok: true, user, roles: withoutPrivileged(user.roles), projects: user.projects };
+  }
+  if (!user) {
+    await store.createUserIfAbsent({
+      username: claims.username,
+      name: claims.name,
+      email: claims.email,
+      roles,
+      mapped_roles: roles,
+      projects,
+      mapped_projects: projects,
+      source,
+      password_hash: null,
+      disabled: false,
+      must_change_password: false,
+      grants: [],
+      quotas: {},
+      now,
+    });
+    user = await store.getUser(claims.username);
+    if (!user || user.source !== source) return { ok: false, reason: 'invalid_token' };
+  } else {
+    const changed = user.roles.join(',') !== roles.join(',') || user.projects.join(',') !== projects.join(',') || user.name !== claims.name || user.email !== claims.email;
+    if (changed) {
+      const rolesChanged = user.roles.join(',') !== roles.join(',');
+      user = (await store.updateUser(user.username, { name: claims.name, email: claims.email, roles, mapped_roles: roles, projects, mapped_projects: projects, end_sessions: rolesChanged, now })) ?? user;
+    }
+  }
+  if (user.disabled) return { ok: false, reason: 'account_disabled' };
+  return { ok: true, user, roles: withoutPrivileged(roles), projects };
+}

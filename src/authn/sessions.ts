@@ -1,0 +1,122 @@
+/**
+ * Server-side sessions (SPEC 7). The cookie carries an opaque random id (256 bits); the store
+ * keeps only its SHA-256. Every login gets a new id (no fixation). A session ends on logout,
+ * idle or absolute timeout, and whenever the user's auth_version moves (password or role
+ * change, disable, revoke) or the user is deleted. Lookups are cached per process and the
+ * cache is dropped on change notifications; last-seen is written at most once a minute.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Store, SessionRecord, UserRecord } from '../store/types.js';
+import type { CacheStats } from './user-cache.js';
+import { noStats, type UserCache } from './user-cache.js';
+
+export interface SessionOptions {
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  now?: () => number;
+  stats?: CacheStats;
+  /** How often last_seen_at is written back (bounds the idle-timeout error across replicas). */
+  touchIntervalMs?: number;
+  onTouchError?: (err: unknown) => void;
+}
+
+export interface ResolvedSession {
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+export function hashSessionId(id: string): string {
+  return createHash('sha256').update(id).digest('base64url');
+}
+
+export class SessionManager {
+  private readonly store: Store;
+  private readonly users: UserCache;
+  private readonly options: SessionOptions;
+  private readonly now: () => number;
+  private readonly cache: LRUCache<string, SessionRecord>;
+  private readonly stats: CacheStats;
+
+  constructor(store: Store, users: UserCache, options: SessionOptions) {
+    this.store = store;
+    this.users = users;
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.stats = options.stats ?? noStats;
+    this.cache = new LRUCache<string, SessionRecord>({ max: 100_000, ttl: 60_000 });
+  }
+
+  /** Creates a session for the user and returns the cookie value. */
+  async create(user: UserRecord, method: string): Promise<{ id: string; expiresAt: number }> {
+    const id = randomBytes(32).toString('base64url');
+    const now = this.now();
+    const record: SessionRecord = {
+      id_hash: hashSessionId(id),
+      username: user.username,
+      auth_version: user.auth_version,
+      method,
+      created_at: now,
+      last_seen_at: now,
+      expires_at: now + this.options.maxLifetimeMs,
+    };
+    await this.store.createSession(record);
+    this.cache.set(record.id_hash, record);
+    return { id, expiresAt: record.expires_at };
+  }
+
+  /** Resolves a cookie value; undefined when absent, unknown, expired or no longer valid. */
+  async resolve(id: string | undefined): Promise<ResolvedSession | undefined> {
+    if (!id || !ID_PATTERN.test(id)) return undefined;
+    const idHash = hashSessionId(id);
+    let session = this.cache.get(idHash);
+    if (session) this.stats.hit('session');
+    else {
+      this.stats.miss('session');
+      session = await this.store.getSession(idHash);
+      if (!session) return undefined;
+      this.cache.set(idHash, session);
+    }
+    const now = this.now();
+    if (now >= session.expires_at || now - session.last_seen_at >= this.options.idleTimeoutMs) {
+      this.forget(idHash);
+      void this.store.deleteSession(idHash).catch(() => undefined);
+      return undefined;
+    }
+    const user = await this.users.get(session.username);
+    if (!user || user.disabled || user.auth_version !== session.auth_version) {
+      this.forget(idHash);
+      return undefined;
+    }
+    if (now - session.last_seen_at >= (this.options.touchIntervalMs ?? 60_000)) {
+      session.last_seen_at = now;
+      void this.store.touchSession(idHash, now).catch((err: unknown) => this.options.onTouchError?.(err));
+    }
+    return { session, user };
+  }
+
+  async destroy(id: string | undefined): Promise<SessionRecord | undefined> {
+    if (!id || !ID_PATTERN.test(id)) return undefined;
+    const idHash = hashSessionId(id);
+    const session = this.cache.get(idHash) ?? (await this.store.getSession(idHash));
+    this.forget(idHash);
+    await this.store.deleteSession(idHash);
+    return session;
+  }
+
+  /** Change notification: a session row went away. */
+  forget(idHash: string): void {
+    this.cache.delete(idHash);
+  }
+
+  /**
+   * Change notification for a user. Sessions of one user need no scan: the reloaded user's
+   * auth_version (bumped when sessions must end) or its absence invalidates them. '*' means
+   * notifications may have been missed, so everything is dropped.
+   */
+  forgetAll(): void {
+    this.cache.clear();
+  }
+}

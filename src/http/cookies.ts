@@ -1,0 +1,61 @@
+/** Minimal, strict cookie handling for the session cookie (no dependency on the hot path). */
+
+/**
+ * Returns the value of `name` from a Cookie header. When the cookie appears more than once
+ * (cookie tossing from a sibling domain or path) the result is `ambiguous`: fail closed.
+ */
+export function readCookie(header: string | undefined, name: string): { value: string | undefined; ambiguous: boolean } {
+  if (!header) return { value: undefined, ambiguous: false };
+  let value: string | undefined;
+  let count = 0;
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end) {
+      const key = header.slice(start, eq).trim();
+      if (key === name) {
+        count++;
+        value = header.slice(eq + 1, end).trim();
+        if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+      }
+    }
+    start = end + 1;
+  }
+  if (count > 1) return { value: undefined, ambiguous: true };
+  return { value, ambiguous: false };
+}
+
+/** Removes one cookie from a Cookie header, keeping the others byte for byte. */
+export function removeCookie(header: string, name: string): string {
+  return header
+    .split(';')
+    .filter((part) => {
+      const eq = part.indexOf('=');
+      return (eq === -1 ? part : part.slice(0, eq)).trim() !== name;
+    })
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .join('; ');
+}
+
+export interface CookieAttributes {
+  maxAgeSeconds?: number;
+  secure: boolean;
+  httpOnly?: boolean;
+  sameSite?: 'Lax' | 'Strict';
+}
+
+export function serialiseCookie(name: string, value: string, attributes: CookieAttributes): string {
+  let out = `${name}=${value}; Path=/`;
+  if (attributes.maxAgeSeconds !== undefined) out += `; Max-Age=${Math.max(0, Math.floor(attributes.maxAgeSeconds))}`;
+  if (attributes.httpOnly !== false) out += '; HttpOnly';
+  out += `; SameSite=${attributes.sameSite ?? 'Lax'}`;
+  if (attributes.secure) out += '; Secure';
+  return out;
+}
+
+export function clearCookie(name: string, secure: boolean): string {
+  return `${name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}

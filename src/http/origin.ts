@@ -1,0 +1,33 @@
+/**
+ * Same-origin checks for state-changing browser requests (CSRF defence). Fetch metadata
+ * (`Sec-Fetch-Site`) decides when present; else `Origin` must be the gateway's own origin;
+ * a request with neither comes from a non-browser client and passes.
+ */
+import type { IncomingMessage } from 'node:http';
+
+export function isSameOrigin(req: IncomingMessage, publicUrl: string): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== '') return site === 'same-origin' || site === 'none';
+  const origin = req.headers.origin;
+  if (typeof origin === 'string' && origin !== '') {
+    if (origin === 'null') return false;
+    const allowed = new Set<string>();
+    try {
+      allowed.add(new URL(publicUrl).origin);
+    } catch {
+      // an invalid public_url is refused by config validation
+    }
+    const host = req.headers.host;
+    if (typeof host === 'string' && host !== '') {
+      const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+      allowed.add(`${proto}://${host.toLowerCase()}`);
+    }
+    return allowed.has(origin.toLowerCase());
+  }
+  return true;
+}
+
+/** The CSRF rule of the JSON API for cookie-authenticated state changes. */
+export function passesCsrfCheck(req: IncomingMessage, publicUrl: string): boolean {
+  return req.headers['x-requested-with'] === 'portcullis' && isSameOrigin(req, publicUrl);
+}

@@ -1,0 +1,40 @@
+/** Prometheus metrics of one app instance: a registry per app, never the global one. */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  logins: Counter<'user_type' | 'result' | 'reason'>;
+  requests: Counter<'route' | 'rule' | 'status'>;
+  requestDuration: Histogram<'route'>;
+  upstreamErrors: Counter<'route' | 'kind'>;
+  ldapDuration: Histogram<'op'>;
+  cacheRequests: Counter<'cache' | 'result'>;
+  accessDenied: Counter<'rule' | 'reason'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' });
+  return {
+    registry,
+    logins: new Counter({ name: 'portcullis_logins_total', help: 'Credential verifications against their source', labelNames: ['user_type', 'result', 'reason'], registers: [registry] }),
+    requests: new Counter({ name: 'portcullis_requests_total', help: 'Requests answered, by route, rule and status', labelNames: ['route', 'rule', 'status'], registers: [registry] }),
+    requestDuration: new Histogram({
+      name: 'portcullis_request_duration_seconds',
+      help: 'Gateway-side total request duration',
+      labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({ name: 'portcullis_upstream_errors_total', help: 'Upstream failures', labelNames: ['route', 'kind'], registers: [registry] }),
+    ldapDuration: new Histogram({
+      name: 'portcullis_ldap_operation_duration_seconds',
+      help: 'LDAP operation duration',
+      labelNames: ['op'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    cacheRequests: new Counter({ name: 'portcullis_cache_requests_total', help: 'Cache lookups', labelNames: ['cache', 'result'], registers: [registry] }),
+    accessDenied: new Counter({ name: 'portcullis_access_denied_total', help: 'Requests refused by access rules', labelNames: ['rule', 'reason'], registers: [registry] }),
+  };
+}

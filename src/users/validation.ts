@@ -1,0 +1,36 @@
+import type { Grant } from '../store/types.js';
+
+export const USERNAME_RE = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
+export const BUILTIN_ROLES = ['admin', 'support', 'manager', 'user', 'api', 'readonly', 'writeonly'] as const;
+const ROLE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const PROJECT_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export function usernameProblem(username: unknown): string | undefined {
+  if (typeof username !== 'string') return 'must be a string';
+  if (!USERNAME_RE.test(username)) return 'must start with a letter and contain only letters, digits and _ (at most 64)';
+  return undefined;
+}
+
+export function rolesProblem(roles: unknown): string | undefined {
+  if (!Array.isArray(roles)) return 'must be an array of role names';
+  if (roles.length > 64) return 'at most 64 roles';
+  for (const role of roles) if (typeof role !== 'string' || !ROLE_RE.test(role)) return `invalid role name: ${JSON.stringify(role).slice(0, 70)}`;
+  return undefined;
+}
+
+export function projectsProblem(projects: unknown): string | undefined {
+  if (!Array.isArray(projects)) return 'must be an array of project names';
+  if (projects.length > 1024) return 'at most 1024 projects';
+  for (const project of projects) if (typeof project !== 'string' || !PROJECT_RE.test(project)) return `invalid project name: ${JSON.stringify(project).slice(0, 70)}`;
+  return undefined;
+}
+
+export function uniqueSorted(values: readonly string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+export function isApiOnly(roles: readonly string[]): boolean {
+  return roles.length === 1 && roles[0] === 'api';
+}
+
+export type { Grant };
