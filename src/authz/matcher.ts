@@ -1,0 +1,108 @@
+/**
+ * Path patterns of rules and grants: globs (`*` one segment, `**` any number of segments),
+ * the placeholders `{self}` and `{project}`, or `re:<regex>`. Compiled once; matching runs
+ * on every request, so it works on pre-split segments without allocating regexes.
+ */
+export interface MatchContext {
+  username?: string | undefined;
+  projects: readonly string[];
+  /** admin (and support on GET/HEAD): placeholders match any single segment. */
+  wildcardPlaceholders?: boolean;
+}
+
+export interface PathPattern {
+  readonly source: string;
+  matches(path: string, ctx: MatchContext): boolean;
+}
+
+type Segment =
+  | { kind: 'literal'; text: string }
+  | { kind: 'star' }
+  | { kind: 'globstar' }
+  | { kind: 'partial'; re: RegExp }
+  | { kind: 'self' }
+  | { kind: 'project' };
+
+const PLACEHOLDER = /^\{(self|project)\}$/;
+
+function compileSegment(segment: string, pattern: string): Segment {
+  if (segment === '**') return { kind: 'globstar' };
+  if (segment === '*') return { kind: 'star' };
+  const placeholder = PLACEHOLDER.exec(segment);
+  if (placeholder) return { kind: placeholder[1] === 'self' ? 'self' : 'project' };
+  if (segment.includes('**')) throw new TypeError(`"${pattern}": ** must be a whole segment`);
+  if (/[{}]/.test(segment)) throw new TypeError(`"${pattern}": only {self} and {project} are placeholders, as whole segments`);
+  if (segment.includes('*')) {
+    const source = segment
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*');
+    return { kind: 'partial', re: new RegExp(`^${source}$`) };
+  }
+  return { kind: 'literal', text: segment };
+}
+
+function splitPath(path: string): string[] {
+  // '/a/b/' → ['a', 'b']; '/' → []
+  const out: string[] = [];
+  let start = 1;
+  for (let i = 1; i <= path.length; i++) {
+    if (i === path.length || path.charCodeAt(i) === 0x2f) {
+      if (i > start) out.push(path.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+function matchSegments(segments: readonly Segment[], si: number, parts: readonly string[], pi: number, ctx: MatchContext): boolean {
+  for (; si < segments.length; si++, pi++) {
+    const segment = segments[si] as Segment;
+    if (segment.kind === 'globstar') {
+      if (si === segments.length - 1) return true;
+      for (let k = pi; k <= parts.length; k++) if (matchSegments(segments, si + 1, parts, k, ctx)) return true;
+      return false;
+    }
+    const part = parts[pi];
+    if (part === undefined) return false;
+    switch (segment.kind) {
+      case 'literal':
+        if (part !== segment.text) return false;
+        break;
+      case 'star':
+        break;
+      case 'partial':
+        if (!segment.re.test(part)) return false;
+        break;
+      case 'self':
+        if (!ctx.wildcardPlaceholders && (ctx.username === undefined || part.toLowerCase() !== ctx.username.toLowerCase())) return false;
+        break;
+      case 'project':
+        if (!ctx.wildcardPlaceholders && !ctx.projects.includes(part)) return false;
+        break;
+    }
+  }
+  return pi === parts.length;
+}
+
+export function compilePathPattern(pattern: string): PathPattern {
+  if (typeof pattern !== 'string' || pattern === '') throw new TypeError('a path pattern must be a non-empty string');
+  if (pattern.startsWith('re:')) {
+    let re: RegExp;
+    try {
+      re = new RegExp(pattern.slice(3));
+    } catch (err) {
+      throw new TypeError(`"${pattern}": invalid regular expression: ${(err as Error).message}`);
+    }
+    if (/\([^)]*[+*]\)[+*{]/.test(pattern)) throw new TypeError(`"${pattern}": nested quantifiers can backtrack catastrophically`);
+    return { source: pattern, matches: (path) => re.test(path) };
+  }
+  if (!pattern.startsWith('/')) throw new TypeError(`"${pattern}": globs start with / (or use re:)`);
+  const segments = splitPath(pattern).map((s) => compileSegment(s, pattern));
+  const literalOnly = segments.every((s) => s.kind === 'literal');
+  if (literalOnly) {
+    const exact = '/' + segments.map((s) => (s as { text: string }).text).join('/');
+    return { source: pattern, matches: (path) => path === exact || (path.endsWith('/') && path.slice(0, -1) === exact) };
+  }
+  return { source: pattern, matches: (path, ctx) => matchSegments(segments, 0, splitPath(path), 0, ctx) };
+}

@@ -1,0 +1,131 @@
+/**
+ * The access-rule engine (SPEC 5): compiled once from config, evaluated on every request.
+ * The first rule whose hosts, paths and methods all match decides; else the default policy.
+ */
+import type { AccessConfig } from '../config/schema.js';
+import type { Grant } from '../store/types.js';
+import { grantsAllow } from './grants.js';
+import { compilePathPattern, type MatchContext, type PathPattern } from './matcher.js';
+
+export interface AccessRequest {
+  method: string;
+  /** lower-case, without port */
+  host: string;
+  path: string;
+}
+
+export type Caller = { username: string; roles: readonly string[]; projects: readonly string[]; grants: readonly Grant[] } | undefined;
+
+export type Decision =
+  | { effect: 'allow'; rule: string; identityRequired: boolean; quota?: { requests: number; per: number } }
+  | { effect: 'unauthenticated'; rule: string; reason: string }
+  | { effect: 'deny'; rule: string; reason: string };
+
+interface CompiledRule {
+  name: string;
+  hosts: Array<{ exact?: string; suffix?: string }>;
+  paths: PathPattern[];
+  methods: ReadonlySet<string> | undefined;
+  policy: 'public' | 'authenticated' | 'grant' | 'deny';
+  roles: readonly string[];
+  quota: { requests: number; per: number } | undefined;
+}
+
+export interface CompiledAccess {
+  rules: CompiledRule[];
+  defaultPolicy: 'deny' | 'authenticated';
+}
+
+function compileHost(host: string): { exact?: string; suffix?: string } {
+  const lower = host.toLowerCase();
+  return lower.startsWith('*.') ? { suffix: lower.slice(1) } : { exact: lower };
+}
+
+export function compileAccess(access: AccessConfig): CompiledAccess {
+  return {
+    defaultPolicy: access.default_policy,
+    rules: access.rules.map((rule, i) => {
+      const paths = rule.paths.map((p) => {
+        try {
+          return compilePathPattern(p);
+        } catch (err) {
+          throw new TypeError(`access.rules[${i}] (${rule.name}): ${(err as Error).message}`);
+        }
+      });
+      return {
+        name: rule.name,
+        hosts: rule.hosts.map(compileHost),
+        paths,
+        methods: rule.methods.length > 0 ? new Set(rule.methods) : undefined,
+        policy: rule.policy,
+        roles: rule.roles,
+        quota: rule.quota,
+      };
+    }),
+  };
+}
+
+export function accessConfigProblems(access: AccessConfig): Array<{ path: string; message: string }> {
+  const problems: Array<{ path: string; message: string }> = [];
+  access.rules.forEach((rule, i) => {
+    rule.paths.forEach((p, j) => {
+      try {
+        compilePathPattern(p);
+      } catch (err) {
+        problems.push({ path: `access.rules[${i}].paths[${j}]`, message: (err as Error).message });
+      }
+    });
+  });
+  return problems;
+}
+
+function hostMatches(rule: CompiledRule, host: string): boolean {
+  if (rule.hosts.length === 0) return true;
+  for (const h of rule.hosts) {
+    if (h.exact !== undefined && h.exact === host) return true;
+    if (h.suffix !== undefined && host.endsWith(h.suffix) && !host.slice(0, -h.suffix.length).includes('.') && host.length > h.suffix.length) return true;
+  }
+  return false;
+}
+
+function methodMatches(rule: CompiledRule, method: string): boolean {
+  return !rule.methods || rule.methods.has(method) || (method === 'HEAD' && rule.methods.has('GET'));
+}
+
+const NO_PROJECTS: readonly string[] = [];
+
+export function decide(access: CompiledAccess, request: AccessRequest, caller: Caller): Decision {
+  const readOnly = request.method === 'GET' || request.method === 'HEAD';
+  const privileged = caller !== undefined && (caller.roles.includes('admin') || (readOnly && caller.roles.includes('support')));
+  const ctx: MatchContext = { username: caller?.username, projects: caller?.projects ?? NO_PROJECTS, wildcardPlaceholders: privileged };
+  for (const rule of access.rules) {
+    if (!methodMatches(rule, request.method) || !hostMatches(rule, request.host)) continue;
+    let matched = false;
+    for (const pattern of rule.paths) {
+      if (pattern.matches(request.path, ctx)) {
+        matched = true;
+        break;
+      }
+    }
+    if (matched) return apply(rule.name, rule.policy, rule.roles, rule.quota, request, caller, privileged, ctx);
+  }
+  if (access.defaultPolicy === 'deny') return { effect: 'deny', rule: 'default', reason: 'default_deny' };
+  return apply('default', 'authenticated', [], undefined, request, caller, privileged, ctx);
+}
+
+function apply(name: string, policy: CompiledRule['policy'], roles: readonly string[], quota: CompiledRule['quota'], request: AccessRequest, caller: Caller, privileged: boolean, ctx: MatchContext): Decision {
+  switch (policy) {
+    case 'public':
+      return { effect: 'allow', rule: name, identityRequired: false };
+    case 'deny':
+      return { effect: 'deny', rule: name, reason: 'rule_deny' };
+    case 'authenticated':
+      if (!caller) return { effect: 'unauthenticated', rule: name, reason: 'authentication_required' };
+      if (roles.length > 0 && !privileged && !roles.some((r) => caller.roles.includes(r))) return { effect: 'deny', rule: name, reason: 'missing_role' };
+      return quota ? { effect: 'allow', rule: name, identityRequired: true, quota } : { effect: 'allow', rule: name, identityRequired: true };
+    case 'grant':
+      if (!caller) return { effect: 'unauthenticated', rule: name, reason: 'authentication_required' };
+      if (!privileged && !grantsAllow(caller.grants, request.method, request.path, ctx)) return { effect: 'deny', rule: name, reason: 'no_grant' };
+      return quota ? { effect: 'allow', rule: name, identityRequired: true, quota } : { effect: 'allow', rule: name, identityRequired: true };
+  }
+}
