@@ -11,7 +11,7 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
 
   if (!parseListen(config.server.listen)) add('server.listen', 'must be host:port');
   if (config.metrics.listen !== '' && !parseListen(config.metrics.listen)) add('metrics.listen', 'must be host:port or ""');
-  if (config.metrics.listen !== '' && config.metrics.listen === config.server.listen) add('metrics.listen', 'must differ from server.listen');
+  if (config.metrics.listen !== '' && config.metrics.listen === config.server.listen && parseListen(config.server.listen)?.port !== 0) add('metrics.listen', 'must differ from server.listen');
   try {
     new URL(config.server.public_url);
   } catch {

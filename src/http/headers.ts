@@ -62,7 +62,8 @@ export class HeaderPolicy {
     const nominated = typeof connection === 'string' ? connection.split(',').map((t) => normaliseHeaderName(t.trim())).filter((t) => t !== '') : [];
     for (const name of Object.keys(headers)) {
       const normalised = normaliseHeaderName(name);
-      if (this.stripped.has(normalised) || normalised.startsWith('x-forwarded-') || nominated.includes(normalised) || (HOP_BY_HOP.includes(name) && !(options.upgrade && (name === 'upgrade' || name === 'connection')))) {
+      const keepForUpgrade = options.upgrade && (name === 'upgrade' || name === 'connection');
+      if (!keepForUpgrade && (this.stripped.has(normalised) || normalised.startsWith('x-forwarded-') || nominated.includes(normalised) || HOP_BY_HOP.includes(name))) {
         delete headers[name];
         continue;
       }

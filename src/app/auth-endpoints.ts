@@ -1,0 +1,349 @@
+/**
+ * The gateway's own endpoints under /.auth/ (SPEC 7), never forwarded upstream. An express
+ * app behind the gateway listener; the request arrives with its normalised path and facts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createApiRouter } from '../api/router.js';
+import type { Authentication } from '../authn/authenticate.js';
+import { identityOf } from '../authn/authenticate.js';
+import { federateUser } from '../authn/federation.js';
+import { identityJson, type AuthMethod } from '../authn/identity.js';
+import { parseDuration } from '../config/duration.js';
+import { INVALID_LOGIN_MESSAGE, PortcullisError, toPortcullisError } from '../errors/errors.js';
+import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
+import { normaliseTarget } from '../http/normalise.js';
+import { isSameOrigin } from '../http/origin.js';
+import { hostOf } from '../proxy/routes.js';
+import type { UserRecord } from '../store/types.js';
+import { adminAssets, adminPage } from '../ui/admin-page.js';
+import { STYLE_CSS } from '../ui/html.js';
+import { loginPage, messagePage, passwordPage } from '../ui/login-page.js';
+import type { Gateway } from './gateway.js';
+import type { Registry } from './registry.js';
+import type { RequestFacts } from './request-context.js';
+import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
+
+export interface EndpointRequest extends Request {
+  portcullis: EndpointContext;
+}
+
+export interface EndpointContext {
+  facts: RequestFacts;
+  path: string;
+  /** Authenticates the request once (memoised). */
+  auth(): Promise<Authentication>;
+}
+
+const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
+const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
+
+export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gateway): (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string) => void {
+  const { config } = registry;
+  const secure = config.server.public_url.startsWith('https:');
+  const cookieName = config.session.cookie_name;
+  const limit = config.server.max_body_size;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(express.urlencoded({ limit, extended: false, parameterLimit: 50 }));
+
+  const ctx = (req: Request): EndpointContext => (req as EndpointRequest).portcullis;
+  const sessionCookie = (id: string): string => serialiseCookie(cookieName, id, { secure, maxAgeSeconds: config.session.max_lifetime / 1000 });
+
+  /** Creates a fresh session (the old one, if any, is ended first: no fixation). */
+  async function startSession(req: Request, res: Response, user: UserRecord, method: AuthMethod): Promise<void> {
+    const old = readCookie(req.headers.cookie, cookieName);
+    if (old.value) await registry.sessions.destroy(old.value).catch(() => undefined);
+    const session = await registry.sessions.create(user, method);
+    res.append('set-cookie', sessionCookie(session.id));
+  }
+
+  app.get('/.auth/healthz', (_req, res) => {
+    sendJson(res, 200, { status: 'ok' });
+  });
+
+  app.get('/.auth/readyz', async (_req, res) => {
+    try {
+      if (!registry.ready) throw new Error('shutting down');
+      await registry.store.ping();
+      sendJson(res, 200, { status: 'ready' });
+    } catch {
+      sendJson(res, 503, { status: 'not_ready' });
+    }
+  });
+
+  app.get('/.auth/assets/style.css', (_req, res) => {
+    res.set({ 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' }).send(STYLE_CSS);
+  });
+  for (const [name, body] of Object.entries(adminAssets)) {
+    app.get(`/.auth/assets/${name}`, (_req, res) => {
+      res.set({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(body);
+    });
+  }
+
+  app.get('/.auth/jwks.json', (_req, res) => {
+    sendJson(res, 200, registry.gatewayKeys.jwks(), { 'cache-control': 'public, max-age=60' });
+  });
+
+  app.get('/.auth/login', (req, res) => {
+    sendHtml(res, 200, loginPage({ rd: safeRedirectTarget(req.query.rd) }));
+  });
+
+  app.post('/.auth/login', async (req, res) => {
+    const json = Boolean(req.is('application/json'));
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const rd = safeRedirectTarget(body.rd ?? req.query.rd);
+    if (!isSameOrigin(req, config.server.public_url)) {
+      sendError(res, new PortcullisError('csrf_rejected', 'Cross-site login refused'));
+      return;
+    }
+    const result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts, false);
+    if (!result.ok) {
+      if (json) {
+        if (result.status === 503) sendError(res, new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+        else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE));
+        return;
+      }
+      const message = result.status === 503 ? 'The directory is unavailable. Please try again later.' : INVALID_LOGIN_MESSAGE;
+      sendHtml(res, result.status, loginPage({ rd, error: message, username: typeof body.username === 'string' ? body.username.slice(0, 256) : '' }));
+      return;
+    }
+    await startSession(req, res, result.user, 'form');
+    if (json) {
+      sendJson(res, 200, { user: identityJson(identityOf(result.user, 'form')) }, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+      return;
+    }
+    const next = result.user.must_change_password ? `/.auth/password?rd=${encodeURIComponent(rd)}` : rd;
+    redirect(res, 303, next, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+  });
+
+  app.post('/.auth/logout', async (req, res) => {
+    if (!isSameOrigin(req, config.server.public_url)) {
+      sendError(res, new PortcullisError('csrf_rejected', 'Cross-site logout refused'));
+      return;
+    }
+    const cookie = readCookie(req.headers.cookie, cookieName);
+    const session = cookie.value ? await registry.sessions.destroy(cookie.value) : undefined;
+    if (session) registry.events.emit('UserLoggedOut', session.username, { method: 'session' }, ctx(req).facts);
+    const headers = { 'set-cookie': clearCookie(cookieName, secure) };
+    if (wantsHtml(req) || req.is('application/x-www-form-urlencoded')) redirect(res, 303, '/.auth/login', headers);
+    else {
+      res.writeHead(204, { ...headers, 'cache-control': 'no-store' });
+      res.end();
+    }
+  });
+
+  app.get('/.auth/me', async (req, res) => {
+    const auth = await ctx(req).auth();
+    if (auth.kind !== 'identity') {
+      sendError(res, auth.kind === 'failed' && auth.status === 503 ? new PortcullisError('directory_unavailable', 'The directory is unavailable') : new PortcullisError('unauthenticated', 'Authentication required'), {
+        'www-authenticate': 'Bearer realm="portcullis"',
+        ...(auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(cookieName, secure) } : {}),
+      });
+      return;
+    }
+    sendJson(res, 200, identityJson(auth.identity));
+  });
+
+  app.post('/.auth/token', async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    let username: unknown = body.username;
+    let password: unknown = body.password;
+    let method: AuthMethod = 'form';
+    const authorization = req.headers.authorization;
+    if (typeof authorization === 'string' && /^basic /i.test(authorization)) {
+      const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      username = colon > 0 ? decoded.slice(0, colon) : '';
+      password = colon > 0 ? decoded.slice(colon + 1) : '';
+      method = 'basic';
+    }
+    let lifetime = DEFAULT_TOKEN_LIFETIME;
+    if (body.expires_in !== undefined) {
+      const parsed = typeof body.expires_in === 'string' ? parseDuration(body.expires_in) : undefined;
+      if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME) {
+        sendError(res, new PortcullisError('validation_failed', 'Invalid token request', { fields: { expires_in: 'a duration such as 30d, at most 366d' } }));
+        return;
+      }
+      lifetime = parsed;
+    }
+    const result = await registry.passwords.verify(username, password, method, ctx(req).facts, false);
+    if (!result.ok) {
+      if (result.status === 503) sendError(res, new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+      else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE), { 'www-authenticate': 'Basic realm="portcullis"' });
+      return;
+    }
+    const name = typeof body.name === 'string' && body.name.trim() !== '' ? body.name.trim().slice(0, 128) : 'cli';
+    const created = await registry.tokens.create(result.user, { name, kind: 'opaque', expiresInMs: lifetime });
+    registry.events.emit('TokenCreated', result.user.username, { actor: result.user.username, token_id: created.record.id, kind: 'opaque', name }, ctx(req).facts);
+    sendJson(res, 201, { token: created.token, id: created.record.id, expires_at: new Date(created.record.expires_at).toISOString(), user: identityJson(identityOf(result.user, 'api_token')) });
+  });
+
+  const jwtHandoff = async (req: Request, res: Response): Promise<void> => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const rd = safeRedirectTarget(body.rd ?? req.query.rd);
+    const html = wantsHtml(req) || req.method === 'GET';
+    const clearHandoff: string[] = [];
+    let token: string | undefined;
+    const authorization = req.headers.authorization;
+    if (typeof authorization === 'string' && /^bearer /i.test(authorization)) token = authorization.slice(7).trim();
+    else if (typeof body.token === 'string') token = body.token.trim();
+    else {
+      for (const issuer of config.jwt_issuers) {
+        if (issuer.handoff_cookie === '') continue;
+        const cookie = readCookie(req.headers.cookie, issuer.handoff_cookie);
+        if (cookie.value !== undefined || cookie.ambiguous) clearHandoff.push(`${issuer.handoff_cookie}=; Path=/; Max-Age=0; SameSite=Lax${secure ? '; Secure' : ''}`);
+        if (cookie.value && !token) token = cookie.value;
+      }
+    }
+    const fail = (reason: string, status = 401): void => {
+      registry.metrics.logins.inc({ user_type: 'jwt', result: 'failure', reason });
+      registry.events.emit('UserLoginFailed', '', { user_type: 'jwt', reason, method: 'jwt_handoff' }, ctx(req).facts);
+      const headers: Record<string, string[]> = clearHandoff.length > 0 ? { 'set-cookie': clearHandoff } : {};
+      if (html) sendHtml(res, status, messagePage('Sign-in failed', 'The sign-in link is invalid or has expired.'), headers);
+      else sendError(res, new PortcullisError('invalid_token', 'Invalid or expired token'), headers);
+    };
+    if (!token || !registry.externalJwt) {
+      fail('invalid_token');
+      return;
+    }
+    const result = await registry.externalJwt.verify(token);
+    if (result.kind !== 'ok') {
+      fail(result.kind === 'failed' ? result.reason : 'invalid_token');
+      return;
+    }
+    const { issuer, claims } = result;
+    if (!claims.jti) {
+      fail('invalid_token');
+      return;
+    }
+    if (!(await registry.store.recordJti(issuer.name, claims.jti, claims.exp * 1000))) {
+      fail('replayed_token');
+      return;
+    }
+    const federated = await federateUser(registry.store, issuer, claims, registry.now());
+    if (!federated.ok) {
+      fail(federated.reason);
+      return;
+    }
+    registry.userCache.invalidate(federated.user.username);
+    const user = (await registry.store.getUser(federated.user.username)) ?? federated.user;
+    await startSession(req, res, user, 'jwt_handoff');
+    registry.metrics.logins.inc({ user_type: 'jwt', result: 'success', reason: '' });
+    registry.events.emit('UserLoggedIn', user.username, { user_type: 'jwt', roles: federated.roles, method: 'jwt_handoff', issuer: issuer.name }, ctx(req).facts);
+    const cookies = [...(res.getHeader('set-cookie') as string[]), ...clearHandoff];
+    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects })) }, { 'set-cookie': cookies });
+    else redirect(res, 303, rd, { 'set-cookie': cookies });
+  };
+  app.get('/.auth/jwt', jwtHandoff);
+  app.post('/.auth/jwt', jwtHandoff);
+
+  app.get('/.auth/verify', async (req, res) => {
+    const { facts } = ctx(req);
+    if (!facts.peerTrusted) {
+      sendError(res, new PortcullisError('forbidden', 'Forward-auth requests are only accepted from server.trusted_proxies'));
+      return;
+    }
+    const method = String(req.headers['x-forwarded-method'] ?? 'GET').toUpperCase();
+    const host = hostOf(typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : req.headers.host);
+    const uri = typeof req.headers['x-forwarded-uri'] === 'string' ? req.headers['x-forwarded-uri'] : '/';
+    const target = normaliseTarget(uri, undefined);
+    if (!target.ok || !/^[A-Z]{1,16}$/.test(method)) {
+      sendError(res, new PortcullisError('invalid_path', 'The forwarded request target is not acceptable'));
+      return;
+    }
+    const route = registry.routes.match(host, target.path);
+    const outcome = await gatewayRef().authorize(req, facts, { method, host, path: target.path, query: target.query, routeName: route?.name ?? 'verify', interactive: false });
+    if (!outcome.ok) {
+      outcome.write(res);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    const identity = outcome.identity;
+    if (identity) {
+      const assertion = config.identity_headers.assertion !== '' ? await registry.gatewayKeys.signAssertion({ username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source }, route?.name ?? 'verify') : undefined;
+      registry.headers.setIdentity(headers, identity, assertion);
+    }
+    sendJson(res, 200, identity ? identityJson(identity) : {}, headers);
+  });
+
+  app.get('/.auth/password', async (req, res) => {
+    const auth = await ctx(req).auth();
+    const rd = safeRedirectTarget(req.query.rd);
+    if (auth.kind !== 'identity' || auth.identity.method !== 'session') {
+      redirect(res, 302, `/.auth/login?rd=${encodeURIComponent(`/.auth/password?rd=${encodeURIComponent(rd)}`)}`);
+      return;
+    }
+    sendHtml(res, 200, passwordPage({ rd, username: auth.identity.username, forced: auth.identity.must_change_password === true }));
+  });
+
+  app.post('/.auth/password', async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const rd = safeRedirectTarget(body.rd);
+    if (!isSameOrigin(req, config.server.public_url)) {
+      sendError(res, new PortcullisError('csrf_rejected', 'Cross-site request refused'));
+      return;
+    }
+    const auth = await ctx(req).auth();
+    if (auth.kind !== 'identity' || auth.identity.method !== 'session') {
+      redirect(res, 303, `/.auth/login?rd=${encodeURIComponent('/.auth/password')}`);
+      return;
+    }
+    try {
+      const user = await registry.users.changeOwnPassword(auth.identity.username, body.current_password, body.new_password, ctx(req).facts);
+      // Every session ended with the change; this browser gets a fresh one.
+      await startSession(req, res, user, 'form');
+      redirect(res, 303, rd, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+    } catch (err) {
+      const error = toPortcullisError(err);
+      if (!error.expose) throw err;
+      sendHtml(res, error.status, passwordPage({ rd, username: auth.identity.username, forced: auth.identity.must_change_password === true, error: error.message }));
+    }
+  });
+
+  app.get('/.auth/admin', (_req, res) => {
+    sendHtml(res, 200, adminPage());
+  });
+
+  app.use('/.auth/api', createApiRouter(registry));
+
+  app.use((_req: Request, res: Response) => {
+    sendError(res, new PortcullisError('not_found', 'Not found'));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number; type?: string }).status;
+    const type = (err as { type?: string }).type;
+    let error: PortcullisError;
+    if (type === 'entity.too.large') error = new PortcullisError('payload_too_large', 'The request body is too large');
+    else if (type === 'entity.parse.failed' || (status === 400 && type)) error = new PortcullisError('bad_request', 'The request body could not be parsed');
+    else if (type === 'encoding.unsupported' || type === 'charset.unsupported') error = new PortcullisError('unsupported_media_type', 'Unsupported body encoding');
+    else error = toPortcullisError(err);
+    if (!error.expose) registry.logger.error('endpoint failed', { request_id: ctx(req)?.facts.request_id, err: err as Error });
+    sendError(res, error);
+  });
+
+  return (req, res, facts, path, query) => {
+    let memo: Promise<Authentication> | undefined;
+    const context: EndpointContext = {
+      facts,
+      path,
+      auth: () =>
+        (memo ??= registry.authenticator.authenticate(
+          {
+            xAuthentication: req.headers['x-authentication'] as string | undefined,
+            authorization: req.headers.authorization,
+            cookie: req.headers.cookie,
+          },
+          facts,
+        )),
+    };
+    (req as IncomingMessage & { portcullis: EndpointContext }).portcullis = context;
+    req.url = path + (query ? `?${query}` : '');
+    app(req as Request, res as Response);
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * The request pipeline of the gateway listener, in one readable place:
+ *   normalise → (/.auth endpoints) → route → authenticate → authorise → quota → set identity → forward
+ * Every allow and deny is counted with its rule and reason; denies are logged.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Authentication } from '../authn/authenticate.js';
+import type { Identity } from '../authn/identity.js';
+import { decide, type Decision } from '../authz/rules.js';
+import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
+import { clearCookie } from '../http/cookies.js';
+import { normaliseTarget } from '../http/normalise.js';
+import { Forwarder, rejectUpgrade, rememberClientConnection } from '../proxy/forwarder.js';
+import { RouteTable, hostOf, type CompiledRoute } from '../proxy/routes.js';
+import type { UserRecord } from '../store/types.js';
+import type { Registry } from './registry.js';
+import { requestFacts, type RequestFacts } from './request-context.js';
+import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
+
+export interface AuthEndpointHandler {
+  (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string): void;
+}
+
+export type Outcome =
+  | { ok: true; identity: Identity | undefined; decision: Decision }
+  | { ok: false; status: number; write: (res: ServerResponse | Duplex) => void; rule: string; route: string };
+
+export interface AuthorizeTarget {
+  method: string;
+  host: string;
+  path: string;
+  query: string;
+  routeName: string;
+  /** Browsers get redirects to the login and password pages instead of 401/403 JSON. */
+  interactive: boolean;
+}
+
+const METHOD_RE = /^[A-Z]{1,16}$/;
+
+export class Gateway {
+  private readonly registry: Registry;
+  private readonly forwarder: Forwarder;
+  private readonly authEndpoints: AuthEndpointHandler;
+  private readonly secureCookies: boolean;
+
+  constructor(registry: Registry, authEndpoints: AuthEndpointHandler) {
+    this.registry = registry;
+    this.authEndpoints = authEndpoints;
+    this.secureCookies = registry.config.server.public_url.startsWith('https:');
+    this.forwarder = new Forwarder({
+      logger: registry.logger,
+      hooks: {
+        onError: (kind, req, res) => {
+          const route = (req as { portcullisRoute?: string }).portcullisRoute ?? 'unknown';
+          registry.metrics.upstreamErrors.inc({ route, kind });
+          const code = kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable';
+          if ('writeHead' in res) sendCode(res, code);
+          else rejectUpgrade(res, kind === 'timeout' ? 504 : 502, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway');
+        },
+      },
+    });
+  }
+
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const facts = requestFacts(req, this.registry.trustedProxies);
+    res.setHeader('x-request-id', facts.request_id);
+    this.process(req, res, facts, started).catch((err: unknown) => this.crash(err, res, facts));
+  };
+
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const facts = requestFacts(req, this.registry.trustedProxies);
+    this.upgrade(req, socket, head, facts).catch((err: unknown) => {
+      this.registry.logger.error('upgrade failed', { request_id: facts.request_id, err: err as Error });
+      rejectUpgrade(socket, 500, 'Internal Server Error');
+    });
+  };
+
+  private async process(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number): Promise<void> {
+    const target = normaliseTarget(req.url ?? '', req.headers.host);
+    if (!target.ok || !METHOD_RE.test(req.method ?? '')) {
+      this.count('none', 'none', 400);
+      sendCode(res, 'invalid_path', 'The request target is not acceptable');
+      return;
+    }
+    if (target.path === '/.auth' || target.path.startsWith('/.auth/')) {
+      res.once('finish', () => this.count('portcullis', 'portcullis', res.statusCode));
+      this.authEndpoints(req, res, facts, target.path, target.query);
+      return;
+    }
+    const host = hostOf(req.headers.host);
+    const route = this.registry.routes.match(host, target.path);
+    if (!route) {
+      this.count('none', 'none', 404);
+      sendCode(res, 'not_found', 'No route for this request');
+      return;
+    }
+    const outcome = await this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
+    if (!outcome.ok) {
+      this.count(outcome.route, outcome.rule, outcome.status);
+      outcome.write(res);
+      return;
+    }
+    res.once('finish', () => {
+      this.count(route.name, outcome.decision.rule, res.statusCode);
+      this.registry.metrics.requestDuration.observe({ route: route.name }, (performance.now() - started) / 1000);
+    });
+    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
+    this.forwarder.web(route, req, res);
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, facts: RequestFacts): Promise<void> {
+    const target = normaliseTarget(req.url ?? '', req.headers.host);
+    if (!target.ok || req.method !== 'GET') {
+      rejectUpgrade(socket, 400, 'Bad Request');
+      return;
+    }
+    if (target.path === '/.auth' || target.path.startsWith('/.auth/')) {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    const host = hostOf(req.headers.host);
+    const route = this.registry.routes.match(host, target.path);
+    if (!route) {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (!route.config.websocket) {
+      rejectUpgrade(socket, 403, 'Forbidden');
+      return;
+    }
+    const outcome = await this.authorize(req, facts, { method: 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: false });
+    if (!outcome.ok) {
+      this.count(outcome.route, outcome.rule, outcome.status);
+      outcome.write(socket);
+      return;
+    }
+    this.count(route.name, outcome.decision.rule, 101);
+    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), true);
+    this.forwarder.ws(route, req, socket, head);
+  }
+
+  /** authenticate → authorise → password-change gate → quota; the answer when not allowed. */
+  async authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Promise<Outcome> {
+    const { registry } = this;
+    const { method, host, path, query, interactive } = target;
+    const route = { name: target.routeName };
+    const auth = await registry.authenticator.authenticate(
+      { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') },
+      facts,
+    );
+    if (auth.kind === 'failed') return this.authFailure(auth, route.name);
+    const identity = auth.kind === 'identity' ? auth.identity : undefined;
+    const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
+    const clear: Record<string, string> = auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(registry.config.session.cookie_name, this.secureCookies) } : {};
+    const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [] } : undefined;
+    const decision = decide(registry.access, { method, host, path }, caller);
+    const rd = path + (query ? `?${query}` : '');
+    if (decision.effect === 'unauthenticated') {
+      registry.metrics.accessDenied.inc({ rule: decision.rule, reason: decision.reason });
+      if (interactive) {
+        return { ok: false, status: 302, rule: decision.rule, route: route.name, write: (res) => redirect(res as ServerResponse, 302, `/.auth/login?rd=${encodeURIComponent(rd)}`, clear) };
+      }
+      return this.refuse(401, route.name, decision.rule, new PortcullisError('unauthenticated', 'Authentication required'), { 'www-authenticate': 'Bearer realm="portcullis", Basic realm="portcullis", charset="UTF-8"', ...clear });
+    }
+    if (decision.effect === 'deny') {
+      this.denied(decision.rule, decision.reason, identity, facts, method, path);
+      return this.refuse(403, route.name, decision.rule, new PortcullisError('forbidden', 'Access denied'), clear);
+    }
+    if (identity?.must_change_password) {
+      this.denied(decision.rule, 'password_change_required', identity, facts, method, path);
+      if (interactive) {
+        return { ok: false, status: 302, rule: decision.rule, route: route.name, write: (res) => redirect(res as ServerResponse, 302, `/.auth/password?rd=${encodeURIComponent(rd)}`) };
+      }
+      return this.refuse(403, route.name, decision.rule, new PortcullisError('password_change_required', 'You must change your password first'));
+    }
+    if (decision.quota && identity) {
+      const { requests, per } = decision.quota;
+      const limit = user?.quotas[decision.rule] ?? requests;
+      const now = registry.now();
+      const windowStart = Math.floor(now / per) * per;
+      const used = await registry.store.incrementQuota(`${decision.rule}:${identity.username.toLowerCase()}`, windowStart);
+      if (used > limit) {
+        const retryAfter = String(Math.max(1, Math.ceil((windowStart + per - now) / 1000)));
+        this.denied(decision.rule, 'quota_exceeded', identity, facts, method, path);
+        return this.refuse(429, route.name, decision.rule, new PortcullisError('too_many_requests', 'Quota exceeded for this rule'), { 'retry-after': retryAfter });
+      }
+    }
+    return { ok: true, identity, decision };
+  }
+
+  /** Header hygiene, identity headers, X-Forwarded-*, the assertion, and the rewritten target. */
+  private async prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, upgrade: boolean): Promise<void> {
+    const { registry } = this;
+    const headers = req.headers;
+    const proto = facts.peerTrusted && typeof headers['x-forwarded-proto'] === 'string' ? headers['x-forwarded-proto'].split(',')[0]?.trim() : undefined;
+    const fwdHost = facts.peerTrusted && typeof headers['x-forwarded-host'] === 'string' ? headers['x-forwarded-host'].split(',')[0]?.trim() : undefined;
+    const priorFor = facts.peerTrusted && typeof headers['x-forwarded-for'] === 'string' ? headers['x-forwarded-for'] : undefined;
+    rememberClientConnection(req);
+    registry.headers.strip(headers, { passCredentials: route.config.pass_credentials, upgrade });
+    let assertion: string | undefined;
+    if (identity && registry.config.identity_headers.assertion !== '') {
+      assertion = await registry.gatewayKeys.signAssertion({ username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source }, route.name);
+    }
+    registry.headers.setIdentity(headers, identity, assertion);
+    headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${facts.peer}` : facts.peer;
+    headers['x-forwarded-proto'] = proto && /^https?$/.test(proto) ? proto : (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    const host = fwdHost ?? headers.host;
+    if (host) headers['x-forwarded-host'] = host;
+    headers['x-request-id'] = facts.request_id;
+    req.url = upstreamUrl;
+    (req as { portcullisRoute?: string }).portcullisRoute = route.name;
+  }
+
+  private authFailure(auth: Extract<Authentication, { kind: 'failed' }>, route: string): Outcome {
+    if (auth.status === 503) {
+      return this.refuse(503, route, 'none', new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+    }
+    const message = auth.scheme === 'Basic' ? INVALID_LOGIN_MESSAGE : 'Invalid or expired token';
+    const code = auth.scheme === 'Basic' ? 'invalid_credentials' : 'invalid_token';
+    const challenge = auth.scheme === 'Basic' ? 'Basic realm="portcullis", charset="UTF-8"' : 'Bearer realm="portcullis", error="invalid_token"';
+    return this.refuse(401, route, 'none', new PortcullisError(code, message), { 'www-authenticate': challenge });
+  }
+
+  private refuse(status: number, route: string, rule: string, error: PortcullisError, headers: Record<string, string> = {}): Outcome {
+    return {
+      ok: false,
+      status,
+      rule,
+      route,
+      write: (res) => {
+        if ('writeHead' in res) sendError(res, error, headers);
+        else rejectUpgrade(res, status, error.code, JSON.stringify(error.toJSON()));
+      },
+    };
+  }
+
+  private denied(rule: string, reason: string, identity: Identity | undefined, facts: RequestFacts, method: string, path: string): void {
+    this.registry.metrics.accessDenied.inc({ rule, reason });
+    this.registry.events.emit('AccessDenied', identity?.username ?? '', { rule, reason, granted: false, method, path: path.slice(0, 512) }, facts);
+  }
+
+  private count(route: string, rule: string, status: number): void {
+    this.registry.metrics.requests.inc({ route, rule, status: String(status) });
+  }
+
+  private crash(err: unknown, res: ServerResponse, facts: RequestFacts): void {
+    if (err instanceof PortcullisError && err.expose) {
+      sendError(res, err);
+      return;
+    }
+    const code = err instanceof PortcullisError ? err.code : 'internal_error';
+    this.registry.logger.error('request failed', { request_id: facts.request_id, err: err as Error });
+    if (res.headersSent) res.destroy();
+    else sendCode(res, code);
+  }
+
+  close(): void {
+    this.forwarder.close();
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}

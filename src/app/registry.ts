@@ -1,0 +1,169 @@
+/**
+ * The composition root: builds one typed registry of every component from a validated
+ * config, wires change notifications to the caches, and tears everything down in order.
+ */
+import type { BlockList } from 'node:net';
+import { trustedProxyList, type Config } from '../config/index.js';
+import { LdapDirectory } from '../directory/ldap-directory.js';
+import { EventBus } from '../events/bus.js';
+import { WebhookSink } from '../events/webhook.js';
+import { ApiTokens } from '../authn/api-tokens.js';
+import { Authenticator } from '../authn/authenticate.js';
+import { ExternalJwtVerifier } from '../authn/external-jwt.js';
+import { GatewayKeys } from '../authn/gateway-keys.js';
+import { PasswordChain } from '../authn/password-chain.js';
+import { SessionManager } from '../authn/sessions.js';
+import { UserCache, type CacheStats } from '../authn/user-cache.js';
+import { compileAccess, type CompiledAccess } from '../authz/rules.js';
+import { HeaderPolicy } from '../http/headers.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { RouteTable } from '../proxy/routes.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
+import { bootstrapAdmin } from '../users/bootstrap.js';
+import { PasswordHasher } from '../users/password-hash.js';
+import { seedUsers } from '../users/seed.js';
+import { UserService } from '../users/user-service.js';
+
+export interface Registry {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  store: Store;
+  events: EventBus;
+  hasher: PasswordHasher;
+  users: UserService;
+  userCache: UserCache;
+  sessions: SessionManager;
+  tokens: ApiTokens;
+  passwords: PasswordChain;
+  authenticator: Authenticator;
+  directory: LdapDirectory | undefined;
+  externalJwt: ExternalJwtVerifier | undefined;
+  gatewayKeys: GatewayKeys;
+  access: CompiledAccess;
+  routes: RouteTable;
+  headers: HeaderPolicy;
+  trustedProxies: BlockList;
+  now: () => number;
+  ready: boolean;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  now?: () => number;
+  /** Where the generated admin password line goes (stdout by default). */
+  announce?: (line: string) => void;
+  /** Skip collecting default process metrics (several registries in one test process). */
+  defaultMetrics?: boolean;
+}
+
+export async function buildRegistry(config: Config, options: BuildOptions = {}): Promise<Registry> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger();
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const stats: CacheStats = {
+    hit: (cache) => metrics.cacheRequests.inc({ cache, result: 'hit' }),
+    miss: (cache) => metrics.cacheRequests.inc({ cache, result: 'miss' }),
+  };
+  const access = compileAccess(config.access);
+  const store = await openStore(config.store.url, { logger: (level, msg, fields) => logger[level](msg, fields) });
+  const closers: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    await store.migrate();
+    const webhooks = config.events.webhooks.map((hook) => new WebhookSink(hook, { logger }));
+    const events = new EventBus({ logger, store, webhooks, now });
+    closers.unshift(() => events.drain(2000), () => events.close());
+    const hasher = new PasswordHasher(config.users.password_hash_cost);
+    const users = new UserService({ store, hasher, policy: config.users.password_policy, events, now });
+    await bootstrapAdmin({ store, hasher, policy: config.users.password_policy, adminUsername: config.users.admin_username, env, logger, now, ...(options.announce ? { announce: options.announce } : {}) });
+    if (config.users.seed_file !== '') await seedUsers({ file: config.users.seed_file, store, hasher, logger, now });
+
+    const gatewayKeys = await GatewayKeys.load(store, { issuer: config.server.public_url, now, logger: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields) });
+    const userCache = new UserCache(store, { stats });
+    const sessions = new SessionManager(store, userCache, { idleTimeoutMs: config.session.idle_timeout, maxLifetimeMs: config.session.max_lifetime, now, stats });
+    const tokens = new ApiTokens(store, userCache, { now, stats });
+    const recordLogin = (result: 'success' | 'failure', userType: string, reason: string): void => {
+      metrics.logins.inc({ user_type: userType, result, reason });
+    };
+    const directory = config.ldap
+      ? new LdapDirectory(config.ldap, {
+          onOperation: (op, seconds) => metrics.ldapDuration.observe({ op }, seconds),
+          logger: (level, msg, fields) => logger[level](msg, fields),
+        })
+      : undefined;
+    if (directory) closers.unshift(() => directory.close());
+    const passwords = new PasswordChain({ config, store, users: userCache, hasher, events, logger, directory, recordLogin, now });
+    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now }) : undefined;
+    if (externalJwt) closers.unshift(() => externalJwt.close());
+    const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, recordLogin, now });
+
+    const unsubscribe = store.onChange((change) => {
+      if (change.key === '*') {
+        userCache.invalidate('*');
+        sessions.forgetAll();
+        tokens.forgetAll();
+        passwords.forgetAll();
+        authenticator.forgetAll();
+        return;
+      }
+      switch (change.kind) {
+        case 'user':
+          userCache.invalidate(change.key);
+          break;
+        case 'session':
+          sessions.forget(change.key);
+          break;
+        case 'token':
+          tokens.forget(change.key);
+          break;
+        case 'signing_key':
+          void gatewayKeys.reload().catch((err: unknown) => logger.error('signing keys reload failed', { err: err as Error }));
+          break;
+      }
+    });
+    closers.unshift(unsubscribe);
+
+    const registry: Registry = {
+      config,
+      logger,
+      metrics,
+      store,
+      events,
+      hasher,
+      users,
+      userCache,
+      sessions,
+      tokens,
+      passwords,
+      authenticator,
+      directory,
+      externalJwt,
+      gatewayKeys,
+      access,
+      routes: new RouteTable(config.routes),
+      headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name),
+      trustedProxies: trustedProxyList(config.server.trusted_proxies),
+      now,
+      ready: true,
+      close: async () => {
+        registry.ready = false;
+        for (const close of closers) {
+          try {
+            await close();
+          } catch (err) {
+            logger.warn('error while closing', { err: err as Error });
+          }
+        }
+      },
+    };
+    return registry;
+  } catch (err) {
+    for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,32 @@
+/** Per-request facts computed once: id, client address, normalised target. */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { RequestContext } from '../events/types.js';
+import { clientAddress, isTrusted, normaliseAddress } from '../http/client-ip.js';
+
+let counter = 0;
+const prefix = randomBytes(6).toString('base64url');
+
+export function newRequestId(): string {
+  counter = (counter + 1) % 0x7fffffff;
+  return `${prefix}-${counter.toString(36)}`;
+}
+
+export interface RequestFacts extends RequestContext {
+  peer: string;
+  peerTrusted: boolean;
+}
+
+export function requestFacts(req: IncomingMessage, trusted: BlockList): RequestFacts {
+  const peer = normaliseAddress(req.socket.remoteAddress);
+  const peerTrusted = isTrusted(trusted, peer);
+  const ua = req.headers['user-agent'];
+  return {
+    request_id: newRequestId(),
+    peer,
+    peerTrusted,
+    ip: peerTrusted ? clientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer,
+    user_agent: typeof ua === 'string' ? ua : '',
+  };
+}

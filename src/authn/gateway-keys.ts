@@ -1,0 +1,180 @@
+/**
+ * The gateway's own signing keys: ES256 keys generated on first start and kept in the store
+ * (shared by replicas), published at /.auth/jwks.json. They sign the X-Auth-Assertion sent
+ * to backends and the `kind: jwt` API tokens. Rotation keeps the previous key published
+ * until every token it signed can have expired.
+ */
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import type { SigningKeyRecord, Store } from '../store/types.js';
+
+const ASSERTION_LIFETIME_S = 60;
+const ASSERTION_REUSE_MS = 30_000;
+/** API tokens signed by a key may live this long, so a retired key stays published as long. */
+const MAX_TOKEN_LIFETIME_MS = 366 * 86_400_000;
+
+interface LoadedKey {
+  record: SigningKeyRecord;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+export interface GatewayKeysOptions {
+  issuer: string;
+  now?: () => number;
+  logger?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export class GatewayKeys {
+  private readonly store: Store;
+  private readonly issuer: string;
+  private readonly now: () => number;
+  private readonly logger: GatewayKeysOptions['logger'];
+  private keys: LoadedKey[] = [];
+  private active: LoadedKey | undefined;
+  private readonly assertions = new LRUCache<string, { token: string; madeAt: number }>({ max: 20_000 });
+
+  private constructor(store: Store, options: GatewayKeysOptions) {
+    this.store = store;
+    this.issuer = options.issuer;
+    this.now = options.now ?? Date.now;
+    this.logger = options.logger;
+  }
+
+  static async load(store: Store, options: GatewayKeysOptions): Promise<GatewayKeys> {
+    const keys = new GatewayKeys(store, options);
+    await keys.reload();
+    if (!keys.active) {
+      await keys.insertNewKey();
+      await keys.reload();
+    }
+    if (!keys.active) throw new Error('no active signing key after generating one');
+    return keys;
+  }
+
+  /** Re-reads keys from the store; the oldest unretired key signs (replicas agree on it). */
+  async reload(): Promise<void> {
+    const now = this.now();
+    const records = (await this.store.listSigningKeys()).filter((r) => r.expires_at === null || r.expires_at > now);
+    const loaded: LoadedKey[] = [];
+    for (const record of records) {
+      try {
+        const privateJwk = JSON.parse(record.private_jwk) as JWK;
+        const publicJwk = JSON.parse(record.public_jwk) as JWK;
+        loaded.push({
+          record,
+          privateKey: (await importJWK(privateJwk, record.alg)) as CryptoKey,
+          publicKey: (await importJWK(publicJwk, record.alg)) as CryptoKey,
+          publicJwk: { ...publicJwk, kid: record.kid, alg: record.alg, use: 'sig' },
+        });
+      } catch (err) {
+        this.logger?.('error', 'unusable signing key skipped', { kid: record.kid, err: (err as Error).message });
+      }
+    }
+    loaded.sort((a, b) => a.record.created_at - b.record.created_at || a.record.kid.localeCompare(b.record.kid));
+    const active = loaded.find((k) => k.record.retired_at === null);
+    if (active?.record.kid !== this.active?.record.kid) this.assertions.clear();
+    this.keys = loaded;
+    this.active = active;
+  }
+
+  private async insertNewKey(): Promise<void> {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    await this.store.insertSigningKey({
+      kid: randomBytes(12).toString('base64url'),
+      alg: 'ES256',
+      private_jwk: JSON.stringify(await exportJWK(privateKey)),
+      public_jwk: JSON.stringify(await exportJWK(publicKey)),
+      created_at: this.now(),
+      retired_at: null,
+      expires_at: null,
+    });
+  }
+
+  /** A new key signs from now on; the old one stays published until its tokens expired. */
+  async rotate(): Promise<void> {
+    const previous = this.active;
+    await this.insertNewKey();
+    if (previous) {
+      const now = this.now();
+      await this.store.retireSigningKey(previous.record.kid, now, now + MAX_TOKEN_LIFETIME_MS);
+    }
+    await this.reload();
+    this.logger?.('info', 'signing key rotated', { previous: previous?.record.kid, active: this.active?.record.kid });
+  }
+
+  private activeKey(): LoadedKey {
+    if (!this.active) throw new Error('no active signing key');
+    return this.active;
+  }
+
+  /** The X-Auth-Assertion for an identity and route, reused for half its lifetime. */
+  async signAssertion(identity: { username: string; roles: string[]; projects: string[]; source: string }, audience: string): Promise<string> {
+    const now = this.now();
+    const cacheKey = `${audience}\0${identity.username}\0${identity.source}\0${identity.roles.join(',')}\0${identity.projects.join(',')}`;
+    const cached = this.assertions.get(cacheKey);
+    if (cached && now - cached.madeAt < ASSERTION_REUSE_MS) return cached.token;
+    const key = this.activeKey();
+    const iat = Math.floor(now / 1000);
+    const token = await new SignJWT({ roles: identity.roles, projects: identity.projects, source: identity.source, token_use: 'assertion' })
+      .setProtectedHeader({ alg: key.record.alg, kid: key.record.kid, typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setAudience(audience)
+      .setSubject(identity.username)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ASSERTION_LIFETIME_S)
+      .setJti(randomBytes(12).toString('base64url'))
+      .sign(key.privateKey);
+    this.assertions.set(cacheKey, { token, madeAt: now });
+    return token;
+  }
+
+  /** A gateway-issued API JWT (`kind: jwt` tokens). */
+  async signToken(claims: { sub: string; roles: string[]; projects: string[]; source: string; jti: string; token_use: 'api' }, expiresAt: number): Promise<string> {
+    const key = this.activeKey();
+    const { sub, jti, ...rest } = claims;
+    return new SignJWT(rest)
+      .setProtectedHeader({ alg: key.record.alg, kid: key.record.kid, typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setAudience(this.issuer)
+      .setSubject(sub)
+      .setJti(jti)
+      .setIssuedAt(Math.floor(this.now() / 1000))
+      .setExpirationTime(Math.floor(expiresAt / 1000))
+      .sign(key.privateKey);
+  }
+
+  /** Verifies a gateway API JWT; assertions and anything else verify as undefined. */
+  async verifyToken(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined> {
+    let kid: string | undefined;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (header.jku !== undefined || header.x5u !== undefined || header.jwk !== undefined || header.x5c !== undefined) return undefined;
+      kid = header.kid;
+    } catch {
+      return undefined;
+    }
+    const key = this.keys.find((k) => k.record.kid === kid);
+    if (!key) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, key.publicKey, {
+        issuer: this.issuer,
+        audience: this.issuer,
+        algorithms: [key.record.alg],
+        requiredClaims: ['exp', 'sub', 'jti'],
+        currentDate: new Date(this.now()),
+      });
+      if (payload.token_use !== 'api' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return undefined;
+      const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
+      return { sub: payload.sub, jti: payload.jti, roles, exp: payload.exp };
+    } catch {
+      return undefined;
+    }
+  }
+
+  jwks(): { keys: JWK[] } {
+    return { keys: this.keys.map((k) => k.publicJwk) };
+  }
+}

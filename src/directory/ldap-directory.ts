@@ -1,0 +1,223 @@
+/**
+ * The LDAP part of the password chain (SPEC 3): search-then-bind (or a DN template), groups
+ * mapped to roles and projects. Every problem with the directory — down, slow, garbage —
+ * throws `directory_unavailable`; only a bind refused with code 49 (or no unique entry) is an
+ * ordinary "invalid". Each login uses fresh connections, so a restarted directory works again
+ * without restarting the gateway.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
+import { PRIVILEGED_ROLES, type LdapConfig } from '../config/schema.js';
+import { PortcullisError } from '../errors/errors.js';
+import { escapeDnValue, escapeFilterValue, fillTemplate } from './escape.js';
+
+export interface DirectoryUser {
+  dn: string;
+  username: string;
+  name: string;
+  email: string;
+  groups: string[];
+  roles: string[];
+  projects: string[];
+}
+
+export type DirectoryResult = { kind: 'ok'; user: DirectoryUser } | { kind: 'invalid' };
+
+export interface DirectoryOptions {
+  onOperation?: (op: 'bind' | 'search' | 'connect' | 'starttls', seconds: number, ok: boolean) => void;
+  logger?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+class InvalidLogin extends Error {}
+
+export class LdapDirectory {
+  private readonly config: LdapConfig;
+  private readonly options: DirectoryOptions;
+  private readonly urls: string[];
+  private readonly tls: ConnectionOptions;
+
+  constructor(config: LdapConfig, options: DirectoryOptions = {}) {
+    this.config = config;
+    this.options = options;
+    this.urls = Array.isArray(config.url) ? config.url : [config.url];
+    if (this.urls.length === 0 || this.urls.some((u) => !/^ldaps?:\/\//.test(u))) throw new TypeError('ldap.url must be ldap:// or ldaps:// URLs');
+    this.tls = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
+    if (config.tls_ca_file !== '') this.tls.ca = readFileSync(config.tls_ca_file);
+  }
+
+  async authenticate(username: string, password: string): Promise<DirectoryResult> {
+    if (typeof username !== 'string' || typeof password !== 'string') return { kind: 'invalid' };
+    if (username === '' || username.length > 256 || username.includes('\0') || username.trim() !== username) return { kind: 'invalid' };
+    // Never an unauthenticated bind: an empty password is refused before any network traffic.
+    if (password === '' || password.includes('\0')) return { kind: 'invalid' };
+    try {
+      return { kind: 'ok', user: await this.login(username, password) };
+    } catch (err) {
+      if (err instanceof InvalidLogin) return { kind: 'invalid' };
+      if (err instanceof PortcullisError) throw err;
+      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    }
+  }
+
+  async ping(): Promise<void> {
+    const client = await this.connect();
+    try {
+      if (this.config.bind_dn !== '') await this.timed('bind', () => client.bind(this.config.bind_dn, this.config.bind_password));
+    } finally {
+      await client.unbind().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Connections are per login and closed after each; nothing is held open.
+  }
+
+  private async login(username: string, password: string): Promise<DirectoryUser> {
+    const config = this.config;
+    const service = await this.connect();
+    try {
+      if (config.bind_dn !== '') await this.timed('bind', () => service.bind(config.bind_dn, config.bind_password));
+      let entry: Entry;
+      if (config.user_dn_template !== '') {
+        const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
+        await this.bindAs(dn, password);
+        entry = await this.readEntry(config.bind_dn !== '' ? service : await this.userClient(dn, password), dn);
+      } else {
+        const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
+        const { searchEntries } = await this.timed('search', () =>
+          service.search(config.user_base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes() }),
+        );
+        if (searchEntries.length !== 1) throw new InvalidLogin();
+        entry = searchEntries[0] as Entry;
+        await this.bindAs(entry.dn, password);
+      }
+      const typed = first(entry[config.attributes.username]);
+      if (typed === undefined || typed.toLowerCase() !== username.toLowerCase()) throw new InvalidLogin();
+      const groups = config.group_base !== '' ? await this.groupsOf(service, entry.dn, username) : [];
+      return {
+        dn: entry.dn,
+        username: typed,
+        name: first(entry[config.attributes.name]) ?? '',
+        email: first(entry[config.attributes.email]) ?? '',
+        groups,
+        ...this.map(groups),
+      };
+    } catch (err) {
+      if (err instanceof InvalidLogin || err instanceof PortcullisError) throw err;
+      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    } finally {
+      await service.unbind().catch(() => undefined);
+    }
+  }
+
+  private userAttributes(): string[] {
+    const a = this.config.attributes;
+    return [a.username, a.name, a.email];
+  }
+
+  /** Binds as the user on a separate connection; code 49 is a wrong password. */
+  private async bindAs(dn: string, password: string): Promise<void> {
+    const client = await this.connect();
+    try {
+      await this.timed('bind', () => client.bind(dn, password));
+    } catch (err) {
+      if (err instanceof InvalidCredentialsError) throw new InvalidLogin();
+      throw err;
+    } finally {
+      await client.unbind().catch(() => undefined);
+    }
+  }
+
+  private async userClient(dn: string, password: string): Promise<Client> {
+    const client = await this.connect();
+    await this.timed('bind', () => client.bind(dn, password));
+    return client;
+  }
+
+  private async readEntry(client: Client, dn: string): Promise<Entry> {
+    const { searchEntries } = await this.timed('search', () => client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.userAttributes(), sizeLimit: 1 }));
+    const entry = searchEntries[0];
+    if (!entry) throw new InvalidLogin();
+    return entry;
+  }
+
+  private async groupsOf(client: Client, dn: string, username: string): Promise<string[]> {
+    const config = this.config;
+    const filter = fillTemplate(config.group_filter, { dn: escapeFilterValue(dn), username: escapeFilterValue(username) });
+    const { searchEntries } = await this.timed('search', () =>
+      client.search(config.group_base, { scope: 'sub', filter, attributes: [config.group_name_attribute], sizeLimit: 1000 }),
+    );
+    const names = new Set<string>();
+    for (const entry of searchEntries) for (const value of all(entry[config.group_name_attribute])) names.add(value);
+    return [...names].sort();
+  }
+
+  private map(groups: string[]): { roles: string[]; projects: string[] } {
+    const config = this.config;
+    const roles = new Set<string>();
+    const projects = new Set<string>();
+    for (const group of groups) {
+      for (const role of config.role_mapping[group] ?? []) roles.add(role);
+      for (const project of config.project_mapping[group] ?? []) projects.add(project);
+    }
+    let mapped = [...roles];
+    if (mapped.length === 0) mapped = [...config.default_roles];
+    if (!config.allow_privileged_roles) mapped = mapped.filter((r) => !PRIVILEGED_ROLES.includes(r));
+    return { roles: mapped.sort(), projects: [...projects].sort() };
+  }
+
+  /** Connects to the first URL that answers (failover in order), with StartTLS when configured. */
+  private async connect(): Promise<Client> {
+    let lastError: unknown;
+    for (const url of this.urls) {
+      const client = new Client({ url, timeout: this.config.timeout, connectTimeout: this.config.timeout, tlsOptions: this.tls, strictDN: true });
+      try {
+        if (this.config.start_tls) await this.timed('starttls', () => client.startTLS(this.tls));
+        else await this.timed('connect', () => probe(client));
+        return client;
+      } catch (err) {
+        lastError = err;
+        await client.unbind().catch(() => undefined);
+        this.options.logger?.('warn', 'LDAP server unreachable, trying the next', { url, err: (err as Error).message });
+      }
+    }
+    throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: lastError });
+  }
+
+  private async timed<T>(op: 'bind' | 'search' | 'connect' | 'starttls', fn: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    let ok = false;
+    try {
+      const result = await fn();
+      ok = true;
+      return result;
+    } catch (err) {
+      ok = err instanceof InvalidCredentialsError;
+      throw err;
+    } finally {
+      this.options.onOperation?.(op, Number(process.hrtime.bigint() - started) / 1e9, ok);
+    }
+  }
+}
+
+/**
+ * Opens the connection without authenticating, so failover can move on before any bind.
+ * ldapts connects lazily on the first operation; its `_connect` is the same step made early
+ * (if a future ldapts renames it, the first operation connects and failover happens there).
+ */
+async function probe(client: Client): Promise<void> {
+  const internal = client as unknown as { _connect?: () => Promise<void> | undefined };
+  if (typeof internal._connect === 'function') await internal._connect();
+}
+
+function first(value: unknown): string | undefined {
+  const values = all(value);
+  return values[0];
+}
+
+function all(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)));
+}

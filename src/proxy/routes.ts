@@ -1,0 +1,48 @@
+/** Route selection: exact Host (when set) and the longest path prefix on a segment boundary. */
+import type { RouteConfig } from '../config/schema.js';
+
+export interface CompiledRoute {
+  config: RouteConfig;
+  name: string;
+  host: string;
+  prefix: string;
+}
+
+export class RouteTable {
+  private readonly routes: CompiledRoute[];
+
+  constructor(routes: RouteConfig[]) {
+    this.routes = routes
+      .map((config) => ({ config, name: config.name, host: config.host.toLowerCase(), prefix: config.path_prefix.replace(/\/+$/, '') }))
+      // Host-specific routes first, then longer prefixes first.
+      .sort((a, b) => Number(b.host !== '') - Number(a.host !== '') || b.prefix.length - a.prefix.length);
+  }
+
+  /** `host` lower-case without port; `path` normalised. */
+  match(host: string, path: string): CompiledRoute | undefined {
+    for (const route of this.routes) {
+      if (route.host !== '' && route.host !== host) continue;
+      if (route.prefix === '' || path === route.prefix || path.startsWith(route.prefix + '/')) return route;
+    }
+    return undefined;
+  }
+
+  /** The path the upstream receives. */
+  static upstreamPath(route: CompiledRoute, path: string): string {
+    if (!route.config.strip_prefix || route.prefix === '') return path;
+    const rest = path.slice(route.prefix.length);
+    return rest === '' ? '/' : rest;
+  }
+}
+
+/** Host header without port, lower-case; '' when absent or malformed. */
+export function hostOf(hostHeader: string | undefined): string {
+  if (!hostHeader) return '';
+  const host = hostHeader.trim().toLowerCase();
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? '' : host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}

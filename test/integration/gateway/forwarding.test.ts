@@ -1,0 +1,115 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import WebSocket from 'ws';
+import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { startUpstream, type Upstream } from '../../helpers/upstream.js';
+
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function openSocket(url: string, headers: Record<string, string>): Promise<{ ws?: WebSocket; status?: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('open', () => resolve({ ws }));
+    ws.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0 });
+      ws.terminate();
+    });
+    ws.on('error', () => resolve({ status: -1 }));
+  });
+}
+
+describe('forwarding, upstream failures and WebSockets', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  const basic = { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') };
+
+  before(async () => {
+    upstream = await startUpstream();
+    const dead = await deadPort();
+    gw = await startGateway({
+      config: {
+        routes: [
+          { name: 'app', path_prefix: '/', upstream: upstream.url },
+          { name: 'dead', path_prefix: '/dead', upstream: `http://127.0.0.1:${dead}` },
+          { name: 'slow', path_prefix: '/slow', upstream: upstream.url, timeout: '300ms' },
+          { name: 'echo', path_prefix: '/echo', upstream: 'builtin:echo' },
+          { name: 'nows', path_prefix: '/nows', upstream: upstream.url, websocket: false },
+        ],
+        access: { default_policy: 'authenticated', rules: [{ name: 'ws-admins', paths: ['/ws/admin/**'], roles: ['admin'] }] },
+      },
+    });
+  });
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  test('an unreachable upstream answers 502 upstream_unavailable and the gateway stays up', async () => {
+    const res = await gw.fetch('/dead/x', { headers: basic });
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_unavailable');
+    assert.equal((await gw.fetch('/x', { headers: basic })).status, 200);
+  });
+
+  test('a slow upstream answers 504 upstream_timeout', async () => {
+    upstream.delayMs = 1500;
+    try {
+      const res = await gw.fetch('/slow/x', { headers: basic });
+      assert.equal(res.status, 504);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'upstream_timeout');
+    } finally {
+      upstream.delayMs = 0;
+    }
+    assert.equal((await gw.fetch('/x', { headers: basic })).status, 200);
+  });
+
+  test('builtin:echo answers the method, path, query and headers', async () => {
+    const res = await gw.fetch('/echo/a?b=1', { method: 'PUT', headers: basic, body: 'x' });
+    const body = (await res.json()) as { method: string; path: string; query: string; headers: Record<string, string> };
+    assert.equal(body.method, 'PUT');
+    assert.equal(body.path, '/echo/a');
+    assert.equal(body.query, 'b=1');
+    assert.equal(body.headers['x-auth-user'], 'admin');
+  });
+
+  test('a WebSocket upgrade without credentials is refused before reaching the upstream', async () => {
+    const before = upstream.upgrades.length;
+    const { status } = await openSocket(gw.url.replace('http', 'ws') + '/ws/x', {});
+    assert.equal(status, 401);
+    assert.equal(upstream.upgrades.length, before);
+  });
+
+  test('an authenticated WebSocket upgrade is proxied with identity headers and spoofed ones stripped', async () => {
+    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', { ...basic, 'x-auth-user': 'root', 'x_auth_roles': 'admin' });
+    assert.ok(ws, 'upgrade accepted');
+    const reply = await new Promise<string>((resolve) => {
+      ws.once('message', (data) => resolve(String(data)));
+      ws.send('ping');
+    });
+    assert.equal(reply, 'echo:ping');
+    ws.close();
+    const seen = upstream.upgrades[upstream.upgrades.length - 1];
+    assert.equal(seen?.headers['x-auth-user'], 'admin');
+    assert.equal(seen?.headers['x_auth_roles'], undefined);
+    assert.equal(seen?.headers.authorization, undefined);
+  });
+
+  test('a WebSocket upgrade by a user without the rule role is refused with 403', async () => {
+    await gw.registry.users.create({ username: 'wsuser', password: 'Ws-Passw0rd1', roles: ['user'] }, undefined);
+    const auth = { authorization: 'Basic ' + Buffer.from('wsuser:Ws-Passw0rd1').toString('base64') };
+    const { status } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', auth);
+    assert.equal(status, 403);
+  });
+
+  test('a route with websocket: false refuses upgrades', async () => {
+    const { status } = await openSocket(gw.url.replace('http', 'ws') + '/nows/x', basic);
+    assert.equal(status, 403);
+  });
+});

@@ -1,0 +1,102 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { startUpstream, type Upstream } from '../../helpers/upstream.js';
+
+/** Writes a raw HTTP/1.1 request so the target reaches the gateway byte for byte. */
+function rawTarget(url: string, target: string, extra = ''): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n${extra}\r\n`);
+    });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('end', () => resolve({ status: Number(text.slice(9, 12)), text }));
+    socket.on('error', reject);
+  });
+}
+
+describe('path normalisation and path tricks', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  const auth = 'Authorization: Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') + '\r\n';
+
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway({
+      config: {
+        routes: [
+          { name: 'app', path_prefix: '/', upstream: upstream.url },
+          { name: 'stripped', path_prefix: '/grafana', upstream: upstream.url, strip_prefix: true },
+        ],
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'badges', paths: ['/badges/**'], methods: ['GET', 'HEAD'], policy: 'public' },
+            { name: 'grafana', paths: ['/grafana/**'], policy: 'public' },
+          ],
+        },
+      },
+    });
+  });
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  test('dot segments cannot climb out of a public prefix', async () => {
+    for (const target of ['/badges/../admin', '/badges/%2e%2e/admin', '/badges/.%2E/admin', '/badges/./../admin']) {
+      const before = upstream.received.length;
+      const res = await rawTarget(gw.url, target);
+      assert.equal(res.status, 403, `${target} → ${res.status} (default deny)`);
+      assert.equal(upstream.received.length, before, `${target} must not be forwarded`);
+    }
+  });
+
+  test('refuses encoded slashes, backslashes, NUL, control characters and path parameters with 400', async () => {
+    for (const target of ['/badges/a%2fb', '/badges/a%2Fb', '/badges/a%5cb', '/badges/a\\b', '/badges/a%00', '/badges/%0d%0aX:1', '/badges/x;jsessionid=1', '/badges/x%3bparam', '/badges/%zz']) {
+      const before = upstream.received.length;
+      const res = await rawTarget(gw.url, target);
+      assert.equal(res.status, 400, `${target} → ${res.status}`);
+      assert.equal(upstream.received.length, before, `${target} must not be forwarded`);
+    }
+  });
+
+  test('the backend receives exactly the path that was matched', async () => {
+    const res = await rawTarget(gw.url, '//badges//a/./b/%7Euser/x%20y?q=%2F1');
+    assert.equal(res.status, 200);
+    assert.equal(upstream.last().url, '/badges/a/b/~user/x%20y?q=%2F1');
+  });
+
+  test('refuses an absolute-form target for another host', async () => {
+    const { port } = new URL(gw.url);
+    const res = await rawTarget(gw.url, 'http://evil.example/badges/x');
+    assert.equal(res.status, 400);
+    const same = await rawTarget(gw.url, `http://127.0.0.1:${port}/badges/x`);
+    assert.equal(same.status, 200);
+    assert.equal(upstream.last().url, '/badges/x');
+  });
+
+  test('matches paths case-sensitively: /Badges is not /badges', async () => {
+    const res = await rawTarget(gw.url, '/Badges/x');
+    assert.equal(res.status, 403);
+  });
+
+  test('strip_prefix removes the route prefix on a segment boundary only', async () => {
+    await rawTarget(gw.url, '/grafana/d/abc?x=1');
+    assert.equal(upstream.last().url, '/d/abc?x=1');
+    await rawTarget(gw.url, '/grafana');
+    assert.equal(upstream.last().url, '/');
+    const res = await rawTarget(gw.url, '/grafanax/d', auth);
+    assert.equal(res.status, 403, 'the /grafana route and rule do not cover /grafanax');
+  });
+
+  test('methods are matched: POST to a GET-only public rule falls through to the default deny', async () => {
+    const before = upstream.received.length;
+    const res = await gw.fetch('/badges/x', { method: 'POST' });
+    assert.equal(res.status, 403);
+    assert.equal(upstream.received.length, before);
+  });
+});
