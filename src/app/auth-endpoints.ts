@@ -114,11 +114,11 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     }
     await startSession(req, res, result.user, 'form');
     if (json) {
-      sendJson(res, 200, { user: identityJson(identityOf(result.user, 'form')) }, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+      sendJson(res, 200, { user: identityJson(identityOf(result.user, 'form')) }, { 'set-cookie': setCookies(res) });
       return;
     }
     const next = result.user.must_change_password ? `/.auth/password?rd=${encodeURIComponent(rd)}` : rd;
-    redirect(res, 303, next, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+    redirect(res, 303, next, { 'set-cookie': setCookies(res) });
   });
 
   app.post('/.auth/logout', async (req, res) => {
@@ -235,7 +235,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     await startSession(req, res, user, 'jwt_handoff');
     registry.metrics.logins.inc({ user_type: 'jwt', result: 'success', reason: '' });
     registry.events.emit('UserLoggedIn', user.username, { user_type: 'jwt', roles: federated.roles, method: 'jwt_handoff', issuer: issuer.name }, ctx(req).facts);
-    const cookies = [...(res.getHeader('set-cookie') as string[]), ...clearHandoff];
+    const cookies = [...setCookies(res), ...clearHandoff];
     if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects })) }, { 'set-cookie': cookies });
     else redirect(res, 303, rd, { 'set-cookie': cookies });
   };
@@ -297,7 +297,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       const user = await registry.users.changeOwnPassword(auth.identity.username, body.current_password, body.new_password, ctx(req).facts);
       // Every session ended with the change; this browser gets a fresh one.
       await startSession(req, res, user, 'form');
-      redirect(res, 303, rd, { 'set-cookie': res.getHeader('set-cookie') as string[] });
+      redirect(res, 303, rd, { 'set-cookie': setCookies(res) });
     } catch (err) {
       const error = toPortcullisError(err);
       if (!error.expose) throw err;
@@ -346,4 +346,11 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     req.url = path + (query ? `?${query}` : '');
     app(req as Request, res as Response);
   };
+}
+
+/** The Set-Cookie values already on a response, always as a list. */
+function setCookies(res: Response): string[] {
+  const value = res.getHeader('set-cookie');
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [String(value)];
 }
