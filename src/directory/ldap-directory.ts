@@ -171,7 +171,9 @@ export class LdapDirectory {
   private async connect(): Promise<Client> {
     let lastError: unknown;
     for (const url of this.urls) {
-      const client = new Client({ url, timeout: this.config.timeout, connectTimeout: this.config.timeout, tlsOptions: this.tls, strictDN: true });
+      // ldapts treats any tlsOptions as "connect with TLS": pass them only for ldaps://.
+      const secure = url.startsWith('ldaps://');
+      const client = new Client({ url, timeout: this.config.timeout, connectTimeout: this.config.timeout, strictDN: true, ...(secure ? { tlsOptions: this.tls } : {}) });
       try {
         if (this.config.start_tls) await this.timed('starttls', () => client.startTLS(this.tls));
         else await this.timed('connect', () => probe(client));
