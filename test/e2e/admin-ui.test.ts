@@ -1,0 +1,81 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
+import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+
+let gw: TestGateway;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+before(async () => {
+  gw = await startGateway();
+  browser = await launchChromium();
+  page = await browser.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    // The browser logs every non-2xx fetch (the first /me before signing in, the favicon).
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
+  });
+});
+after(async () => {
+  await browser?.close();
+  await gw?.close();
+});
+
+test('an admin signs in, creates a user, finds it, edits its roles, sees its tokens, deletes it and reads the event log', async () => {
+  await page.goto(`${gw.url}/.auth/admin`);
+  await page.waitForURL(/\/\.auth\/login\?rd=%2F\.auth%2Fadmin/);
+  await page.fill('#username', 'admin');
+  await page.fill('#password', ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#users tr[data-username="admin"]');
+  assert.equal(await page.textContent('#me'), 'admin');
+
+  await page.fill('#new-username', 'carol');
+  await page.fill('#new-password', 'Carol-Passw0rd1');
+  await page.fill('#new-name', 'Carol <script>alert(1)</script>');
+  await page.fill('#new-roles', 'user, manager');
+  await page.fill('#new-projects', 'alpha');
+  await page.click('#create');
+  await page.waitForSelector('#users tr[data-username="carol"]');
+  const row = await page.textContent('#users tr[data-username="carol"]');
+  assert.match(row ?? '', /Carol <script>alert\(1\)<\/script>/, 'names are shown as text, never as markup');
+
+  await page.fill('#search', 'car');
+  await page.waitForFunction(() => document.querySelectorAll('#users tr[data-username]').length === 1);
+
+  await page.click('button[data-edit="carol"]');
+  await page.waitForSelector('#edit-user');
+  await page.fill('#edit-roles', 'readonly');
+  await page.click('#save');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'Saved carol');
+  assert.deepEqual((await gw.registry.store.getUser('carol'))?.roles, ['readonly']);
+  assert.ok(await page.$('#tokens'));
+
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.click('#delete');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'Deleted carol');
+  assert.equal(await gw.registry.store.getUser('carol'), undefined);
+
+  await page.click('#nav-events');
+  await page.waitForSelector('#events tr td');
+  await page.selectOption('#event-type', 'UserDeleted');
+  await page.click('#filter');
+  await page.waitForFunction(() => [...document.querySelectorAll('#events tr td:nth-child(2)')].every((td) => td.textContent === 'UserDeleted') && document.querySelectorAll('#events tr td').length > 0);
+  assert.match((await page.textContent('#events')) ?? '', /carol/);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('a guardrail refusal is shown to the admin', async () => {
+  await page.click('#nav-users');
+  await page.fill('#search', '');
+  await page.waitForSelector('button[data-edit="admin"]');
+  await page.click('button[data-edit="admin"]');
+  await page.waitForSelector('#edit-user');
+  await page.check('#edit-disabled');
+  await page.click('#save');
+  await page.waitForFunction(() => /cannot disable your own account/.test(document.querySelector('#status')?.textContent ?? ''));
+  assert.equal((await gw.registry.store.getUser('admin'))?.disabled, false);
+});
