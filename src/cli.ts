@@ -1,42 +1,174 @@
 #!/usr/bin/env node
-/** The `portcullis` command. */
-import { parseArgs } from 'node:util';
-import { configCheck, serve } from './cli/serve.js';
+/** The `portcullis` command (SPEC 12). Exit codes: 0 ok, 1 error, 2 usage, 77 not logged in or not allowed, 78 config. */
+import { createRequire } from 'node:module';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { events, token, user } from './cli/admin.js';
+import { CliError, EXIT } from './cli/client.js';
+import { login, logout, whoami } from './cli/login.js';
 import { migrate } from './cli/migrate.js';
+import { configCheck, serve } from './cli/serve.js';
 
-const USAGE = `Usage: portcullis <command> [options]
+type Options = NonNullable<ParseArgsConfig['options']>;
+const common: Options = { help: { type: 'boolean', short: 'h' } };
+const session: Options = { path: { type: 'string' }, json: { type: 'boolean' } };
+const configOpts: Options = { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } };
 
-Commands:
-  serve [--config FILE] [--set key.path=value ...]   run the gateway
-  config check [--config FILE]                         validate a configuration (exit 78 on problems)
-  migrate [--config FILE]                              apply store migrations
+interface Command {
+  usage: string;
+  options: Options;
+  positionals: [number, number];
+}
 
-Config file: --config, else $PORTCULLIS_CONFIG, else ./config/portcullis.yaml.
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    options: configOpts,
+    positionals: [0, 0],
+    usage: `portcullis serve [--config FILE] [--set key.path=value ...]
+  Runs the gateway. The config file is --config, else $PORTCULLIS_CONFIG, else ./config/portcullis.yaml,
+  else the embedded defaults. PORTCULLIS_<PATH> variables override file values; --set overrides both.
+  Example: portcullis serve --config /etc/portcullis/portcullis.yaml --set server.listen=0.0.0.0:8080`,
+  },
+  'config check': {
+    options: configOpts,
+    positionals: [0, 0],
+    usage: `portcullis config check [--config FILE]
+  Validates a configuration exactly as serve does; prints every problem with its key path and exits 78.
+  Example: portcullis config check --config config/portcullis.yaml`,
+  },
+  migrate: {
+    options: configOpts,
+    positionals: [0, 0],
+    usage: `portcullis migrate [--config FILE]
+  Applies the store migrations of the configured store (serve does this at start too).`,
+  },
+  login: {
+    options: { server: { type: 'string' }, ...session },
+    positionals: [0, 2],
+    usage: `portcullis login [--server URL] [--path FILE] [USERNAME [PASSWORD]]
+  Gets an API token and writes {server, username, token, expires_at} to ~/.portcullis/auth-token.json (mode 0600;
+  --path or PORTCULLIS_TOKEN_FILE to choose). Username and password also come from PORTCULLIS_USERNAME and
+  PORTCULLIS_PASSWORD; the password is prompted without echo on a terminal.
+  Example: PORTCULLIS_PASSWORD=… portcullis login --server https://gateway.example.org alice`,
+  },
+  logout: { options: session, positionals: [0, 0], usage: `portcullis logout [--path FILE]\n  Revokes the saved token on the server and deletes the token file.` },
+  whoami: { options: session, positionals: [0, 0], usage: `portcullis whoami [--json]\n  Shows who the saved token (or PORTCULLIS_TOKEN with PORTCULLIS_SERVER) belongs to.` },
+  user: {
+    options: {
+      ...session,
+      query: { type: 'string', short: 'q' },
+      role: { type: 'string', multiple: true },
+      source: { type: 'string' },
+      limit: { type: 'string' },
+      offset: { type: 'string' },
+      project: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      'generate-password': { type: 'boolean' },
+      'must-change-password': { type: 'boolean' },
+      'add-role': { type: 'string', multiple: true },
+      'remove-role': { type: 'string', multiple: true },
+      roles: { type: 'string' },
+      projects: { type: 'string' },
+      disable: { type: 'boolean' },
+      enable: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
+    },
+    positionals: [1, 2],
+    usage: `portcullis user list [--query Q] [--role R] [--source S] [--limit N] [--offset N] [--json]
+portcullis user add USERNAME [--role R ...] [--project P ...] [--name N] [--email E]
+                    [--password-stdin | --generate-password | --password P] [--must-change-password]
+portcullis user show USERNAME
+portcullis user update USERNAME [--add-role R] [--remove-role R] [--roles a,b] [--projects a,b]
+                       [--name N] [--email E] [--disable | --enable] [--must-change-password]
+portcullis user passwd USERNAME (--password-stdin | --generate-password)
+portcullis user delete USERNAME --yes
+portcullis user revoke USERNAME
+  Examples: portcullis user add alice --role user --project alpha --generate-password
+            echo 'N3w-Passw0rd' | portcullis user passwd alice --password-stdin`,
+  },
+  token: {
+    options: { ...session, name: { type: 'string' }, 'expires-in': { type: 'string' }, kind: { type: 'string' }, user: { type: 'string' } },
+    positionals: [1, 2],
+    usage: `portcullis token create [--name N] [--expires-in 30d] [--kind opaque|jwt]
+portcullis token list [--user U]
+portcullis token revoke ID
+  The secret of a new token is printed once. jwt tokens need role api.`,
+  },
+  events: {
+    options: { ...session, type: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+    positionals: [0, 0],
+    usage: `portcullis events [--type T] [--user U] [--since 1h|ISO] [--limit N] [--follow] [--json]
+  Example: portcullis events --type UserLoginFailed --since 24h`,
+  },
+};
+
+function overview(): string {
+  return `Usage: portcullis <command> [options]    (--help on any command for details)
+
+${Object.values(COMMANDS).map((c) => c.usage.split('\n')[0]).join('\n')}
+
+Exit codes: 0 ok, 1 error, 2 usage, 77 not logged in or not allowed, 78 configuration.
 `;
+}
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  const sub = command === 'config' ? rest.shift() : undefined;
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+    process.stdout.write(`portcullis ${pkg.version}\n`);
+    return;
+  }
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(overview());
+    process.exit(argv.length === 0 ? EXIT.usage : EXIT.ok);
+  }
+  const name = argv[0] === 'config' ? `config ${argv[1] ?? ''}`.trim() : (argv[0] as string);
+  const rest = argv.slice(name.split(' ').length);
+  const command = COMMANDS[name];
+  if (!command) throw new CliError(`unknown command: ${name}\n\n${overview()}`, EXIT.usage);
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: rest, options: { ...common, ...command.options }, strict: true, allowPositionals: true });
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
+    throw new CliError(`${(err as Error).message}\n\n${command.usage}`, EXIT.usage);
   }
-  if (parsed.values.help || command === undefined || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
-    process.exit(command === undefined ? 2 : 0);
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (values.help) {
+    process.stdout.write(command.usage + '\n');
+    return;
   }
-  const flags = { config: parsed.values.config, set: parsed.values.set };
-  if (command === 'serve') return serve(flags);
-  if (command === 'config' && sub === 'check') return configCheck(flags);
-  if (command === 'migrate') return migrate(flags);
-  process.stderr.write(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
-  process.exit(2);
+  const [min, max] = command.positionals;
+  if (parsed.positionals.length < min || parsed.positionals.length > max) throw new CliError(`wrong number of arguments\n\n${command.usage}`, EXIT.usage);
+  const s = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flags = { config: s('config'), set: values.set as string[] | undefined };
+  switch (name) {
+    case 'serve':
+      return serve(flags);
+    case 'config check':
+      return configCheck(flags);
+    case 'migrate':
+      return migrate(flags);
+    case 'login':
+      return login({ server: s('server'), path: s('path'), username: parsed.positionals[0], password: parsed.positionals[1], json: values.json === true });
+    case 'logout':
+      return logout({ path: s('path') });
+    case 'whoami':
+      return whoami({ path: s('path'), json: values.json === true });
+    case 'user':
+      return user(parsed.positionals[0], parsed.positionals.slice(1), values);
+    case 'token':
+      return token(parsed.positionals[0], parsed.positionals.slice(1), values);
+    case 'events':
+      return events(values);
+  }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CliError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   process.stderr.write(`portcullis: ${(err as Error).message}\n`);
-  process.exit(1);
+  process.exit(EXIT.error);
 });

@@ -1,0 +1,176 @@
+/** `portcullis user …`, `token …` and `events` against the admin API (SPEC 8, 12). */
+import { CliError, EXIT, call, currentSession } from './client.js';
+import { format, print, table } from './output.js';
+import { readStdin } from './prompt.js';
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+const str = (v: Values, k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+const list = (v: Values, k: string): string[] => {
+  const value = v[k];
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  return items.flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+};
+const USER_COLUMNS = ['username', 'name', 'roles', 'projects', 'source', 'disabled', 'last_login_at'];
+
+async function password(values: Values): Promise<{ password?: string; generated?: string }> {
+  if (values['password-stdin']) return { password: await readStdin() };
+  if (values['generate-password']) {
+    const { generatePassword } = await import('../users/password-policy.js');
+    const generated = generatePassword();
+    return { password: generated, generated };
+  }
+  const given = str(values, 'password');
+  return given === undefined ? {} : { password: given };
+}
+
+export async function user(action: string | undefined, args: string[], values: Values): Promise<void> {
+  const session = currentSession(str(values, 'path'));
+  const json = values.json === true;
+  const name = args[0];
+  const needName = (): string => {
+    if (!name) throw new CliError(`user ${action} needs a USERNAME`, EXIT.usage);
+    return encodeURIComponent(name);
+  };
+  switch (action) {
+    case 'list': {
+      const params = new URLSearchParams();
+      for (const [flag, key] of [['query', 'q'], ['role', 'role'], ['source', 'source'], ['limit', 'limit'], ['offset', 'offset']] as const) {
+        const value = str(values, flag);
+        if (value !== undefined) params.set(key, value);
+      }
+      const data = await call<{ users: Array<Record<string, unknown>>; total: number }>(session, 'GET', `/users?${params.toString()}`);
+      print(data, json, () => table(data.users, USER_COLUMNS) + `${data.users.length} of ${data.total} users\n`);
+      return;
+    }
+    case 'show': {
+      const data = await call<Record<string, unknown>>(session, 'GET', `/users/${needName()}`);
+      print(data, json, () => Object.entries(data).map(([k, v]) => `${k.padEnd(22)} ${format(v)}`).join('\n') + '\n');
+      return;
+    }
+    case 'add': {
+      needName();
+      const secret = await password(values);
+      const body: Record<string, unknown> = { username: name, roles: list(values, 'role').length > 0 ? list(values, 'role') : ['user'], projects: list(values, 'project') };
+      if (secret.password !== undefined) body.password = secret.password;
+      if (str(values, 'name') !== undefined) body.name = str(values, 'name');
+      if (str(values, 'email') !== undefined) body.email = str(values, 'email');
+      if (values['must-change-password'] === true || secret.generated) body.must_change_password = true;
+      const data = await call<Record<string, unknown>>(session, 'POST', '/users', body);
+      print(data, json, () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
+      return;
+    }
+    case 'update': {
+      const encoded = needName();
+      const body: Record<string, unknown> = {};
+      if (values['add-role'] || values['remove-role']) {
+        const current = await call<{ roles: string[] }>(session, 'GET', `/users/${encoded}`);
+        const roles = new Set(current.roles);
+        for (const r of list(values, 'add-role')) roles.add(r);
+        for (const r of list(values, 'remove-role')) roles.delete(r);
+        body.roles = [...roles];
+      }
+      if (str(values, 'roles') !== undefined) body.roles = list(values, 'roles');
+      if (str(values, 'projects') !== undefined) body.projects = list(values, 'projects');
+      if (str(values, 'name') !== undefined) body.name = str(values, 'name');
+      if (str(values, 'email') !== undefined) body.email = str(values, 'email');
+      if (values.disable === true) body.disabled = true;
+      if (values.enable === true) body.disabled = false;
+      if (values['must-change-password'] === true) body.must_change_password = true;
+      if (Object.keys(body).length === 0) throw new CliError('user update needs at least one change (see --help)', EXIT.usage);
+      const data = await call<Record<string, unknown>>(session, 'PATCH', `/users/${encoded}`, body);
+      print(data, json, () => `Updated ${format(data.username)}: roles ${format(data.roles)}, projects ${format(data.projects)}, ${data.disabled ? 'disabled' : 'enabled'}\n`);
+      return;
+    }
+    case 'passwd': {
+      const encoded = needName();
+      const secret = await password(values);
+      if (secret.password === undefined) throw new CliError('user passwd needs --password-stdin or --generate-password', EXIT.usage);
+      await call(session, 'PATCH', `/users/${encoded}`, { password: secret.password });
+      process.stdout.write(`Password of ${name} reset; it must be changed at the next login.\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
+      return;
+    }
+    case 'delete': {
+      const encoded = needName();
+      if (values.yes !== true) throw new CliError(`refusing to delete ${name} without --yes`, EXIT.usage);
+      await call(session, 'DELETE', `/users/${encoded}`);
+      process.stdout.write(`Deleted ${name}\n`);
+      return;
+    }
+    case 'revoke': {
+      const encoded = needName();
+      await call(session, 'POST', `/users/${encoded}/revoke`);
+      process.stdout.write(`Ended every session and token of ${name}\n`);
+      return;
+    }
+    default:
+      throw new CliError(`unknown user command: ${action ?? '(none)'}`, EXIT.usage);
+  }
+}
+
+export async function token(action: string | undefined, args: string[], values: Values): Promise<void> {
+  const session = currentSession(str(values, 'path'));
+  const json = values.json === true;
+  const columns = ['id', 'name', 'kind', 'username', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'];
+  switch (action) {
+    case 'create': {
+      const body: Record<string, unknown> = { name: str(values, 'name') ?? 'cli', kind: str(values, 'kind') ?? 'opaque' };
+      if (str(values, 'expires-in') !== undefined) body.expires_in = str(values, 'expires-in');
+      const data = await call<Record<string, unknown>>(session, 'POST', '/tokens', body);
+      print(data, json, () => `Token ${format(data.id)} (${format(data.kind)}, expires ${format(data.expires_at)}). It is shown once:\n${format(data.token)}\n`);
+      return;
+    }
+    case 'list': {
+      const user = str(values, 'user');
+      const data = await call<{ tokens: Array<Record<string, unknown>> }>(session, 'GET', `/tokens${user ? `?user=${encodeURIComponent(user)}` : ''}`);
+      print(data, json, () => table(data.tokens, columns));
+      return;
+    }
+    case 'revoke': {
+      const id = args[0];
+      if (!id) throw new CliError('token revoke needs an ID', EXIT.usage);
+      await call(session, 'DELETE', `/tokens/${encodeURIComponent(id)}`);
+      process.stdout.write(`Revoked token ${id}\n`);
+      return;
+    }
+    default:
+      throw new CliError(`unknown token command: ${action ?? '(none)'}`, EXIT.usage);
+  }
+}
+
+export async function events(values: Values): Promise<void> {
+  const session = currentSession(str(values, 'path'));
+  const json = values.json === true;
+  const params = new URLSearchParams();
+  for (const [flag, key] of [['type', 'type'], ['user', 'username'], ['since', 'since'], ['limit', 'limit']] as const) {
+    const value = str(values, flag);
+    if (value !== undefined) params.set(key, value);
+  }
+  const render = (list: Array<Record<string, unknown>>): string =>
+    list.map((e) => `${format(e.time)}  ${format(e.event).padEnd(16)} ${format(e.username).padEnd(16)} ${Object.entries(e).filter(([k]) => !['time', 'event', 'username', 'id'].includes(k)).map(([k, v]) => `${k}=${format(v)}`).join(' ')}`).join('\n') + (list.length ? '\n' : '');
+  const data = await call<{ events: Array<Record<string, unknown>>; total: number }>(session, 'GET', `/events?${params.toString()}`);
+  if (values.follow !== true) {
+    print(data, json, () => render(data.events));
+    return;
+  }
+  const seen = new Set<unknown>();
+  const emit = (list: Array<Record<string, unknown>>): void => {
+    for (const e of [...list].reverse()) {
+      const key = e.id ?? `${String(e.time)}${String(e.event)}${String(e.username)}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      process.stdout.write(json ? JSON.stringify(e) + '\n' : render([e]));
+    }
+  };
+  emit(data.events);
+  if (process.stderr.isTTY) process.stderr.write('Following events (Ctrl-C to stop) …\n');
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const since = new URLSearchParams(params);
+    since.set('since', '10m');
+    emit((await call<{ events: Array<Record<string, unknown>> }>(session, 'GET', `/events?${since.toString()}`)).events);
+  }
+}

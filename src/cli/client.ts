@@ -1,0 +1,97 @@
+/**
+ * The CLI's side of the HTTP API: the token file (~/.portcullis/auth-token.json, mode 0600),
+ * authenticated calls, and the exit codes of SPEC 12.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const EXIT = { ok: 0, error: 1, usage: 2, notAllowed: 77, config: 78 } as const;
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export interface TokenFile {
+  server: string;
+  username: string;
+  token: string;
+  expires_at: string;
+  id?: string;
+}
+
+export function tokenFilePath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? env.PORTCULLIS_TOKEN_FILE ?? join(env.HOME ?? homedir(), '.portcullis', 'auth-token.json');
+}
+
+export function readTokenFile(path: string): TokenFile | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const data = JSON.parse(readFileSync(path, 'utf8')) as TokenFile;
+    return typeof data.token === 'string' && typeof data.server === 'string' ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes atomically with mode 0600 in a 0700 directory. */
+export function writeTokenFile(path: string, data: TokenFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, path);
+}
+
+export function removeTokenFile(path: string): void {
+  if (existsSync(path)) unlinkSync(path);
+}
+
+export interface Session {
+  server: string;
+  token: string;
+  file?: TokenFile;
+}
+
+/** PORTCULLIS_TOKEN (+ PORTCULLIS_SERVER) or the token file; 77 when neither is there. */
+export function currentSession(pathFlag?: string, env: NodeJS.ProcessEnv = process.env): Session {
+  if (env.PORTCULLIS_TOKEN) return { server: env.PORTCULLIS_SERVER ?? 'http://127.0.0.1:8080', token: env.PORTCULLIS_TOKEN };
+  const file = readTokenFile(tokenFilePath(pathFlag, env));
+  if (!file) throw new CliError('Not logged in: run `portcullis login` first', EXIT.notAllowed);
+  return { server: env.PORTCULLIS_SERVER ?? file.server, token: file.token, file };
+}
+
+export interface ApiErrorBody {
+  error?: { code?: string; message?: string; fields?: Record<string, string> };
+}
+
+export async function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(`/.auth/api${path}`, session.server), {
+      method,
+      headers: { 'x-authentication': session.token, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      redirect: 'error',
+    });
+  } catch (err) {
+    throw new CliError(`cannot reach ${session.server}: ${(err as Error).message}`, EXIT.error);
+  }
+  const text = await response.text();
+  const json = text ? (JSON.parse(text) as T & ApiErrorBody) : (undefined as T);
+  if (!response.ok) throw apiError(response.status, json as ApiErrorBody);
+  return json;
+}
+
+export function apiError(status: number, body: ApiErrorBody | undefined): CliError {
+  const error = body?.error;
+  const lines = [error?.message ?? `HTTP ${status}`];
+  for (const [field, message] of Object.entries(error?.fields ?? {})) lines.push(`  ${field}: ${message}`);
+  if (status === 401) return new CliError(`${lines.join('\n')}\nNot logged in or the token is no longer valid: run \`portcullis login\``, EXIT.notAllowed);
+  if (status === 403) return new CliError(lines.join('\n'), EXIT.notAllowed);
+  return new CliError(lines.join('\n'), EXIT.error);
+}

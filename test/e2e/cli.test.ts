@@ -1,0 +1,213 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { freePort } from '../helpers/slapd.js';
+
+const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cleanEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PORTCULLIS_')) env[k] = v;
+  return { ...env, HOME: home, ...extra };
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+describe('portcullis CLI against a running gateway', () => {
+  let gw: TestGateway;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    gw = await startGateway();
+    home = mkdtempSync(join(tmpdir(), 'pcl-home-'));
+    env = cleanEnv(home, { PORTCULLIS_SERVER: gw.url });
+  });
+  after(() => gw?.close());
+
+  test('whoami before login exits 77', async () => {
+    const r = await run(['whoami'], env);
+    assert.equal(r.code, 77);
+    assert.match(r.stderr, /Not logged in/);
+  });
+
+  test('login with a wrong password exits 77 with the one message', async () => {
+    const r = await run(['login', 'admin'], { ...env, PORTCULLIS_PASSWORD: 'wrong' });
+    assert.equal(r.code, 77);
+    assert.match(r.stderr, /Invalid username or password/);
+  });
+
+  test('login without a password and no terminal is a usage error', async () => {
+    const r = await run(['login', 'admin'], env);
+    assert.equal(r.code, 2);
+  });
+
+  test('login with environment credentials writes the token file with mode 0600, and whoami uses it', async () => {
+    const r = await run(['login'], { ...env, PORTCULLIS_USERNAME: 'admin', PORTCULLIS_PASSWORD: ADMIN_PASSWORD });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes(ADMIN_PASSWORD));
+    const file = join(home, '.portcullis', 'auth-token.json');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(join(home, '.portcullis')).mode & 0o777, 0o700);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    assert.equal(saved.server, gw.url);
+    assert.equal(saved.username, 'admin');
+    assert.match(saved.token ?? '', /^pcl_/);
+    assert.ok(saved.expires_at);
+    const who = await run(['whoami', '--json'], env);
+    assert.equal(who.code, 0, who.stderr);
+    assert.equal(JSON.parse(who.stdout).username, 'admin');
+    const table = await run(['whoami'], env);
+    assert.match(table.stdout, /USERNAME\s+ROLES/);
+  });
+
+  test('--path and PORTCULLIS_TOKEN_FILE choose where the token goes', async () => {
+    const path = join(home, 'elsewhere', 'token.json');
+    const r = await run(['login', '--path', path, 'admin', ADMIN_PASSWORD], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(path));
+    assert.equal((await run(['whoami'], { ...env, HOME: mkdtempSync(join(tmpdir(), 'pcl-empty-')), PORTCULLIS_TOKEN_FILE: path })).code, 0);
+  });
+
+  test('manages users: add, list, show, update, passwd, revoke, delete', async () => {
+    const add = await run(['user', 'add', 'dave', '--role', 'user', '--project', 'alpha', '--password-stdin', '--name', 'Dave'], env, 'Dave-Passw0rd1\n');
+    assert.equal(add.code, 0, add.stderr);
+    const list = await run(['user', 'list', '--query', 'dav'], env);
+    assert.match(list.stdout, /dave\s+Dave\s+user\s+alpha\s+local/);
+    const json = JSON.parse((await run(['user', 'list', '--json'], env)).stdout) as { users: Array<{ username: string }> };
+    assert.ok(json.users.some((u) => u.username === 'dave'));
+    const show = await run(['user', 'show', 'dave'], env);
+    assert.match(show.stdout, /must_change_password\s+false/);
+    const update = await run(['user', 'update', 'dave', '--add-role', 'manager', '--disable'], env);
+    assert.equal(update.code, 0, update.stderr);
+    assert.deepEqual((await gw.registry.store.getUser('dave'))?.roles, ['manager', 'user']);
+    assert.equal((await gw.registry.store.getUser('dave'))?.disabled, true);
+    const passwd = await run(['user', 'passwd', 'dave', '--generate-password'], env);
+    assert.match(passwd.stdout, /Generated password: \S+/);
+    assert.equal((await run(['user', 'revoke', 'dave'], env)).code, 0);
+    assert.equal((await run(['user', 'delete', 'dave'], env)).code, 2, 'delete needs --yes');
+    assert.equal((await run(['user', 'delete', 'dave', '--yes'], env)).code, 0);
+    assert.equal(await gw.registry.store.getUser('dave'), undefined);
+  });
+
+  test('API validation errors print each field and exit 1; guardrails too', async () => {
+    const r = await run(['user', 'add', 'erin', '--password', 'weak'], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /password: must be at least 8 characters/);
+    const self = await run(['user', 'delete', 'admin', '--yes'], env);
+    assert.equal(self.code, 1);
+    assert.match(self.stderr, /cannot delete your own account/);
+  });
+
+  test('tokens: create shows the secret once, list shows it without, revoke ends it', async () => {
+    const created = JSON.parse((await run(['token', 'create', '--name', 'ci', '--expires-in', '1d', '--json'], env)).stdout) as { id: string; token: string };
+    assert.match(created.token, /^pcl_/);
+    const list = await run(['token', 'list'], env);
+    assert.match(list.stdout, new RegExp(created.id));
+    assert.ok(!list.stdout.includes(created.token));
+    assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': created.token } })).status, 200);
+    assert.equal((await run(['token', 'revoke', created.id], env)).code, 0);
+    assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': created.token } })).status, 401);
+  });
+
+  test('events --json lists audit events', async () => {
+    const r = await run(['events', '--type', 'UserCreated', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const data = JSON.parse(r.stdout) as { events: Array<{ event: string }> };
+    assert.ok(data.events.length > 0 && data.events.every((e) => e.event === 'UserCreated'));
+  });
+
+  test('a non-admin is refused user management with exit 77', async () => {
+    await gw.registry.users.create({ username: 'frank', password: 'Frank-Passw0rd1', roles: ['user'] }, undefined);
+    const frankHome = mkdtempSync(join(tmpdir(), 'pcl-frank-'));
+    const frankEnv = cleanEnv(frankHome, { PORTCULLIS_SERVER: gw.url });
+    assert.equal((await run(['login', 'frank', 'Frank-Passw0rd1'], frankEnv)).code, 0);
+    const r = await run(['user', 'list'], frankEnv);
+    assert.equal(r.code, 77);
+  });
+
+  test('logout revokes the token and removes the file', async () => {
+    const file = join(home, '.portcullis', 'auth-token.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { token: string };
+    assert.equal((await run(['logout'], env)).code, 0);
+    assert.ok(!existsSync(file));
+    assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': saved.token } })).status, 401);
+  });
+
+  test('usage errors exit 2 and every command has --help with an example or description', async () => {
+    assert.equal((await run(['user', 'list', '--bogus'], env)).code, 2);
+    assert.equal((await run(['nonsense'], env)).code, 2);
+    for (const command of [['serve'], ['config', 'check'], ['migrate'], ['login'], ['logout'], ['whoami'], ['user'], ['token'], ['events']]) {
+      const r = await run([...command, '--help'], env);
+      assert.equal(r.code, 0, command.join(' '));
+      assert.match(r.stdout, new RegExp(`portcullis ${command.join(' ')}`));
+    }
+  });
+});
+
+describe('portcullis serve and config check as processes', () => {
+  test('config check accepts a good file and lists every problem of a bad one with exit 78', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-cfg-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'server:\n  listen: 127.0.0.1:18080\n');
+    const env = cleanEnv(dir);
+    const ok = await run(['config', 'check', '--config', good], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /OK/);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'server:\n  listen: nowhere\nldap:\n  url: ldap://127.0.0.1:389\nsession:\n  idle_timeout: 48h\naccess:\n  rules:\n    - name: x\n      paths: ["re:("]\n');
+    const r = await run(['config', 'check', '--config', bad], env);
+    assert.equal(r.code, 78);
+    assert.match(r.stderr, /server\.listen: must be host:port/);
+    assert.match(r.stderr, /ldap\.user_base: required when ldap\.url is set/);
+    assert.match(r.stderr, /session\.idle_timeout: must not exceed session\.max_lifetime/);
+    const unknown = join(dir, 'unknown.yaml');
+    writeFileSync(unknown, 'server:\n  listn: x\n');
+    const u = await run(['serve', '--config', unknown], env);
+    assert.equal(u.code, 78, 'serve refuses the same config with the same exit code');
+    assert.match(u.stderr, /server: unknown key: listn/);
+  });
+
+  test('serve starts, answers healthz, and exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-serve-'));
+    const port = await freePort();
+    const config = join(dir, 'portcullis.yaml');
+    writeFileSync(config, `server:\n  listen: 127.0.0.1:${port}\nmetrics:\n  listen: ""\nstore:\n  url: sqlite:${join(dir, 'data', 'p.db')}\nusers:\n  password_hash_cost: 10\nroutes:\n  - name: echo\n    upstream: builtin:echo\n`);
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', config], { env: cleanEnv(dir, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 15_000;
+    let healthy = false;
+    while (!healthy && Date.now() < deadline) {
+      healthy = await fetch(`http://127.0.0.1:${port}/.auth/healthz`).then((r) => r.ok, () => false);
+      if (!healthy) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(healthy, out);
+    assert.match(out, /"msg":"listening"/);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(out, /shutting down/);
+    assert.ok(!out.includes(ADMIN_PASSWORD));
+  });
+});
