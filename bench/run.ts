@@ -1,0 +1,276 @@
+/**
+ * `npm run bench`: what authentication costs on the hot path, measured side by side in one run
+ * against bare http-proxy on this machine. Every process of interest runs on its own so /proc
+ * measures the gateway alone. Numbers are reported, never asserted.
+ *
+ * Env: BENCH_DURATION (s per scenario, default 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (32),
+ * BENCH_SOAK_SECONDS (300), BENCH_USERS (100000), BENCH_PROFILE=1 (--cpu-prof the gateway).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { stringify } from 'yaml';
+import { startSlapd } from '../test/helpers/slapd.js';
+import { cpuSeconds, rssBytes } from './proc.js';
+import { mixedScript, postJsonScript } from './lua.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 300);
+const MANY_USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const ADMIN_PASSWORD = 'Bench-Admin-Passw0rd';
+const HS_SECRET = 'bench-shared-secret-with-more-than-32-bytes';
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  info: Record<string, unknown>;
+}
+
+async function startProcess(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.once('line', (l) => resolve(l));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+  });
+  return { child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown> };
+}
+
+function stop(proc: Proc | undefined): Promise<void> {
+  if (!proc || proc.child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.child.once('exit', () => resolve());
+    proc.child.kill('SIGTERM');
+    setTimeout(() => proc.child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+interface Row {
+  scenario: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  cpuRatio: number;
+  rpsRatio: number;
+  note?: string;
+}
+
+async function measure(url: string, pid: number, headers: Record<string, string>, script?: string): Promise<{ wrk: WrkResult; cpuUs: number }> {
+  await runWrk({ url, headers, connections: CONNECTIONS, durationSeconds: WARMUP, ...(script ? { script } : {}) });
+  const before = cpuSeconds(pid);
+  const wrk = await runWrk({ url, headers, connections: CONNECTIONS, durationSeconds: DURATION, ...(script ? { script } : {}) });
+  const cpu = cpuSeconds(pid) - before;
+  return { wrk, cpuUs: (cpu * 1e6) / Math.max(1, wrk.requests) };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+async function latencies(n: number, fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    samples.push(performance.now() - t);
+  }
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  mkdirSync(join(process.cwd(), '.bench'), { recursive: true });
+  const procs: Proc[] = [];
+  const slapd = await startSlapd();
+  const jwksKeys = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(jwksKeys.publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' };
+  const jwks = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
+  try {
+    const upstream = await startProcess(['bench/upstream.mjs']);
+    procs.push(upstream);
+    const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
+    const bare = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
+    procs.push(bare);
+    const bareUrl = `http://127.0.0.1:${bare.info.port as number}/x`;
+
+    const seed = join(dir, 'passwords.txt');
+    writeFileSync(seed, 'alice=Alice-Bench-Passw0rd\nbot:api=Bot-Bench-Passw0rd\n');
+    const dbFile = join(dir, 'portcullis.db');
+    const configFile = join(dir, 'portcullis.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+        metrics: { listen: '' },
+        store: { url: `sqlite:${dbFile}` },
+        users: { seed_file: seed },
+        ldap: { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org', group_base: 'ou=groups,dc=example,dc=org', role_mapping: { staff: ['user'] }, cache_ttl: '10m' },
+        jwt_issuers: [
+          { name: 'portal', issuer: 'https://portal.bench', audience: 'portcullis', algorithms: ['RS256'], jwks_url: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json` },
+          { name: 'lab', issuer: 'https://lab.bench', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET },
+        ],
+        routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
+        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+      }),
+    );
+    const gatewayEnv = { ...process.env, PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD };
+    const gatewayArgs = [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(process.cwd(), '.bench')] : []), 'bench/gateway.mjs', configFile];
+    let gateway = await startProcess(gatewayArgs, gatewayEnv);
+    const base = gateway.info.url as string;
+    const post = async (path: string, body: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> => {
+      const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`${path} → ${res.status} ${await res.text()}`);
+      return { ...((await res.json()) as Record<string, unknown>), __cookie: res.headers.getSetCookie()[0]?.split(';')[0] };
+    };
+
+    // Credentials of every kind.
+    const session = (await post('/.auth/login', { username: 'alice', password: 'Alice-Bench-Passw0rd' })).__cookie as string;
+    const apiToken = (await post('/.auth/token', { username: 'alice', password: 'Alice-Bench-Passw0rd' })).token as string;
+    const botToken = (await post('/.auth/token', { username: 'bot', password: 'Bot-Bench-Passw0rd' })).token as string;
+    const gatewayJwt = (await post('/.auth/api/tokens', { name: 'bench', kind: 'jwt', expires_in: '1d' }, { 'x-authentication': botToken })).token as string;
+    const now = Math.floor(Date.now() / 1000);
+    const rsJwt = await new SignJWT({ roles: ['user'] }).setProtectedHeader({ alg: 'RS256', kid: 'bench' }).setIssuer('https://portal.bench').setAudience('portcullis').setSubject('extrs').setIssuedAt(now).setExpirationTime(now + 3000).sign(jwksKeys.privateKey);
+    const hsJwt = await new SignJWT({ roles: ['user'] }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://lab.bench').setAudience('portcullis').setSubject('exths').setIssuedAt(now).setExpirationTime(now + 3000).sign(new TextEncoder().encode(HS_SECRET));
+    const basic = (u: string, p: string): string => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
+
+    const scenarios: Array<{ name: string; path: string; headers: Record<string, string>; user: string | null }> = [
+      { name: 'session cookie', path: '/x', headers: { cookie: session }, user: 'alice' },
+      { name: 'Basic, local user (cached)', path: '/x', headers: { authorization: basic('alice', 'Alice-Bench-Passw0rd') }, user: 'alice' },
+      { name: 'Basic, LDAP user (cached)', path: '/x', headers: { authorization: basic('bob', 'Bob-Ldap-1') }, user: 'bob' },
+      { name: 'X-Authentication API token', path: '/x', headers: { 'x-authentication': apiToken }, user: 'alice' },
+      { name: 'Bearer external JWT (RS256, JWKS)', path: '/x', headers: { authorization: `Bearer ${rsJwt}` }, user: 'extrs' },
+      { name: 'Bearer external JWT (HS256)', path: '/x', headers: { authorization: `Bearer ${hsJwt}` }, user: 'exths' },
+      { name: 'Bearer gateway JWT', path: '/x', headers: { authorization: `Bearer ${gatewayJwt}` }, user: 'bot' },
+      { name: 'public rule, no credentials', path: '/public/badge', headers: {}, user: null },
+    ];
+
+    const rows: Row[] = [];
+    const bareRuns: Array<{ wrk: WrkResult; cpuUs: number }> = [];
+    bareRuns.push(await measure(bareUrl, bare.pid, {}));
+    const bareOf = (): { rps: number; cpuUs: number } => ({
+      rps: bareRuns.reduce((s, r) => s + r.wrk.requestsPerSecond, 0) / bareRuns.length,
+      cpuUs: bareRuns.reduce((s, r) => s + r.cpuUs, 0) / bareRuns.length,
+    });
+    const measured: Array<{ name: string; result: { wrk: WrkResult; cpuUs: number } | undefined; note?: string }> = [];
+    for (const scenario of scenarios) {
+      // A fast wrong answer is not a result: the identity must arrive, and no credentials must be refused.
+      const probe = await fetch(base + scenario.path, { headers: scenario.headers });
+      const seen = (await probe.json().catch(() => ({}))) as { user?: string | null };
+      const refused = scenario.user === null ? 0 : (await fetch(base + scenario.path)).status;
+      if (probe.status !== 200 || (seen.user ?? null) !== scenario.user || (scenario.user !== null && ![401, 302, 403].includes(refused))) {
+        measured.push({ name: scenario.name, result: undefined, note: `check failed: ${probe.status}, user ${String(seen.user)}, no-credential status ${refused}` });
+        continue;
+      }
+      measured.push({ name: scenario.name, result: await measure(base + scenario.path, gateway.pid, scenario.headers) });
+    }
+    bareRuns.push(await measure(bareUrl, bare.pid, {}));
+    const ceiling = bareOf();
+    rows.push({ scenario: 'bare http-proxy (ceiling)', rps: ceiling.rps, p50: bareRuns[0]?.wrk.p50Ms ?? 0, p99: bareRuns[0]?.wrk.p99Ms ?? 0, cpuUs: ceiling.cpuUs, cpuRatio: 1, rpsRatio: 1 });
+    for (const m of measured) {
+      if (!m.result) rows.push({ scenario: m.name, rps: 0, p50: 0, p99: 0, cpuUs: 0, cpuRatio: Number.NaN, rpsRatio: Number.NaN, note: m.note ?? '' });
+      else rows.push({ scenario: m.name, rps: m.result.wrk.requestsPerSecond, p50: m.result.wrk.p50Ms, p99: m.result.wrk.p99Ms, cpuUs: m.result.cpuUs, cpuRatio: m.result.cpuUs / ceiling.cpuUs, rpsRatio: m.result.wrk.requestsPerSecond / ceiling.rps, ...(m.result.wrk.non2xx > 0 ? { note: `${m.result.wrk.non2xx} non-2xx` } : {}) });
+    }
+
+    // Login throughput: JSON logins (never cached) with the real KDF, and LDAP binds.
+    const loginRate = async (name: string, body: unknown): Promise<{ name: string; rps: number; p50: number; p99: number }> => {
+      const script = postJsonScript(dir, name.replace(/\W+/g, '-'), body);
+      const r = await runWrk({ url: base + '/.auth/login', connections: 4, durationSeconds: DURATION, script });
+      return { name, rps: r.requestsPerSecond * (r.non2xx === 0 ? 1 : (r.requests - r.non2xx) / r.requests), p50: r.p50Ms, p99: r.p99Ms };
+    };
+    const logins = [
+      await loginRate('form/JSON login, local user (scrypt N=2^15)', { username: 'alice', password: 'Alice-Bench-Passw0rd' }),
+      await loginRate('JSON login, LDAP user (cold: a bind per login)', { username: 'bob', password: 'Bob-Ldap-1' }),
+    ];
+    const ldapCached = rows.find((r) => r.scenario.startsWith('Basic, LDAP'));
+
+    // Soak: mixed traffic, RSS after warm-up and at the end.
+    const mixed = mixedScript(dir, scenarios.filter((s) => s.user !== null).map((s) => s.headers));
+    await runWrk({ url: base + '/x', connections: CONNECTIONS, durationSeconds: WARMUP, script: mixed });
+    const rssBefore = rssBytes(gateway.pid);
+    const soak = await runWrk({ url: base + '/x', connections: CONNECTIONS, durationSeconds: SOAK, script: mixed });
+    const rssAfter = rssBytes(gateway.pid);
+
+    // 100 users against MANY_USERS users: Basic (cached) per request and a fresh login.
+    const addUsers = (from: number, to: number): number => {
+      const db = new Database(dbFile);
+      const insert = db.prepare("INSERT OR IGNORE INTO users (username_key, username, name, email, roles, source, password_hash, created_at, updated_at) VALUES (?, ?, ?, '', '[\"user\"]', 'local', NULL, ?, ?)");
+      db.transaction(() => {
+        for (let i = from; i < to; i++) insert.run(`u${i}`, `u${i}`, `User ${i}`, Date.now(), Date.now());
+      })();
+      const count = (db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+      db.close();
+      return count;
+    };
+    const fewCount = addUsers(0, 98);
+    await stop(gateway);
+    gateway = await startProcess(gatewayArgs, gatewayEnv);
+    const few = await userLatencyAt(gateway.info.url as string);
+    await stop(gateway);
+    const manyCount = addUsers(98, MANY_USERS);
+    gateway = await startProcess(gatewayArgs, gatewayEnv);
+    const many = await userLatencyAt(gateway.info.url as string);
+    procs.push(gateway);
+
+    async function userLatencyAt(url: string): Promise<{ request: WrkResult; login: { p50: number; p99: number } }> {
+      const request = await runWrk({ url: url + '/x', headers: { authorization: basic('alice', 'Alice-Bench-Passw0rd') }, connections: CONNECTIONS, durationSeconds: DURATION });
+      const login = await latencies(30, async () => {
+        const res = await fetch(url + '/.auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'Alice-Bench-Passw0rd' }) });
+        if (res.status !== 200) throw new Error(`login → ${res.status}`);
+        await res.arrayBuffer();
+      });
+      return { request, login };
+    }
+
+    // Report.
+    const f = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+    const lines: string[] = [];
+    lines.push(`Portcullis benchmark — ${new Date().toISOString()} — Node ${process.version}, ${CONNECTIONS} connections, ${DURATION}s per scenario after ${WARMUP}s warm-up`, '');
+    lines.push('| scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | CPU vs bare | req/s vs bare | note |', '|---|---:|---:|---:|---:|---:|---:|---|');
+    for (const r of rows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${f(r.rpsRatio, 2)}× | ${r.note ?? ''} |`);
+    lines.push('', '| login | logins/s | p50 ms | p99 ms |', '|---|---:|---:|---:|');
+    for (const l of logins) lines.push(`| ${l.name} | ${f(l.rps, 1)} | ${f(l.p50, 1)} | ${f(l.p99, 1)} |`);
+    if (ldapCached) lines.push(`| Basic, LDAP user (cached) | ${f(ldapCached.rps)} | ${f(ldapCached.p50, 2)} | ${f(ldapCached.p99, 2)} |`);
+    const growth = ((rssAfter - rssBefore) / rssBefore) * 100;
+    lines.push('', `Soak: ${SOAK}s of mixed traffic (${soak.requests} requests, ${f(soak.requestsPerSecond)} req/s): RSS ${f(rssBefore / 1048576, 1)} MiB → ${f(rssAfter / 1048576, 1)} MiB (${growth >= 0 ? '+' : ''}${f(growth, 1)}%)`);
+    lines.push('', `| users in store | Basic (cached) req/s | p50 ms | p99 ms | JSON login p50 ms | p99 ms |`, '|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| ${fewCount} | ${f(few.request.requestsPerSecond)} | ${f(few.request.p50Ms, 2)} | ${f(few.request.p99Ms, 2)} | ${f(few.login.p50, 1)} | ${f(few.login.p99, 1)} |`);
+    lines.push(`| ${manyCount} | ${f(many.request.requestsPerSecond)} | ${f(many.request.p50Ms, 2)} | ${f(many.request.p99Ms, 2)} | ${f(many.login.p50, 1)} | ${f(many.login.p99, 1)} |`);
+    const cached = rows.filter((r) => r.scenario !== 'bare http-proxy (ceiling)' && r.scenario !== 'public rule, no credentials');
+    lines.push('', 'Targets (ratios from this run):');
+    for (const r of cached) lines.push(`- ${r.scenario}: CPU ${f(r.cpuRatio, 2)}× (target ≤ 1.15×) ${r.cpuRatio <= 1.15 ? 'PASS' : 'MISS'}; req/s ${f(r.rpsRatio, 2)}× (target ≥ 0.85×) ${r.rpsRatio >= 0.85 ? 'PASS' : 'MISS'}`);
+    lines.push(`- RSS growth over the soak: ${f(growth, 1)}% (target < 10%) ${growth < 10 ? 'PASS' : 'MISS'}`);
+    const lat = many.request.p50Ms / few.request.p50Ms;
+    const loginLat = many.login.p50 / few.login.p50;
+    lines.push(`- ${manyCount} vs ${fewCount} users: per-request p50 ${f(lat, 2)}×, login p50 ${f(loginLat, 2)}× (target ≤ 1.2×) ${lat <= 1.2 && loginLat <= 1.2 ? 'PASS' : 'MISS'}`);
+    const report = lines.join('\n') + '\n';
+    process.stdout.write(report);
+    writeFileSync(join(process.cwd(), '.bench', 'results.md'), report);
+    writeFileSync(join(process.cwd(), '.bench', 'results.json'), JSON.stringify({ rows, logins, soak: { seconds: SOAK, rssBefore, rssAfter, growth }, users: { fewCount, manyCount, few, many } }, null, 2));
+  } finally {
+    for (const proc of procs.reverse()) await stop(proc);
+    await new Promise<void>((r) => jwks.close(() => r()));
+    await slapd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
