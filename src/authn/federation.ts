@@ -4,7 +4,7 @@
  * never logs in a user of another source, and never yields a privileged role.
  */
 import { PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
-import type { Store, UserRecord, UserSource } from '../store/types.js';
+import type { NewUser, Store, UserRecord, UserSource } from '../store/types.js';
 import type { LoginFailureReason } from './identity.js';
 
 export interface ExternalClaims {
@@ -18,6 +18,26 @@ export interface ExternalClaims {
 }
 
 export type FederationResult = { ok: true; user: UserRecord; roles: string[]; projects: string[] } | { ok: false; reason: LoginFailureReason };
+
+/** A password-less user record whose roles and projects all come from an external source. */
+export function externalUser(entry: { username: string; name: string; email: string; roles: string[]; projects: string[] }, source: UserSource, now: number): NewUser {
+  return {
+    username: entry.username,
+    name: entry.name,
+    email: entry.email,
+    roles: entry.roles,
+    mapped_roles: entry.roles,
+    projects: entry.projects,
+    mapped_projects: entry.projects,
+    source,
+    password_hash: null,
+    disabled: false,
+    must_change_password: false,
+    grants: [],
+    quotas: {},
+    now,
+  };
+}
 
 export function withoutPrivileged(roles: readonly string[]): string[] {
   return roles.filter((role) => !PRIVILEGED_ROLES.includes(role));
@@ -35,22 +55,7 @@ export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims
     return { ok: true, user, roles: withoutPrivileged(user.roles), projects: user.projects };
   }
   if (!user) {
-    await store.createUserIfAbsent({
-      username: claims.username,
-      name: claims.name,
-      email: claims.email,
-      roles,
-      mapped_roles: roles,
-      projects,
-      mapped_projects: projects,
-      source,
-      password_hash: null,
-      disabled: false,
-      must_change_password: false,
-      grants: [],
-      quotas: {},
-      now,
-    });
+    await store.createUserIfAbsent(externalUser({ username: claims.username, name: claims.name, email: claims.email, roles, projects }, source, now));
     user = await store.getUser(claims.username);
     if (!user || user.source !== source) return { ok: false, reason: 'invalid_token' };
   } else {

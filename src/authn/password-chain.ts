@@ -14,6 +14,7 @@ import type { RequestContext } from '../events/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
+import { externalUser } from './federation.js';
 import type { AuthMethod, LoginFailureReason, UserType } from './identity.js';
 import type { UserCache } from './user-cache.js';
 
@@ -184,22 +185,7 @@ export class PasswordChain {
     const mappedRoles = [...new Set(entry.roles)].sort();
     const mappedProjects = [...new Set(entry.projects)].sort();
     if (!existing) {
-      const created = await store.createUserIfAbsent({
-        username: entry.username,
-        name: entry.name,
-        email: entry.email,
-        roles: mappedRoles,
-        mapped_roles: mappedRoles,
-        projects: mappedProjects,
-        mapped_projects: mappedProjects,
-        source: 'ldap',
-        password_hash: null,
-        disabled: false,
-        must_change_password: false,
-        grants: [],
-        quotas: {},
-        now,
-      });
+      const created = await store.createUserIfAbsent(externalUser({ ...entry, roles: mappedRoles, projects: mappedProjects }, 'ldap', now));
       const user = await store.getUser(entry.username);
       if (!user || (!created && user.source !== 'ldap')) throw new Error('directory user could not be recorded');
       if (created) this.options.events.emit('UserCreated', user.username, { actor: 'ldap', roles: user.roles, source: 'ldap' });
