@@ -228,7 +228,9 @@ async function main(): Promise<void> {
     procs.push(gateway);
 
     async function userLatencyAt(url: string): Promise<{ request: WrkResult; login: { p50: number; p99: number } }> {
-      const request = await runWrk({ url: url + '/x', headers: { authorization: basic('alice', 'Alice-Bench-Passw0rd') }, connections: CONNECTIONS, durationSeconds: DURATION });
+      const headers = { authorization: basic('alice', 'Alice-Bench-Passw0rd') };
+      await runWrk({ url: url + '/x', headers, connections: CONNECTIONS, durationSeconds: WARMUP });
+      const request = await runWrk({ url: url + '/x', headers, connections: CONNECTIONS, durationSeconds: DURATION });
       const login = await latencies(30, async () => {
         const res = await fetch(url + '/.auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'Alice-Bench-Passw0rd' }) });
         if (res.status !== 200) throw new Error(`login → ${res.status}`);

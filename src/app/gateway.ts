@@ -105,7 +105,7 @@ export class Gateway {
     }
     res.once('finish', () => {
       this.count(route.name, outcome.decision.rule, res.statusCode);
-      this.registry.metrics.requestDuration.observe({ route: route.name }, (performance.now() - started) / 1000);
+      this.registry.metrics.observeDuration(route.name, (performance.now() - started) / 1000);
     });
     await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
     this.forwarder.web(route, req, res);
@@ -243,7 +243,7 @@ export class Gateway {
   }
 
   private count(route: string, rule: string, status: number): void {
-    this.registry.metrics.requests.inc({ route, rule, status: String(status) });
+    this.registry.metrics.countRequest(route, rule, status);
   }
 
   private crash(err: unknown, res: ServerResponse, facts: RequestFacts): void {

@@ -67,8 +67,8 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
   const now = options.now ?? Date.now;
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   const stats: CacheStats = {
-    hit: (cache) => metrics.cacheRequests.inc({ cache, result: 'hit' }),
-    miss: (cache) => metrics.cacheRequests.inc({ cache, result: 'miss' }),
+    hit: (cache) => metrics.countCache(cache, 'hit'),
+    miss: (cache) => metrics.countCache(cache, 'miss'),
   };
   const access = compileAccess(config.access);
   const store = await openStore(config.store.url, { logger: (level, msg, fields) => logger[level](msg, fields) });

@@ -35,6 +35,8 @@ export class GatewayKeys {
   private keys: LoadedKey[] = [];
   private active: LoadedKey | undefined;
   private readonly assertions = new LRUCache<string, { token: string; madeAt: number }>({ max: 20_000 });
+  /** Verified API JWTs by token, until their exp (the token record is still checked per request). */
+  private readonly verified = new LRUCache<string, { sub: string; jti: string; roles: string[]; exp: number }>({ max: 20_000, ttl: 3_600_000 });
 
   private constructor(store: Store, options: GatewayKeysOptions) {
     this.store = store;
@@ -76,6 +78,8 @@ export class GatewayKeys {
     loaded.sort((a, b) => a.record.created_at - b.record.created_at || a.record.kid.localeCompare(b.record.kid));
     const active = loaded.find((k) => k.record.retired_at === null);
     if (active?.record.kid !== this.active?.record.kid) this.assertions.clear();
+    // A key that is no longer published must not keep its tokens alive through the cache.
+    if (loaded.length !== this.keys.length || loaded.some((k, i) => k.record.kid !== this.keys[i]?.record.kid)) this.verified.clear();
     this.keys = loaded;
     this.active = active;
   }
@@ -148,6 +152,14 @@ export class GatewayKeys {
 
   /** Verifies a gateway API JWT; assertions and anything else verify as undefined. */
   async verifyToken(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined> {
+    const cached = this.verified.get(token);
+    if (cached && cached.exp * 1000 > this.now()) return cached;
+    const result = await this.verifyUncached(token);
+    if (result) this.verified.set(token, result, { ttl: Math.max(1, Math.min(result.exp * 1000 - this.now(), 3_600_000)) });
+    return result;
+  }
+
+  private async verifyUncached(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);

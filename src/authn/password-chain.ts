@@ -66,6 +66,7 @@ export class PasswordChain {
   private readonly now: () => number;
   private readonly cacheKey = randomBytes(32);
   private readonly verified: LRUCache<string, CachedVerification>;
+  private readonly pending = new Map<string, Promise<PasswordResult>>();
 
   constructor(options: PasswordChainOptions) {
     this.options = options;
@@ -89,6 +90,25 @@ export class PasswordChain {
         this.verified.delete(key);
       }
     }
+    if (key) {
+      // Concurrent requests with the same credentials share one verification (one KDF or bind).
+      const pending = this.pending.get(key);
+      if (pending) {
+        const shared = await pending;
+        return shared.ok ? { ...shared, cached: true } : shared;
+      }
+      const promise = this.verifyAndRecord(name, secret, method, context, key);
+      this.pending.set(key, promise);
+      try {
+        return await promise;
+      } finally {
+        this.pending.delete(key);
+      }
+    }
+    return this.verifyAndRecord(name, secret, method, context, undefined);
+  }
+
+  private async verifyAndRecord(name: string, secret: string, method: AuthMethod, context: RequestContext, key: string | undefined): Promise<PasswordResult> {
     const result = await this.verifyAtSource(name, secret);
     if (result.ok) {
       if (key) {
