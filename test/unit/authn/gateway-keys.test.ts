@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { GatewayKeys } from '../../../src/authn/gateway-keys.js';
+import { openStore } from '../../../src/store/open.js';
+
+test('keys are generated once, shared through the store, and rotation keeps the previous key published', async () => {
+  const store = await openStore('sqlite::memory:');
+  await store.migrate();
+  try {
+    const a = await GatewayKeys.load(store, { issuer: 'https://gw' });
+    const b = await GatewayKeys.load(store, { issuer: 'https://gw' });
+    assert.deepEqual(a.jwks().keys.map((k) => k.kid), b.jwks().keys.map((k) => k.kid));
+    const identity = { username: 'ann', roles: ['user'], projects: ['p'], source: 'local' };
+    const before = await a.signAssertion(identity, 'jobs');
+    const { payload } = await jwtVerify(before, createLocalJWKSet(a.jwks()), { issuer: 'https://gw', audience: 'jobs', algorithms: ['ES256'] });
+    assert.equal(payload.sub, 'ann');
+    assert.ok((payload.exp as number) - (payload.iat as number) <= 300);
+    assert.equal(await a.verifyToken(before), undefined, 'an assertion is never a credential');
+    const token = await a.signToken({ sub: 'bot', roles: ['api'], projects: [], source: 'local', jti: 't1', token_use: 'api' }, Date.now() + 60_000);
+    assert.equal((await a.verifyToken(token))?.sub, 'bot');
+    await a.rotate();
+    assert.equal(a.jwks().keys.length, 2);
+    assert.equal((await a.verifyToken(token))?.jti, 't1', 'tokens of the previous key still verify');
+    await jwtVerify(before, createLocalJWKSet(a.jwks()), { issuer: 'https://gw', audience: 'jobs' });
+    const after = await a.signAssertion({ ...identity, roles: ['user', 'x'] }, 'jobs');
+    assert.notEqual(JSON.parse(Buffer.from(after.split('.')[0] as string, 'base64url').toString()).kid, JSON.parse(Buffer.from(before.split('.')[0] as string, 'base64url').toString()).kid);
+  } finally {
+    await store.close();
+  }
+});
