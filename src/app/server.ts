@@ -42,6 +42,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     registry.store.purge(now, now - config.events.retention).catch((err: unknown) => registry.logger.warn('purge failed', { err: err as Error }));
   }, 10 * 60_000);
   purge.unref();
+  const rotation = setInterval(() => {
+    registry.gatewayKeys.rotateIfOlderThan(config.server.signing_key_rotation).catch((err: unknown) => registry.logger.warn('signing key rotation failed', { err: err as Error }));
+  }, 3_600_000);
+  rotation.unref();
 
   let metricsServer: Server | undefined;
   try {
@@ -69,6 +73,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
   } catch (err) {
     clearInterval(purge);
+    clearInterval(rotation);
     server.close();
     metricsServer?.close();
     await registry.close();
@@ -87,6 +92,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close: () =>
       (closing ??= (async () => {
         clearInterval(purge);
+        clearInterval(rotation);
         registry.ready = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();

@@ -109,6 +109,15 @@ export class GatewayKeys {
     this.logger?.('info', 'signing key rotated', { previous: previous?.record.kid, active: this.active?.record.kid });
   }
 
+  /** Rotates when the active key is older than `maxAgeMs`; returns whether it rotated. */
+  async rotateIfOlderThan(maxAgeMs: number): Promise<boolean> {
+    await this.reload();
+    const active = this.active;
+    if (!active || this.now() - active.record.created_at < maxAgeMs) return false;
+    await this.rotate();
+    return true;
+  }
+
   private activeKey(): LoadedKey {
     if (!this.active) throw new Error('no active signing key');
     return this.active;

@@ -29,6 +29,8 @@ export const serverSchema = z.strictObject({
   trusted_proxies: z.array(cidr).default([]),
   shutdown_timeout: duration.default(10_000),
   max_body_size: z.number().int().positive().default(64 * 1024),
+  /** Age after which the gateway's signing key is replaced (the old one stays published). */
+  signing_key_rotation: duration.default(30 * 86_400_000),
 });
 
 export const metricsSchema = z.strictObject({

@@ -118,6 +118,20 @@ describe('LdapDirectory against a real slapd', () => {
     await assert.rejects(() => directory({ url: dead }).authenticate('alice', 'Alice-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
   });
 
+  test('a server that answers garbage is unavailable, not a login', async () => {
+    const { createServer } = await import('node:net');
+    const garbage = createServer((socket) => {
+      socket.on('data', () => socket.write(Buffer.from('0a0b0c0d0e0f10111213141516171819', 'hex')));
+    });
+    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+    try {
+      const url = `ldap://127.0.0.1:${(garbage.address() as { port: number }).port}`;
+      await assert.rejects(() => directory({ url }).authenticate('alice', 'Alice-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
+    } finally {
+      garbage.close();
+    }
+  });
+
   test('the same instance works again after the directory restarts', async () => {
     const dir = directory();
     assert.equal((await dir.authenticate('alice', 'Alice-Ldap-1')).kind, 'ok');

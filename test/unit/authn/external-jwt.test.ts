@@ -124,4 +124,16 @@ describe('external JWT verification', () => {
       failing = false;
     }
   });
+
+  test('a public_key_file (PEM) verifies its issuer’s tokens and nothing signed with another key', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { exportSPKI } = await import('jose');
+    const file = join(mkdtempSync(join(tmpdir(), 'pcl-pem-')), 'portal.pem');
+    writeFileSync(file, await exportSPKI(portal.publicKey));
+    const v = new ExternalJwtVerifier([jwtIssuerSchema.parse({ name: 'portal', issuer: 'https://portal', audience: 'pcl', algorithms: ['RS256'], public_key_file: file })], { now: () => now });
+    assert.equal((await v.verify(await sign({ sub: 'pem' }))).kind, 'ok');
+    assert.equal(await reason(v, await sign({ sub: 'pem' }, {}, other.privateKey)), 'invalid_token');
+  });
 });

@@ -19,7 +19,8 @@ test('keys are generated once, shared through the store, and rotation keeps the 
     assert.equal(await a.verifyToken(before), undefined, 'an assertion is never a credential');
     const token = await a.signToken({ sub: 'bot', roles: ['api'], projects: [], source: 'local', jti: 't1', token_use: 'api' }, Date.now() + 60_000);
     assert.equal((await a.verifyToken(token))?.sub, 'bot');
-    await a.rotate();
+    assert.equal(await a.rotateIfOlderThan(3_600_000), false, 'a fresh key is kept');
+    assert.equal(await a.rotateIfOlderThan(0), true);
     assert.equal(a.jwks().keys.length, 2);
     assert.equal((await a.verifyToken(token))?.jti, 't1', 'tokens of the previous key still verify');
     await jwtVerify(before, createLocalJWKSet(a.jwks()), { issuer: 'https://gw', audience: 'jobs' });
