@@ -145,3 +145,18 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     },
   };
 }
+
+/** The `ldap:` config block for the fixture directory (search-then-bind, groups mapped). */
+export function fixtureLdapConfig(slapd: Slapd, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    url: slapd.url,
+    bind_dn: slapd.bindDn,
+    bind_password: slapd.bindPassword,
+    user_base: 'ou=people,dc=example,dc=org',
+    group_base: 'ou=groups,dc=example,dc=org',
+    role_mapping: { staff: ['user'], 'hpc-managers': ['manager'] },
+    project_mapping: { 'proj-alpha': ['alpha'] },
+    timeout: '1s',
+    ...overrides,
+  };
+}

@@ -8,7 +8,7 @@ import { ldapSchema, type LdapConfig } from '../../../src/config/schema.js';
 import { LdapDirectory } from '../../../src/directory/ldap-directory.js';
 import { escapeDnValue, escapeFilterValue } from '../../../src/directory/escape.js';
 import { isPortcullisError } from '../../../src/errors/errors.js';
-import { freePort, startSlapd, type Slapd } from '../../helpers/slapd.js';
+import { fixtureLdapConfig, freePort, startSlapd, type Slapd } from '../../helpers/slapd.js';
 
 describe('LdapDirectory against a real slapd', () => {
   let slapd: Slapd;
@@ -17,16 +17,7 @@ describe('LdapDirectory against a real slapd', () => {
 
   before(async () => {
     slapd = await startSlapd({ tls: true });
-    config = ldapSchema.parse({
-      url: slapd.url,
-      bind_dn: slapd.bindDn,
-      bind_password: slapd.bindPassword,
-      user_base: 'ou=people,dc=example,dc=org',
-      group_base: 'ou=groups,dc=example,dc=org',
-      role_mapping: { staff: ['user'], 'hpc-managers': ['manager'] },
-      project_mapping: { 'proj-alpha': ['alpha'] },
-      timeout: '1s',
-    });
+    config = ldapSchema.parse(fixtureLdapConfig(slapd));
   });
   after(() => slapd?.stop());
 

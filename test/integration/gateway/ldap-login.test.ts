@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Attribute, Change } from 'ldapts';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startSlapd, type Slapd } from '../../helpers/slapd.js';
+import { fixtureLdapConfig, startSlapd, type Slapd } from '../../helpers/slapd.js';
 
 const basic = (u: string, p: string): RequestInit => ({ headers: { authorization: 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64') } });
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -15,17 +15,7 @@ describe('the password chain with an LDAP directory behind the local users', () 
     slapd = await startSlapd();
     gw = await startGateway({
       config: {
-        ldap: {
-          url: slapd.url,
-          bind_dn: slapd.bindDn,
-          bind_password: slapd.bindPassword,
-          user_base: 'ou=people,dc=example,dc=org',
-          group_base: 'ou=groups,dc=example,dc=org',
-          role_mapping: { staff: ['user'], 'hpc-managers': ['manager'] },
-          project_mapping: { 'proj-alpha': ['alpha'] },
-          timeout: '1s',
-          cache_ttl: '1s',
-        },
+        ldap: fixtureLdapConfig(slapd, { cache_ttl: '1s' }),
         users: { password_hash_cost: 12, lockout: { max_failures: 3, window: '15m', duration: '15m' } },
       },
     });
