@@ -137,6 +137,23 @@ describe('portcullis CLI against a running gateway', () => {
     assert.ok(data.events.length > 0 && data.events.every((e) => e.event === 'UserCreated'));
   });
 
+  test('events --follow prints new events once as they happen until interrupted', async () => {
+    const child = spawn(process.execPath, [CLI, 'events', '--follow', '--json', '--type', 'UserCreated'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise((r) => setTimeout(r, 800));
+    const before = out.split('\n').filter((l) => l.trim() !== '').length;
+    await gw.registry.users.create({ username: 'followed', password: 'Followed-Passw0rd1', roles: ['user'] }, undefined);
+    const deadline = Date.now() + 6000;
+    while (!out.includes('"followed"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    await exited;
+    const lines = out.split('\n').filter((l) => l.trim() !== '');
+    assert.equal(lines.filter((l) => l.includes('"followed"')).length, 1, out);
+    assert.ok(lines.length === before + 1, `${before} then ${lines.length}`);
+  });
+
   test('a non-admin is refused user management with exit 77', async () => {
     await gw.registry.users.create({ username: 'frank', password: 'Frank-Passw0rd1', roles: ['user'] }, undefined);
     const frankHome = mkdtempSync(join(tmpdir(), 'pcl-frank-'));
