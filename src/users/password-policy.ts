@@ -15,11 +15,14 @@ export function passwordProblem(password: unknown, policy: PasswordPolicy): stri
   return undefined;
 }
 
-/** A random password (about 118 bits) that satisfies any sane policy (bootstrap admin). */
+/** A random password (24 characters, about 130 bits) that satisfies any sane policy (bootstrap admin). */
 export function generatePassword(): string {
   const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
-  let out = '';
-  for (let i = 0; i < 20; i++) out += alphabet[randomInt(alphabet.length)];
-  // Guarantee each character class regardless of the random draw.
-  return `${out}A9z-`;
+  const chars: string[] = [];
+  for (let i = 0; i < 21; i++) chars.push(alphabet[randomInt(alphabet.length)] as string);
+  // One of each class the policy may demand, each at a random position (no fixed pattern).
+  for (const pool of ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789']) {
+    chars.splice(randomInt(chars.length + 1), 0, pool[randomInt(pool.length)] as string);
+  }
+  return chars.join('');
 }
