@@ -11,6 +11,7 @@ import { federateUser } from '../authn/federation.js';
 import { identityJson, type AuthMethod } from '../authn/identity.js';
 import { parseDuration } from '../config/duration.js';
 import { INVALID_LOGIN_MESSAGE, PortcullisError, toPortcullisError } from '../errors/errors.js';
+import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { isSameOrigin } from '../http/origin.js';
@@ -114,11 +115,11 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     }
     await startSession(req, res, result.user, 'form');
     if (json) {
-      sendJson(res, 200, { user: identityJson(identityOf(result.user, 'form')) }, { 'set-cookie': setCookies(res) });
+      sendJson(res, 200, { user: identityJson(identityOf(result.user, 'form')) });
       return;
     }
     const next = result.user.must_change_password ? `/.auth/password?rd=${encodeURIComponent(rd)}` : rd;
-    redirect(res, 303, next, { 'set-cookie': setCookies(res) });
+    redirect(res, 303, next);
   });
 
   app.post('/.auth/logout', async (req, res) => {
@@ -156,10 +157,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     let method: AuthMethod = 'form';
     const authorization = req.headers.authorization;
     if (typeof authorization === 'string' && /^basic /i.test(authorization)) {
-      const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      username = colon > 0 ? decoded.slice(0, colon) : '';
-      password = colon > 0 ? decoded.slice(colon + 1) : '';
+      const credentials = decodeBasicCredentials(authorization.slice(6).trim());
+      username = credentials?.username ?? '';
+      password = credentials?.password ?? '';
       method = 'basic';
     }
     let lifetime = DEFAULT_TOKEN_LIFETIME;
@@ -235,9 +235,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     await startSession(req, res, user, 'jwt_handoff');
     registry.metrics.logins.inc({ user_type: 'jwt', result: 'success', reason: '' });
     registry.events.emit('UserLoggedIn', user.username, { user_type: 'jwt', roles: federated.roles, method: 'jwt_handoff', issuer: issuer.name }, ctx(req).facts);
-    const cookies = [...setCookies(res), ...clearHandoff];
-    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects })) }, { 'set-cookie': cookies });
-    else redirect(res, 303, rd, { 'set-cookie': cookies });
+    for (const cookie of clearHandoff) res.append('set-cookie', cookie);
+    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects })) });
+    else redirect(res, 303, rd);
   };
   app.get('/.auth/jwt', jwtHandoff);
   app.post('/.auth/jwt', jwtHandoff);
@@ -297,7 +297,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       const user = await registry.users.changeOwnPassword(auth.identity.username, body.current_password, body.new_password, ctx(req).facts);
       // Every session ended with the change; this browser gets a fresh one.
       await startSession(req, res, user, 'form');
-      redirect(res, 303, rd, { 'set-cookie': setCookies(res) });
+      redirect(res, 303, rd);
     } catch (err) {
       const error = toPortcullisError(err);
       if (!error.expose) throw err;
@@ -348,9 +348,3 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   };
 }
 
-/** The Set-Cookie values already on a response, always as a list. */
-function setCookies(res: Response): string[] {
-  const value = res.getHeader('set-cookie');
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [String(value)];
-}

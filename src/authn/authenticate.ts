@@ -11,6 +11,7 @@ import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
 import type { UserRecord } from '../store/types.js';
 import type { Store } from '../store/types.js';
+import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { readCookie } from '../http/cookies.js';
 import { looksLikeOpaqueToken, type ApiTokens } from './api-tokens.js';
 import { federateUser, withoutPrivileged, type ExternalClaims } from './federation.js';
@@ -88,14 +89,14 @@ export class Authenticator {
   private readonly now: () => number;
   private readonly gatewayIssuer: string;
   private readonly external: LRUCache<string, CachedExternal>;
-  private readonly seenBearer: LRUCache<string, true>;
+  private readonly seenTokens: LRUCache<string, true>;
 
   constructor(options: AuthenticatorOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.gatewayIssuer = options.config.server.public_url;
     this.external = new LRUCache<string, CachedExternal>({ max: 20_000, ttl: 3_600_000 });
-    this.seenBearer = new LRUCache<string, true>({ max: 20_000, ttl: 3_600_000 });
+    this.seenTokens = new LRUCache<string, true>({ max: 20_000, ttl: 3_600_000 });
   }
 
   async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
@@ -129,15 +130,9 @@ export class Authenticator {
   }
 
   private async fromBasic(value: string, context: RequestContext): Promise<Authentication> {
-    let decoded: string;
-    try {
-      decoded = Buffer.from(value, 'base64').toString('utf8');
-    } catch {
-      return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
-    }
-    const colon = decoded.indexOf(':');
-    if (colon <= 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
-    const result = await this.options.passwords.verify(decoded.slice(0, colon), decoded.slice(colon + 1), 'basic', context, true);
+    const credentials = decodeBasicCredentials(value);
+    if (!credentials) return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
+    const result = await this.options.passwords.verify(credentials.username, credentials.password, 'basic', context, true);
     if (!result.ok) return { kind: 'failed', status: result.status, reason: result.reason, scheme: 'Basic' };
     return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
   }
@@ -152,7 +147,7 @@ export class Authenticator {
     if (looksLikeOpaqueToken(token)) {
       const check = await this.options.tokens.verifyOpaque(token);
       if (!check.ok) return fail(check.reason, 'token', check.username);
-      this.announce(token, check.user, 'token', method, context);
+      this.announce(check.token.id, check.user, 'token', method, context);
       return { kind: 'identity', identity: identityOf(check.user, method), user: check.user };
     }
     if (method === 'api_token') return fail('invalid_token', 'token');
@@ -167,7 +162,7 @@ export class Authenticator {
     if (!claims) return fail('invalid_token', 'token');
     const check = await this.options.tokens.verifyJwtRecord(claims.jti, claims.sub);
     if (!check.ok) return fail(check.reason, 'token', claims.sub);
-    this.announce(token, check.user, 'token', 'bearer', context);
+    this.announce(check.token.id, check.user, 'token', 'bearer', context);
     return { kind: 'identity', identity: identityOf(check.user, 'bearer'), user: check.user };
   }
 
@@ -195,11 +190,10 @@ export class Authenticator {
     return { kind: 'identity', identity: identityOf(federated.user, 'bearer', { roles: federated.roles, projects: federated.projects }), user: federated.user };
   }
 
-  /** UserLoggedIn for a token credential the first time this process verifies it. */
-  private announce(token: string, user: UserRecord, userType: UserType, method: AuthMethod, context: RequestContext): void {
-    const key = createHash('sha256').update(token).digest('base64url');
-    if (this.seenBearer.has(key)) return;
-    this.seenBearer.set(key, true);
+  /** UserLoggedIn for a token credential the first time this process verifies it (keyed by token id). */
+  private announce(tokenId: string, user: UserRecord, userType: UserType, method: AuthMethod, context: RequestContext): void {
+    if (this.seenTokens.has(tokenId)) return;
+    this.seenTokens.set(tokenId, true);
     this.options.recordLogin?.('success', userType, '');
     this.options.events.emit('UserLoggedIn', user.username, { user_type: userType, roles: user.roles, method }, context);
   }
