@@ -45,7 +45,8 @@ export interface Registry {
   access: CompiledAccess;
   routes: RouteTable;
   headers: HeaderPolicy;
-  trustedProxies: BlockList;
+  /** undefined when server.trusted_proxies is empty: nobody's forwarding headers are believed. */
+  trustedProxies: BlockList | undefined;
   now: () => number;
   ready: boolean;
   close(): Promise<void>;
@@ -147,7 +148,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       access,
       routes: new RouteTable(config.routes),
       headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name),
-      trustedProxies: trustedProxyList(config.server.trusted_proxies),
+      trustedProxies: config.server.trusted_proxies.length > 0 ? trustedProxyList(config.server.trusted_proxies) : undefined,
       now,
       ready: true,
       close: async () => {

@@ -18,7 +18,7 @@ export interface RequestFacts extends RequestContext {
   peerTrusted: boolean;
 }
 
-export function requestFacts(req: IncomingMessage, trusted: BlockList): RequestFacts {
+export function requestFacts(req: IncomingMessage, trusted: BlockList | undefined): RequestFacts {
   const peer = normaliseAddress(req.socket.remoteAddress);
   const peerTrusted = isTrusted(trusted, peer);
   const ua = req.headers['user-agent'];

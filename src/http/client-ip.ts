@@ -10,17 +10,8 @@ export function normaliseAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
-const emptyLists = new WeakMap<BlockList, boolean>();
-
 export function isTrusted(list: BlockList | undefined, address: string): boolean {
   if (!list || address === '') return false;
-  // BlockList.check allocates a SocketAddress; with no trusted proxies configured skip it.
-  let empty = emptyLists.get(list);
-  if (empty === undefined) {
-    empty = list.rules.length === 0;
-    emptyLists.set(list, empty);
-  }
-  if (empty) return false;
   const family = isIP(address);
   if (family === 0) return false;
   return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
