@@ -161,11 +161,13 @@ export function scalarPaths(): ScalarPath[] {
   return out;
 }
 
-interface ZodLike {
+/** The parts of a zod 4 schema the key walkers read. */
+export interface ZodLike {
   _zod: { def: { type: string; innerType?: ZodLike; in?: ZodLike; options?: ZodLike[]; shape?: Record<string, ZodLike>; element?: ZodLike } };
 }
 
-function unwrap(schema: ZodLike): ZodLike {
+/** Looks through default/prefault/optional wrappers and transforms to the schema they hold. */
+export function unwrap(schema: ZodLike): ZodLike {
   let current = schema;
   for (;;) {
     const def = current._zod.def;

@@ -2,20 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { configSchema } from '../../../src/config/schema.js';
+import { unwrap, type ZodLike } from '../../../src/config/load.js';
 
-interface Node {
-  _zod: { def: { type: string; innerType?: Node; in?: Node; shape?: Record<string, Node>; element?: Node } };
-}
-
-function unwrap(node: Node): Node {
-  let current = node;
-  for (;;) {
-    const def = current._zod.def;
-    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional') && def.innerType) current = def.innerType;
-    else if (def.type === 'pipe' && def.in) current = def.in;
-    else return current;
-  }
-}
+type Node = ZodLike;
 
 function keyPaths(node: Node, prefix: string, out: string[]): void {
   const def = unwrap(node)._zod.def;
