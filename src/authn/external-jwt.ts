@@ -2,11 +2,10 @@
  * External JWTs (SPEC 3): tokens of configured issuers, selected by exact `iss` and verified
  * with that issuer's keys only. `alg` must be in the issuer's list; key-carrying headers are
  * refused; `exp` is required and the lifetime bounded; admin and api never come from a token.
- * Verified results are cached by token hash until `exp`.
+ * The Authenticator caches what a verified token federates to, so this class does not cache.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { LRUCache } from 'lru-cache';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
 import { PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
 import { JwksSource } from './jwks-source.js';
@@ -37,7 +36,6 @@ export interface ExternalJwtOptions {
 export class ExternalJwtVerifier {
   private readonly issuers = new Map<string, IssuerState>();
   private readonly now: () => number;
-  private readonly cache = new LRUCache<string, Extract<ExternalJwtResult, { kind: 'ok' }>>({ max: 10_000, ttl: 3_600_000 });
 
   constructor(issuers: JwtIssuerConfig[], options: ExternalJwtOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -73,9 +71,6 @@ export class ExternalJwtVerifier {
 
   async verify(token: string): Promise<ExternalJwtResult> {
     if (!JWT_SHAPE.test(token)) return { kind: 'not_mine' };
-    const cacheKey = createHash('sha256').update(token).digest('base64url');
-    const cached = this.cache.get(cacheKey);
-    if (cached && cached.claims.exp * 1000 > this.now()) return cached;
 
     let header;
     try {
@@ -139,12 +134,11 @@ export class ExternalJwtVerifier {
         exp,
       },
     };
-    this.cache.set(cacheKey, result, { ttl: Math.max(1, Math.min(exp * 1000 - this.now(), 3_600_000)) });
     return result;
   }
 
   close(): void {
-    this.cache.clear();
+    // Nothing held open: JWKS fetches are per refresh.
   }
 }
 
