@@ -16,14 +16,14 @@ export interface Metrics {
   countCache(cache: string, result: 'hit' | 'miss'): void;
 }
 
-function memo<C>(make: (key: string[]) => C): (...key: string[]) => C {
-  const children = new Map<string, C>();
-  return (...key) => {
-    const id = key.join('\u0000');
-    let child = children.get(id);
-    if (!child) {
+/** Label children looked up once per key and reused: no label hashing or validation per request. */
+function children<C>(make: (key: string) => C): (key: string) => C {
+  const made = new Map<string, C>();
+  return (key) => {
+    let child = made.get(key);
+    if (child === undefined) {
       child = make(key);
-      children.set(id, child);
+      made.set(key, child);
     }
     return child;
   };
@@ -41,17 +41,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registers: [registry],
   });
   const cacheRequests = new Counter({ name: 'portcullis_cache_requests_total', help: 'Cache lookups', labelNames: ['cache', 'result'] as const, registers: [registry] });
-  const requestChild = memo(([route, rule, status]) => requests.labels(route as string, rule as string, status as string));
-  const durationChild = memo(([route]) => requestDuration.labels(route as string));
-  const cacheChild = memo(([cache, result]) => cacheRequests.labels(cache as string, result as string));
+  const requestChild = children((key) => requests.labels(...(key.split('\u0000') as [string, string, string])));
+  const durationChild = children((route) => requestDuration.labels(route));
+  const cacheChild = children((key) => cacheRequests.labels(...(key.split('\u0000') as [string, string])));
   return {
     registry,
     requests,
     requestDuration,
     cacheRequests,
-    countRequest: (route, rule, status) => requestChild(route, rule, String(status)).inc(),
+    countRequest: (route, rule, status) => requestChild(`${route}\u0000${rule}\u0000${status}`).inc(),
     observeDuration: (route, seconds) => durationChild(route).observe(seconds),
-    countCache: (cache, result) => cacheChild(cache, result).inc(),
+    countCache: (cache, result) => cacheChild(`${cache}\u0000${result}`).inc(),
     logins: new Counter({ name: 'portcullis_logins_total', help: 'Credential verifications against their source', labelNames: ['user_type', 'result', 'reason'], registers: [registry] }),
     upstreamErrors: new Counter({ name: 'portcullis_upstream_errors_total', help: 'Upstream failures', labelNames: ['route', 'kind'], registers: [registry] }),
     ldapDuration: new Histogram({
