@@ -5,17 +5,18 @@
  * revoke, password or role change ends it. Verifications are cached per process and
  * dropped on change notifications; last-used is written at most once a minute.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { PortcullisError } from '../errors/errors.js';
 import type { Store, TokenRecord, UserRecord } from '../store/types.js';
+import { MISS, sha256, type Miss } from './hot-path.js';
 import { noStats, type CacheStats, type UserCache } from './user-cache.js';
 
 export const TOKEN_PREFIX = 'pcl_';
 const OPAQUE_PATTERN = /^pcl_[A-Za-z0-9_-]{43}$/;
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return sha256(token);
 }
 
 export function looksLikeOpaqueToken(token: string): boolean {
@@ -77,8 +78,18 @@ export class ApiTokens {
   }
 
   /** Checks an opaque `pcl_` token. */
-  async verifyOpaque(token: string): Promise<TokenCheck> {
+  /** verifyOpaque from the caches alone, or MISS when the store must be asked. */
+  verifyOpaqueCached(token: string): TokenCheck | Miss {
     if (!OPAQUE_PATTERN.test(token)) return { ok: false, reason: 'invalid_token' };
+    const id = this.byHash.get(hashToken(token));
+    const record = id === undefined ? undefined : this.byId.get(id);
+    if (!record) return MISS;
+    return this.checkCached(record);
+  }
+
+  async verifyOpaque(token: string): Promise<TokenCheck> {
+    const cached = this.verifyOpaqueCached(token);
+    if (cached !== MISS) return cached;
     const tokenHash = hashToken(token);
     const id = this.byHash.get(tokenHash);
     let record = id === undefined ? undefined : this.byId.get(id);
@@ -93,8 +104,18 @@ export class ApiTokens {
     return this.check(record);
   }
 
+  /** verifyJwtRecord from the caches alone, or MISS. */
+  verifyJwtRecordCached(id: string, username: string): TokenCheck | Miss {
+    const record = this.byId.get(id);
+    if (!record) return MISS;
+    if (record.username.toLowerCase() !== username.toLowerCase()) return { ok: false, reason: 'invalid_token', username };
+    return this.checkCached(record);
+  }
+
   /** Checks the record behind a verified gateway JWT (its jti is the token id). */
   async verifyJwtRecord(id: string, username: string): Promise<TokenCheck> {
+    const cached = this.verifyJwtRecordCached(id, username);
+    if (cached !== MISS) return cached;
     let record = this.byId.get(id);
     if (record) this.stats.hit('token');
     else {
@@ -107,11 +128,21 @@ export class ApiTokens {
     return this.check(record);
   }
 
+  private checkCached(record: TokenRecord): TokenCheck | Miss {
+    const user = this.users.peek(record.username);
+    if (user === undefined) return MISS;
+    this.stats.hit('token');
+    return this.checkWith(record, user ?? undefined);
+  }
+
   private async check(record: TokenRecord): Promise<TokenCheck> {
+    return this.checkWith(record, await this.users.get(record.username));
+  }
+
+  private checkWith(record: TokenRecord, user: UserRecord | undefined): TokenCheck {
     const now = this.now();
     if (record.revoked_at !== null) return { ok: false, reason: 'revoked_token', username: record.username };
     if (now >= record.expires_at) return { ok: false, reason: 'expired_token', username: record.username };
-    const user = await this.users.get(record.username);
     if (!user) return { ok: false, reason: 'revoked_token', username: record.username };
     if (user.disabled) return { ok: false, reason: 'account_disabled', username: record.username };
     if (user.auth_version !== record.auth_version) return { ok: false, reason: 'revoked_token', username: record.username };

@@ -4,7 +4,6 @@
  * X-Authentication or Authorization is a 401 everywhere, never a fall-through to a weaker
  * credential; an invalid session cookie counts as absent and is cleared.
  */
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
@@ -14,6 +13,7 @@ import type { Store } from '../store/types.js';
 import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { readCookie } from '../http/cookies.js';
 import { looksLikeOpaqueToken, type ApiTokens } from './api-tokens.js';
+import { MISS, sha256, type Miss } from './hot-path.js';
 import { federateUser, withoutPrivileged, type ExternalClaims } from './federation.js';
 import type { AuthMethod, Identity, LoginFailureReason, UserType } from './identity.js';
 import type { PasswordChain } from './password-chain.js';
@@ -33,6 +33,7 @@ export interface ExternalJwtView {
 
 /** Structural view of the gateway's own JWT verification (src/authn/gateway-keys.ts). */
 export interface GatewayJwtView {
+  verifiedToken(token: string): { sub: string; jti: string; roles: string[]; exp: number } | Miss;
   verifyToken(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined>;
 }
 
@@ -97,6 +98,65 @@ export class Authenticator {
     this.gatewayIssuer = options.config.server.public_url;
     this.external = new LRUCache<string, CachedExternal>({ max: 20_000, ttl: 3_600_000 });
     this.seenTokens = new LRUCache<string, true>({ max: 20_000, ttl: 3_600_000 });
+  }
+
+  /**
+   * The answer for credentials verified before, from the in-process caches alone and without
+   * waiting; MISS whenever anything else is needed (a store read, a signature check, a KDF or
+   * bind, a first-use event, any failure) — then authenticate() gives the answer.
+   */
+  authenticateCached(credentials: RequestCredentials): Authentication | Miss {
+    if (credentials.xAuthentication !== undefined) return this.tokenCached(credentials.xAuthentication.trim(), 'api_token');
+    const authorization = credentials.authorization;
+    if (authorization !== undefined) {
+      const space = authorization.indexOf(' ');
+      if (space === -1) return MISS;
+      const scheme = authorization.slice(0, space).toLowerCase();
+      const value = authorization.slice(space + 1).trim();
+      if (scheme === 'bearer') return this.tokenCached(value, 'bearer');
+      if (scheme !== 'basic') return MISS;
+      const basic = decodeBasicCredentials(value);
+      if (!basic) return MISS;
+      const result = this.options.passwords.verifyCached(basic.username, basic.password);
+      if (result === MISS || !result.ok) return MISS;
+      return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
+    }
+    const cookie = readCookie(credentials.cookie, this.options.config.session.cookie_name);
+    if (cookie.ambiguous) return MISS;
+    if (cookie.value === undefined) return this.anonymousCached();
+    const resolved = this.options.sessions.resolveCached(cookie.value);
+    if (resolved === MISS || resolved === undefined) return MISS;
+    return { kind: 'identity', identity: identityOf(resolved.user, 'session'), user: resolved.user, session: resolved };
+  }
+
+  private anonymousCached(): Authentication | Miss {
+    const name = this.options.config.anonymous_user;
+    if (name === '') return { kind: 'none', clearCookie: false };
+    const user = this.options.users.peek(name);
+    if (user === undefined) return MISS;
+    if (!user || user.disabled) return { kind: 'none', clearCookie: false };
+    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user };
+  }
+
+  private tokenCached(token: string, method: 'api_token' | 'bearer'): Authentication | Miss {
+    if (token === '' || token.length > 8192) return MISS;
+    if (looksLikeOpaqueToken(token)) {
+      const check = this.options.tokens.verifyOpaqueCached(token);
+      if (check === MISS || !check.ok || !this.seenTokens.has(check.token.id)) return MISS;
+      return { kind: 'identity', identity: identityOf(check.user, method), user: check.user };
+    }
+    if (method === 'api_token') return MISS;
+    const gatewayClaims = this.options.gatewayJwt?.verifiedToken(token) ?? MISS;
+    if (gatewayClaims !== MISS) {
+      const check = this.options.tokens.verifyJwtRecordCached(gatewayClaims.jti, gatewayClaims.sub);
+      if (check === MISS || !check.ok || !this.seenTokens.has(check.token.id)) return MISS;
+      return { kind: 'identity', identity: identityOf(check.user, 'bearer'), user: check.user };
+    }
+    const cached = this.external.get(sha256(token));
+    if (!cached || cached.expiresAt <= this.now()) return MISS;
+    const user = this.options.users.peek(cached.username);
+    if (!user || user.disabled) return MISS;
+    return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
   }
 
   async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
@@ -167,7 +227,7 @@ export class Authenticator {
   }
 
   private async fromExternalJwt(token: string, context: RequestContext, fail: (reason: LoginFailureReason, userType: UserType, username?: string) => Authentication): Promise<Authentication> {
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = sha256(token);
     const cached = this.external.get(key);
     const now = this.now();
     if (cached && cached.expiresAt > now) {

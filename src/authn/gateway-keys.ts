@@ -8,6 +8,25 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import type { SigningKeyRecord, Store } from '../store/types.js';
+import { MISS, type Miss } from './hot-path.js';
+
+export interface VerifiedGatewayJwt {
+  sub: string;
+  jti: string;
+  roles: string[];
+  exp: number;
+}
+
+export interface AssertionSubject {
+  username: string;
+  roles: string[];
+  projects: string[];
+  source: string;
+}
+
+function assertionKey(identity: AssertionSubject, audience: string): string {
+  return `${audience}\0${identity.username}\0${identity.source}\0${identity.roles.join(',')}\0${identity.projects.join(',')}`;
+}
 
 const ASSERTION_LIFETIME_S = 60;
 const ASSERTION_REUSE_MS = 30_000;
@@ -36,7 +55,7 @@ export class GatewayKeys {
   private active: LoadedKey | undefined;
   private readonly assertions = new LRUCache<string, { token: string; madeAt: number }>({ max: 20_000 });
   /** Verified API JWTs by token, until their exp (the token record is still checked per request). */
-  private readonly verified = new LRUCache<string, { sub: string; jti: string; roles: string[]; exp: number }>({ max: 20_000, ttl: 3_600_000 });
+  private readonly verified = new LRUCache<string, VerifiedGatewayJwt>({ max: 20_000, ttl: 3_600_000 });
 
   private constructor(store: Store, options: GatewayKeysOptions) {
     this.store = store;
@@ -124,9 +143,15 @@ export class GatewayKeys {
   }
 
   /** The X-Auth-Assertion for an identity and route, reused for half its lifetime. */
-  async signAssertion(identity: { username: string; roles: string[]; projects: string[]; source: string }, audience: string): Promise<string> {
+  /** The reusable assertion for an identity and route if one is cached, without waiting. */
+  cachedAssertion(identity: AssertionSubject, audience: string): string | undefined {
+    const cached = this.assertions.get(assertionKey(identity, audience));
+    return cached && this.now() - cached.madeAt < ASSERTION_REUSE_MS ? cached.token : undefined;
+  }
+
+  async signAssertion(identity: AssertionSubject, audience: string): Promise<string> {
     const now = this.now();
-    const cacheKey = `${audience}\0${identity.username}\0${identity.source}\0${identity.roles.join(',')}\0${identity.projects.join(',')}`;
+    const cacheKey = assertionKey(identity, audience);
     const cached = this.assertions.get(cacheKey);
     if (cached && now - cached.madeAt < ASSERTION_REUSE_MS) return cached.token;
     const key = this.activeKey();
@@ -160,9 +185,15 @@ export class GatewayKeys {
   }
 
   /** Verifies a gateway API JWT; assertions and anything else verify as undefined. */
-  async verifyToken(token: string): Promise<{ sub: string; jti: string; roles: string[]; exp: number } | undefined> {
+  /** A gateway API JWT verified before and not yet expired, or MISS (then call verifyToken). */
+  verifiedToken(token: string): VerifiedGatewayJwt | Miss {
     const cached = this.verified.get(token);
-    if (cached && cached.exp * 1000 > this.now()) return cached;
+    return cached && cached.exp * 1000 > this.now() ? cached : MISS;
+  }
+
+  async verifyToken(token: string): Promise<VerifiedGatewayJwt | undefined> {
+    const cached = this.verifiedToken(token);
+    if (cached !== MISS) return cached;
     const result = await this.verifyUncached(token);
     if (result) this.verified.set(token, result, { ttl: Math.max(1, Math.min(result.exp * 1000 - this.now(), 3_600_000)) });
     return result;

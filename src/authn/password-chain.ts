@@ -16,6 +16,7 @@ import type { Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
 import { externalUser } from './federation.js';
 import type { AuthMethod, LoginFailureReason, UserType } from './identity.js';
+import { MISS, type Miss } from './hot-path.js';
 import type { UserCache } from './user-cache.js';
 
 /** Structural view of the directory (src/directory/ldap-directory.ts). */
@@ -78,6 +79,22 @@ export class PasswordChain {
    * Verifies a username and password. `allowCache` is true for Basic on ordinary requests;
    * interactive logins (form, token) always verify against the source.
    */
+  /**
+   * A Basic credential verified before, answered from the caches alone: the result, or MISS
+   * when it must be verified (or its user loaded) — then call verify.
+   */
+  verifyCached(name: string, secret: string): PasswordResult | Miss {
+    if (name === '' || secret === '') return MISS;
+    const key = this.keyOf(name, secret);
+    const hit = this.verified.get(key);
+    if (!hit) return MISS;
+    const user = this.options.users.peek(hit.username);
+    if (user === undefined) return MISS;
+    if (user && !user.disabled && user.auth_version === hit.authVersion) return { ok: true, user, userType: hit.userType, cached: true };
+    this.verified.delete(key);
+    return MISS;
+  }
+
   async verify(username: unknown, password: unknown, method: AuthMethod, context: RequestContext, allowCache: boolean): Promise<PasswordResult> {
     const name = typeof username === 'string' ? username : '';
     const secret = typeof password === 'string' ? password : '';

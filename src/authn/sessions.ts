@@ -5,11 +5,12 @@
  * change, disable, revoke) or the user is deleted. Lookups are cached per process and the
  * cache is dropped on change notifications; last-seen is written at most once a minute.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Store, SessionRecord, UserRecord } from '../store/types.js';
 import type { CacheStats } from './user-cache.js';
 import { noStats, type UserCache } from './user-cache.js';
+import { MISS, sha256, type Miss } from './hot-path.js';
 
 export interface SessionOptions {
   idleTimeoutMs: number;
@@ -29,7 +30,7 @@ export interface ResolvedSession {
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 export function hashSessionId(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return sha256(id);
 }
 
 export class SessionManager {
@@ -67,10 +68,26 @@ export class SessionManager {
     return { id, expiresAt: record.expires_at };
   }
 
-  /** Resolves a cookie value; undefined when absent, unknown, expired or no longer valid. */
-  async resolve(id: string | undefined): Promise<ResolvedSession | undefined> {
+  /**
+   * Resolves a cookie value from the caches alone, without waiting: the result (undefined
+   * when invalid), or MISS when the store must be asked (then call resolve).
+   */
+  resolveCached(id: string | undefined): ResolvedSession | undefined | Miss {
     if (!id || !ID_PATTERN.test(id)) return undefined;
     const idHash = hashSessionId(id);
+    const session = this.cache.get(idHash);
+    if (!session) return MISS;
+    const user = this.users.peek(session.username);
+    if (user === undefined) return MISS;
+    this.stats.hit('session');
+    return this.validate(idHash, session, user ?? undefined);
+  }
+
+  /** Resolves a cookie value; undefined when absent, unknown, expired or no longer valid. */
+  async resolve(id: string | undefined): Promise<ResolvedSession | undefined> {
+    const cached = this.resolveCached(id);
+    if (cached !== MISS) return cached;
+    const idHash = hashSessionId(id as string);
     let session = this.cache.get(idHash);
     if (session) this.stats.hit('session');
     else {
@@ -79,13 +96,17 @@ export class SessionManager {
       if (!session) return undefined;
       this.cache.set(idHash, session);
     }
+    return this.validate(idHash, session, await this.users.get(session.username));
+  }
+
+  /** Timeouts, then the user's state; writes last-seen back at most once per touch interval. */
+  private validate(idHash: string, session: SessionRecord, user: UserRecord | undefined): ResolvedSession | undefined {
     const now = this.now();
     if (now >= session.expires_at || now - session.last_seen_at >= this.options.idleTimeoutMs) {
       this.forget(idHash);
       void this.store.deleteSession(idHash).catch(() => undefined);
       return undefined;
     }
-    const user = await this.users.get(session.username);
     if (!user || user.disabled || user.auth_version !== session.auth_version) {
       this.forget(idHash);
       return undefined;

@@ -29,13 +29,21 @@ export class UserCache {
     this.cache = new LRUCache<string, Entry>({ max: options.max ?? 50_000, ttl: options.ttlMs ?? 60_000 });
   }
 
+  /**
+   * The cached record without waiting: the user, null for a cached "no such user", or
+   * undefined when the store must be asked (then call get).
+   */
+  peek(username: string): UserRecord | null | undefined {
+    const cached = this.cache.get(userKey(username));
+    if (!cached) return undefined;
+    this.stats.hit('user');
+    return cached.user ?? null;
+  }
+
   async get(username: string): Promise<UserRecord | undefined> {
+    const cachedUser = this.peek(username);
+    if (cachedUser !== undefined) return cachedUser ?? undefined;
     const key = userKey(username);
-    const cached = this.cache.get(key);
-    if (cached) {
-      this.stats.hit('user');
-      return cached.user;
-    }
     this.stats.miss('user');
     const pending = this.inflight.get(key);
     if (pending) return pending;
