@@ -6,12 +6,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Authentication } from '../authn/authenticate.js';
+import { MISS } from '../authn/hot-path.js';
 import type { Identity } from '../authn/identity.js';
 import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
-import { Forwarder, rejectUpgrade, rememberClientConnection } from '../proxy/forwarder.js';
+import { Forwarder, rejectUpgrade, requestIdOf, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, hostOf, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
@@ -54,6 +55,8 @@ export class Gateway {
         onError: (kind, req, res) => {
           const route = (req as { portcullisRoute?: string }).portcullisRoute ?? 'unknown';
           registry.metrics.upstreamErrors.inc({ route, kind });
+          const requestId = requestIdOf(req);
+          if ('writeHead' in res && requestId !== undefined && !res.headersSent) res.setHeader('x-request-id', requestId);
           const code = kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable';
           if ('writeHead' in res) sendCode(res, code);
           else rejectUpgrade(res, kind === 'timeout' ? 504 : 502, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway');
@@ -65,7 +68,6 @@ export class Gateway {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const facts = requestFacts(req, this.registry.trustedProxies);
-    res.setHeader('x-request-id', facts.request_id);
     this.process(req, res, facts, started).catch((err: unknown) => this.crash(err, res, facts));
   };
 
@@ -78,14 +80,21 @@ export class Gateway {
     });
   };
 
+  /**
+   * Every answer carries X-Request-Id. Answers the gateway writes itself get it here; a
+   * forwarded answer gets it in the forwarder's single writeHead (a header set beforehand
+   * would send Node down its slow path and lose repeated upstream headers).
+   */
   private async process(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number): Promise<void> {
     const target = normaliseTarget(req.url ?? '', req.headers.host);
     if (!target.ok || !METHOD_RE.test(req.method ?? '')) {
+      res.setHeader('x-request-id', facts.request_id);
       this.count('none', 'none', 400);
       sendCode(res, 'invalid_path', 'The request target is not acceptable');
       return;
     }
     if (target.path === '/.auth' || target.path.startsWith('/.auth/')) {
+      res.setHeader('x-request-id', facts.request_id);
       res.once('finish', () => this.count('portcullis', 'portcullis', res.statusCode));
       this.authEndpoints(req, res, facts, target.path, target.query);
       return;
@@ -93,22 +102,26 @@ export class Gateway {
     const host = hostOf(req.headers.host);
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
+      res.setHeader('x-request-id', facts.request_id);
       this.count('none', 'none', 404);
       sendCode(res, 'not_found', 'No route for this request');
       return;
     }
-    const outcome = await this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
+    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
+    const outcome = pending instanceof Promise ? await pending : pending;
     if (!outcome.ok) {
+      res.setHeader('x-request-id', facts.request_id);
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(res);
       return;
     }
-    res.once('finish', () => {
-      this.count(route.name, outcome.decision.rule, res.statusCode);
+    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
+    if (prepared) await prepared;
+    const rule = outcome.decision.rule;
+    this.forwarder.web(route, req, res, (status) => {
+      this.count(route.name, rule, status);
       this.registry.metrics.observeDuration(route.name, (performance.now() - started) / 1000);
     });
-    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
-    this.forwarder.web(route, req, res);
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, facts: RequestFacts): Promise<void> {
@@ -142,75 +155,112 @@ export class Gateway {
     this.forwarder.ws(route, req, socket, head);
   }
 
-  /** authenticate → authorise → password-change gate → quota; the answer when not allowed. */
-  async authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Promise<Outcome> {
+  /**
+   * authenticate → authorise → password-change gate → quota; the answer when not allowed.
+   * Answers without waiting when the credential is cached and the rule has no quota.
+   */
+  authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
+    const credentials = { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
+    const cached = this.registry.authenticator.authenticateCached(credentials);
+    if (cached !== MISS) return this.decideFor(cached, facts, target);
+    return this.registry.authenticator.authenticate(credentials, facts).then((auth) => this.decideFor(auth, facts, target));
+  }
+
+  private decideFor(auth: Authentication, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
     const { registry } = this;
     const { method, host, path, query, interactive } = target;
-    const route = { name: target.routeName };
-    const auth = await registry.authenticator.authenticate(
-      { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') },
-      facts,
-    );
-    if (auth.kind === 'failed') return this.authFailure(auth, route.name);
+    const routeName = target.routeName;
+    if (auth.kind === 'failed') return this.authFailure(auth, routeName);
     const identity = auth.kind === 'identity' ? auth.identity : undefined;
     const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
-    const clear: Record<string, string> = auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(registry.config.session.cookie_name, this.secureCookies) } : {};
     const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [] } : undefined;
     const decision = decide(registry.access, { method, host, path }, caller);
+    if (decision.effect === 'allow' && !identity?.must_change_password) {
+      if (decision.quota && identity) return this.withinQuota(decision, decision.quota, identity, user, facts, method, path, routeName);
+      return { ok: true, identity, decision };
+    }
     const rd = path + (query ? `?${query}` : '');
+    const clear: Record<string, string> = auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(registry.config.session.cookie_name, this.secureCookies) } : {};
     if (decision.effect === 'unauthenticated') {
       registry.metrics.accessDenied.inc({ rule: decision.rule, reason: decision.reason });
       if (interactive) {
-        return { ok: false, status: 302, rule: decision.rule, route: route.name, write: (res) => redirect(res as ServerResponse, 302, `/.auth/login?rd=${encodeURIComponent(rd)}`, clear) };
+        return { ok: false, status: 302, rule: decision.rule, route: routeName, write: (res) => redirect(res as ServerResponse, 302, `/.auth/login?rd=${encodeURIComponent(rd)}`, clear) };
       }
-      return this.refuse(401, route.name, decision.rule, new PortcullisError('unauthenticated', 'Authentication required'), { 'www-authenticate': 'Bearer realm="portcullis", Basic realm="portcullis", charset="UTF-8"', ...clear });
+      return this.refuse(401, routeName, decision.rule, new PortcullisError('unauthenticated', 'Authentication required'), { 'www-authenticate': 'Bearer realm="portcullis", Basic realm="portcullis", charset="UTF-8"', ...clear });
     }
     if (decision.effect === 'deny') {
       this.denied(decision.rule, decision.reason, identity, facts, method, path);
-      return this.refuse(403, route.name, decision.rule, new PortcullisError('forbidden', 'Access denied'), clear);
+      return this.refuse(403, routeName, decision.rule, new PortcullisError('forbidden', 'Access denied'), clear);
     }
-    if (identity?.must_change_password) {
-      this.denied(decision.rule, 'password_change_required', identity, facts, method, path);
-      if (interactive) {
-        return { ok: false, status: 302, rule: decision.rule, route: route.name, write: (res) => redirect(res as ServerResponse, 302, `/.auth/password?rd=${encodeURIComponent(rd)}`) };
-      }
-      return this.refuse(403, route.name, decision.rule, new PortcullisError('password_change_required', 'You must change your password first'));
+    // Allowed by the rule, but the password must be changed first.
+    this.denied(decision.rule, 'password_change_required', identity, facts, method, path);
+    if (interactive) {
+      return { ok: false, status: 302, rule: decision.rule, route: routeName, write: (res) => redirect(res as ServerResponse, 302, `/.auth/password?rd=${encodeURIComponent(rd)}`) };
     }
-    if (decision.quota && identity) {
-      const { requests, per } = decision.quota;
-      const limit = user?.quotas[decision.rule] ?? requests;
-      const now = registry.now();
-      const windowStart = Math.floor(now / per) * per;
-      const used = await registry.store.incrementQuota(`${decision.rule}:${identity.username.toLowerCase()}`, windowStart);
-      if (used > limit) {
-        const retryAfter = String(Math.max(1, Math.ceil((windowStart + per - now) / 1000)));
-        this.denied(decision.rule, 'quota_exceeded', identity, facts, method, path);
-        return this.refuse(429, route.name, decision.rule, new PortcullisError('too_many_requests', 'Quota exceeded for this rule'), { 'retry-after': retryAfter });
-      }
+    return this.refuse(403, routeName, decision.rule, new PortcullisError('password_change_required', 'You must change your password first'));
+  }
+
+  private async withinQuota(decision: Extract<Decision, { effect: 'allow' }>, quota: { requests: number; per: number }, identity: Identity, user: UserRecord | undefined, facts: RequestFacts, method: string, path: string, routeName: string): Promise<Outcome> {
+    const { registry } = this;
+    const { requests, per } = quota;
+    const limit = user?.quotas[decision.rule] ?? requests;
+    const now = registry.now();
+    const windowStart = Math.floor(now / per) * per;
+    const used = await registry.store.incrementQuota(`${decision.rule}:${identity.username.toLowerCase()}`, windowStart);
+    if (used > limit) {
+      const retryAfter = String(Math.max(1, Math.ceil((windowStart + per - now) / 1000)));
+      this.denied(decision.rule, 'quota_exceeded', identity, facts, method, path);
+      return this.refuse(429, routeName, decision.rule, new PortcullisError('too_many_requests', 'Quota exceeded for this rule'), { 'retry-after': retryAfter });
     }
     return { ok: true, identity, decision };
   }
 
-  /** Header hygiene, identity headers, X-Forwarded-*, the assertion, and the rewritten target. */
-  private async prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, upgrade: boolean): Promise<void> {
+  /**
+   * Header hygiene, identity headers, X-Forwarded-*, the assertion, and the rewritten target.
+   * Waits only when a new assertion must be signed.
+   */
+  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, upgrade: boolean): Promise<void> | undefined {
+    if (!identity || this.registry.config.identity_headers.assertion === '') {
+      this.rewrite(req, facts, route, identity, undefined, upstreamUrl, upgrade);
+      return undefined;
+    }
+    const subject = { username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source };
+    const assertion = this.registry.gatewayKeys.cachedAssertion(subject, route.name);
+    if (assertion !== undefined) {
+      this.rewrite(req, facts, route, identity, assertion, upstreamUrl, upgrade);
+      return undefined;
+    }
+    return this.registry.gatewayKeys.signAssertion(subject, route.name).then((signed) => this.rewrite(req, facts, route, identity, signed, upstreamUrl, upgrade));
+  }
+
+  private rewrite(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, assertion: string | undefined, upstreamUrl: string, upgrade: boolean): void {
     const { registry } = this;
     const headers = req.headers;
-    const proto = facts.peerTrusted && typeof headers['x-forwarded-proto'] === 'string' ? headers['x-forwarded-proto'].split(',')[0]?.trim() : undefined;
-    const fwdHost = facts.peerTrusted && typeof headers['x-forwarded-host'] === 'string' ? headers['x-forwarded-host'].split(',')[0]?.trim() : undefined;
-    const priorFor = facts.peerTrusted && typeof headers['x-forwarded-for'] === 'string' ? headers['x-forwarded-for'] : undefined;
-    rememberClientConnection(req);
-    registry.headers.strip(headers, { passCredentials: route.config.pass_credentials, upgrade });
-    let assertion: string | undefined;
-    if (identity && registry.config.identity_headers.assertion !== '') {
-      assertion = await registry.gatewayKeys.signAssertion({ username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source }, route.name);
+    let forwardedFor = facts.peer;
+    let forwardedHost = headers.host;
+    let forwardedProto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    if (facts.peerTrusted) {
+      const priorFor = headers['x-forwarded-for'];
+      if (typeof priorFor === 'string') forwardedFor = `${priorFor}, ${facts.peer}`;
+      const fwdHost = headers['x-forwarded-host'];
+      if (typeof fwdHost === 'string') forwardedHost = fwdHost.split(',')[0]?.trim();
+      const proto = headers['x-forwarded-proto'];
+      const first = typeof proto === 'string' ? proto.split(',')[0]?.trim() : undefined;
+      if (first === 'http' || first === 'https') forwardedProto = first;
     }
-    registry.headers.setIdentity(headers, identity, assertion);
-    headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${facts.peer}` : facts.peer;
-    headers['x-forwarded-proto'] = proto && /^https?$/.test(proto) ? proto : (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    const host = fwdHost ?? headers.host;
-    if (host) headers['x-forwarded-host'] = host;
-    headers['x-request-id'] = facts.request_id;
+    req.headers = registry.headers.forwardHeaders(headers, {
+      passCredentials: route.config.pass_credentials,
+      upgrade,
+      host: route.config.preserve_host ? headers.host : route.upstreamHost,
+      identity,
+      assertion,
+      forwardedFor,
+      forwardedProto,
+      forwardedHost: forwardedHost || undefined,
+      requestId: facts.request_id,
+    });
     req.url = upstreamUrl;
+    setRequestId(req, facts.request_id);
     (req as { portcullisRoute?: string }).portcullisRoute = route.name;
   }
 
@@ -247,6 +297,7 @@ export class Gateway {
   }
 
   private crash(err: unknown, res: ServerResponse, facts: RequestFacts): void {
+    if (!res.headersSent) res.setHeader('x-request-id', facts.request_id);
     if (err instanceof PortcullisError && err.expose) {
       sendError(res, err);
       return;

@@ -32,8 +32,46 @@ const ALWAYS_STRIPPED = [
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
 
+const KEEP = 0;
+const DROP = 1;
+const CREDENTIAL = 2;
+const COOKIE = 3;
+type HeaderKind = typeof KEEP | typeof DROP | typeof CREDENTIAL | typeof COOKIE;
+
+export interface ForwardIdentity {
+  username: string;
+  roles: readonly string[];
+  projects: readonly string[];
+  name: string;
+  email: string;
+  source: string;
+}
+
+export interface ForwardOptions {
+  passCredentials: boolean;
+  upgrade: boolean;
+  /** The Host the upstream receives: the client's (preserve_host) or the upstream's own. */
+  host: string | undefined;
+  identity: ForwardIdentity | undefined;
+  assertion: string | undefined;
+  forwardedFor: string;
+  forwardedProto: string;
+  forwardedHost: string | undefined;
+  requestId: string;
+}
+
+/** Header names the client's Connection header nominates (normalised), or undefined for none. */
+function nominatedBy(connection: string | string[] | undefined): string[] | undefined {
+  if (typeof connection !== 'string') return undefined;
+  const lower = connection.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return undefined;
+  const names = lower.split(',').map((t) => normaliseHeaderName(t.trim())).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  return names.length === 0 ? undefined : names;
+}
+
 export class HeaderPolicy {
   private readonly stripped: Set<string>;
+  private readonly kinds = new Map<string, HeaderKind>();
   private readonly identity: IdentityHeadersConfig;
   readonly sessionCookie: string;
 
@@ -54,34 +92,66 @@ export class HeaderPolicy {
   }
 
   /**
-   * Removes from `headers` (in place) everything a client must not pass to the backend.
-   * `upgrade` keeps the Upgrade/Connection pair a WebSocket handshake needs.
+   * The header object the upstream receives, built in one pass over the client's headers
+   * (a fresh object: deleting keys one by one turns V8 objects into slow dictionaries).
+   * Everything a client must not pass is left out; then the Host, identity and forwarding
+   * headers are set once each. `upgrade` keeps the Upgrade/Connection pair a WebSocket
+   * handshake needs.
    */
-  strip(headers: IncomingHttpHeaders, options: { passCredentials: boolean; upgrade: boolean }): void {
-    const connection = headers.connection;
-    const nominated = typeof connection === 'string' ? connection.split(',').map((t) => normaliseHeaderName(t.trim())).filter((t) => t !== '') : [];
-    for (const name of Object.keys(headers)) {
-      const normalised = normaliseHeaderName(name);
-      const keepForUpgrade = options.upgrade && (name === 'upgrade' || name === 'connection');
-      if (!keepForUpgrade && (this.stripped.has(normalised) || normalised.startsWith('x-forwarded-') || nominated.includes(normalised) || HOP_BY_HOP.includes(name))) {
-        delete headers[name];
-        continue;
+  forwardHeaders(source: IncomingHttpHeaders, options: ForwardOptions): IncomingHttpHeaders {
+    const out: IncomingHttpHeaders = options.host === undefined ? {} : { host: options.host };
+    const nominated = nominatedBy(source.connection);
+    for (const name in source) {
+      const value = source[name];
+      if (value === undefined) continue;
+      const kind = this.kindOf(name);
+      if (kind === KEEP) {
+        if (nominated === undefined || !nominated.includes(normaliseHeaderName(name))) out[name] = value;
+      } else if (kind === CREDENTIAL) {
+        if (options.passCredentials && (nominated === undefined || !nominated.includes(normaliseHeaderName(name)))) out[name] = value;
+      } else if (kind === COOKIE) {
+        if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
+        if (options.passCredentials) out.cookie = value;
+        else {
+          const kept = value.includes(this.sessionCookie) ? removeCookie(value, this.sessionCookie) : value;
+          if (kept !== '') out.cookie = kept;
+        }
       }
-      if (!options.passCredentials && (normalised === 'authorization' || normalised === 'x-authentication')) delete headers[name];
     }
-    if (options.upgrade) {
-      headers.connection = 'Upgrade';
-      if (typeof headers.upgrade !== 'string') delete headers.connection;
+    // A body without Content-Length keeps its framing: Node re-chunks it. Without this a GET
+    // with a chunked body would reach the upstream unframed, as the start of another request.
+    const te = source['transfer-encoding'];
+    if (te !== undefined && source['content-length'] === undefined) out['transfer-encoding'] = te;
+    if (options.upgrade && typeof source.upgrade === 'string') {
+      out.upgrade = source.upgrade;
+      out.connection = 'Upgrade';
     }
-    if (!options.passCredentials && typeof headers.cookie === 'string') {
-      const kept = removeCookie(headers.cookie, this.sessionCookie);
-      if (kept === '') delete headers.cookie;
-      else headers.cookie = kept;
+    if (options.identity) this.setIdentity(out, options.identity, options.assertion);
+    out['x-forwarded-for'] = options.forwardedFor;
+    out['x-forwarded-proto'] = options.forwardedProto;
+    if (options.forwardedHost !== undefined) out['x-forwarded-host'] = options.forwardedHost;
+    out['x-request-id'] = options.requestId;
+    return out;
+  }
+
+  /** What happens to a client header of this (lower-case) name; remembered per name. */
+  private kindOf(name: string): HeaderKind {
+    let kind = this.kinds.get(name);
+    if (kind === undefined) {
+      const normalised = normaliseHeaderName(name);
+      if (HOP_BY_HOP.includes(name) || this.stripped.has(normalised) || normalised.startsWith('x-forwarded-')) kind = DROP;
+      else if (normalised === 'authorization' || normalised === 'x-authentication') kind = CREDENTIAL;
+      else if (name === 'cookie') kind = COOKIE;
+      else if (name === 'host' || name === 'x-request-id') kind = DROP;
+      else kind = KEEP;
+      // Header names are the client's choice: remember a bounded number of them.
+      if (this.kinds.size < 1024) this.kinds.set(name, kind);
     }
+    return kind;
   }
 
   /** Sets each configured identity header once, percent-encoding non-printable-ASCII values. */
-  setIdentity(headers: IncomingHttpHeaders, identity: { username: string; roles: readonly string[]; projects: readonly string[]; name: string; email: string; source: string } | undefined, assertion?: string): void {
+  setIdentity(headers: IncomingHttpHeaders, identity: ForwardIdentity | undefined, assertion?: string): void {
     if (!identity) return;
     const names = this.identity;
     if (names.user) headers[names.user.toLowerCase()] = encodeHeaderValue(identity.username);

@@ -1,7 +1,13 @@
 /**
- * Forwarding with http-proxy over keep-alive agents, one per upstream. Upstream failures
- * answer 502 `upstream_unavailable` or 504 `upstream_timeout` and are counted; nothing an
- * upstream does can crash the gateway.
+ * Forwarding with http-proxy over keep-alive agents, one proxy server and one agent per route.
+ * Upstream failures answer 502 `upstream_unavailable` or 504 `upstream_timeout` and are
+ * counted; nothing an upstream does can crash the gateway.
+ *
+ * Hot-path choices (measured by `npm run bench`, see docs/benchmarks.md): each route's proxy
+ * holds its options, with the target already parsed, so http-proxy neither copies options nor
+ * parses a URL per request; the request target is the gateway's own normalised path, passed as
+ * is (`toProxy`); and the gateway writes the response head itself (`selfHandleResponse`) in one
+ * `writeHead` call instead of one `setHeader` per upstream header.
  */
 import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,76 +24,153 @@ export interface ForwardHooks {
 }
 
 const TIMED_OUT = Symbol('portcullis.timedOut');
-const CLIENT_CONNECTION = Symbol('portcullis.clientConnection');
-type Marked = IncomingMessage & { [TIMED_OUT]?: boolean; [CLIENT_CONNECTION]?: string };
+const REQUEST_ID = Symbol('portcullis.requestId');
+const UPSTREAM_RESPONSE = Symbol('portcullis.upstreamResponse');
+type Marked = IncomingMessage & { [TIMED_OUT]?: boolean; [REQUEST_ID]?: string };
+type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage };
 
-/** Remembers the client's Connection header before header hygiene removes it. */
-export function rememberClientConnection(req: IncomingMessage): void {
-  const value = req.headers.connection;
-  (req as Marked)[CLIENT_CONNECTION] = typeof value === 'string' ? value : '';
+/** Response headers that describe the upstream connection, not the answer: never passed on. */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'x-request-id']);
+
+/** Marks the request with the id its response will carry in X-Request-Id. */
+export function setRequestId(req: IncomingMessage, requestId: string): void {
+  (req as Marked)[REQUEST_ID] = requestId;
+}
+
+export function requestIdOf(req: IncomingMessage): string | undefined {
+  return (req as Marked)[REQUEST_ID];
+}
+
+/** Header names an upstream's Connection header nominates (lower-case), or undefined. */
+function nominatedBy(rawHeaders: string[]): string[] | undefined {
+  let nominated: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    for (const token of (rawHeaders[i + 1] as string).toLowerCase().split(',')) {
+      const trimmed = token.trim();
+      if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive') (nominated ??= []).push(trimmed);
+    }
+  }
+  return nominated;
 }
 
 export class Forwarder {
-  private readonly proxy: httpProxy;
-  private readonly agents = new Map<string, http.Agent>();
+  private readonly proxies = new Map<string, httpProxy>();
+  private readonly agents: http.Agent[] = [];
   private readonly logger: Logger;
   private readonly hooks: ForwardHooks;
 
   constructor(options: { logger: Logger; hooks: ForwardHooks }) {
     this.logger = options.logger;
     this.hooks = options.hooks;
-    this.proxy = httpProxy.createProxyServer({ xfwd: false, ws: true, changeOrigin: false, ignorePath: false, prependPath: false });
-    this.proxy.on('proxyReq', (proxyReq, req) => {
+  }
+
+  private proxyFor(route: CompiledRoute): httpProxy {
+    let proxy = this.proxies.get(route.name);
+    if (!proxy) {
+      proxy = this.createProxy(route);
+      this.proxies.set(route.name, proxy);
+    }
+    return proxy;
+  }
+
+  private createProxy(route: CompiledRoute): httpProxy {
+    const url = new URL(route.config.upstream);
+    const secure = url.protocol === 'https:';
+    const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const };
+    const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.agents.push(agent);
+    const proxy = httpProxy.createProxyServer({
+      // A parsed target: http-proxy parses string targets on every request.
+      target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) } as unknown as httpProxy.ProxyTargetUrl,
+      agent,
+      proxyTimeout: route.config.timeout,
+      xfwd: false,
+      // The gateway sets Host itself (HeaderPolicy.forwardHeaders) and rewrites req.url to the
+      // normalised upstream path, which needs no parsing again.
+      changeOrigin: false,
+      prependPath: false,
+      toProxy: true,
+      selfHandleResponse: true,
+    });
+    proxy.on('proxyReq', (proxyReq, req) => {
       proxyReq.once('timeout', () => {
         (req as Marked)[TIMED_OUT] = true;
       });
     });
-    this.proxy.on('proxyRes', (proxyRes, req) => {
-      // Hop-by-hop headers of the upstream connection are not the client's: drop them and the
-      // ones the upstream's Connection header nominates, then answer the client's own wish.
-      const headers = proxyRes.headers;
-      const nominated = typeof headers.connection === 'string' ? headers.connection.split(',').map((t) => t.trim().toLowerCase()) : [];
-      for (const name of nominated) if (name !== '' && name !== 'close' && name !== 'keep-alive') delete headers[name];
-      delete headers['keep-alive'];
-      delete headers['proxy-connection'];
-      const client = (req as Marked)[CLIENT_CONNECTION] ?? '';
-      headers.connection = /\bclose\b/i.test(client) || (req.httpVersion === '1.0' && !/keep-alive/i.test(client)) ? 'close' : 'keep-alive';
-    });
-    this.proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
-    this.proxy.on('econnreset', () => undefined);
+    proxy.on('proxyRes', (proxyRes, req, res) => this.respond(proxyRes, req, res));
+    proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
+    proxy.on('econnreset', () => undefined);
+    return proxy;
   }
 
-  private agentFor(upstream: string): http.Agent {
-    let agent = this.agents.get(upstream);
-    if (!agent) {
-      const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const };
-      agent = upstream.startsWith('https:') ? new https.Agent(options) : new http.Agent(options);
-      this.agents.set(upstream, agent);
+  /**
+   * Writes the upstream's answer: its status and headers minus the ones about the upstream
+   * connection (and those its Connection header nominates), plus X-Request-Id; Node adds the
+   * client connection's own Connection and framing headers.
+   */
+  private respond(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const raw = proxyRes.rawHeaders;
+    const nominated = nominatedBy(raw);
+    const head: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      const lower = name.toLowerCase();
+      if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
+      head.push(name, raw[i + 1] as string);
     }
-    return agent;
+    const requestId = requestIdOf(req);
+    if (requestId !== undefined) head.push('x-request-id', requestId);
+    try {
+      if (proxyRes.statusMessage) res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, head);
+      else res.writeHead(proxyRes.statusCode ?? 502, head);
+    } catch (err) {
+      // A status or header Node refuses to send: the upstream answer cannot be passed on.
+      proxyRes.destroy();
+      this.logger.debug('upstream answer refused', { code: (err as NodeJS.ErrnoException).code });
+      this.hooks.onError('unavailable', req, res);
+      return;
+    }
+    // An upstream that dies mid-body must not leave the client waiting for the rest (and a
+    // client that goes away must not keep the upstream response open: see web()).
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete) res.destroy();
+    });
+    (res as MarkedResponse)[UPSTREAM_RESPONSE] = proxyRes;
+    proxyRes.pipe(res);
   }
 
-  web(route: CompiledRoute, req: IncomingMessage, res: ServerResponse): void {
-    const upstream = route.config.upstream;
-    if (upstream === 'builtin:echo') {
+  /**
+   * Forwards one request. `onClose` is called once when the client response closes, finished
+   * or not, with its status (one listener serves the caller's accounting and the release of an
+   * unfinished upstream response).
+   */
+  web(route: CompiledRoute, req: IncomingMessage, res: ServerResponse, onClose?: (status: number) => void): void {
+    res.once('close', () => {
+      const upstream = (res as MarkedResponse)[UPSTREAM_RESPONSE];
+      if (upstream !== undefined && !res.writableFinished) upstream.destroy();
+      onClose?.(res.statusCode);
+    });
+    if (route.config.upstream === 'builtin:echo') {
+      const requestId = requestIdOf(req);
+      if (requestId !== undefined) res.setHeader('x-request-id', requestId);
       echo(req, res);
       return;
     }
-    this.proxy.web(req, res, {
-      target: upstream,
-      agent: this.agentFor(upstream),
-      proxyTimeout: route.config.timeout,
-      changeOrigin: !route.config.preserve_host,
-    }, (err) => this.fail(err, req, res));
+    // No per-request options and no callback: http-proxy then uses the route's options as they
+    // are (no copy) and reports failures through the 'error' listener.
+    this.proxyFor(route).web(req, res);
   }
 
   ws(route: CompiledRoute, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const upstream = route.config.upstream;
-    if (upstream === 'builtin:echo') {
+    if (route.config.upstream === 'builtin:echo') {
       rejectUpgrade(socket, 501, 'Not Implemented');
       return;
     }
-    this.proxy.ws(req, socket, head, { target: upstream, changeOrigin: !route.config.preserve_host, proxyTimeout: route.config.timeout }, (err) => this.fail(err, req, socket));
+    // Upgraded connections are not pooled: a fresh connection per WebSocket.
+    this.proxyFor(route).ws(req, socket, head, { agent: false }, (err) => this.fail(err, req, socket));
   }
 
   private fail(err: Error, req: IncomingMessage, res: ServerResponse | Duplex): void {
@@ -97,9 +180,10 @@ export class Forwarder {
   }
 
   close(): void {
-    this.proxy.close();
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    for (const proxy of this.proxies.values()) proxy.close();
+    for (const agent of this.agents) agent.destroy();
+    this.proxies.clear();
+    this.agents.length = 0;
   }
 }
 

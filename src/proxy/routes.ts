@@ -6,6 +6,8 @@ export interface CompiledRoute {
   name: string;
   host: string;
   prefix: string;
+  /** The Host header the upstream receives unless the route has preserve_host. */
+  upstreamHost: string;
 }
 
 export class RouteTable {
@@ -13,7 +15,13 @@ export class RouteTable {
 
   constructor(routes: RouteConfig[]) {
     this.routes = routes
-      .map((config) => ({ config, name: config.name, host: config.host.toLowerCase(), prefix: config.path_prefix.replace(/\/+$/, '') }))
+      .map((config) => ({
+        config,
+        name: config.name,
+        host: config.host.toLowerCase(),
+        prefix: config.path_prefix.replace(/\/+$/, ''),
+        upstreamHost: config.upstream.startsWith('builtin:') ? '' : new URL(config.upstream).host,
+      }))
       // Host-specific routes first, then longer prefixes first.
       .sort((a, b) => Number(b.host !== '') - Number(a.host !== '') || b.prefix.length - a.prefix.length);
   }

@@ -6,6 +6,9 @@ import { readCookie } from '../../../src/http/cookies.js';
 import { clientAddress } from '../../../src/http/client-ip.js';
 import { trustedProxyList } from '../../../src/config/validate.js';
 
+const plain = { passCredentials: false, upgrade: false, host: 'upstream:8080', identity: undefined, assertion: undefined, forwardedFor: '203.0.113.9', forwardedProto: 'http', forwardedHost: undefined, requestId: 'rid-1' };
+const added = { host: 'upstream:8080', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http', 'x-request-id': 'rid-1' };
+
 const names = { user: 'X-Auth-User', roles: 'X-Auth-Roles', projects: 'X-Auth-Projects', name: 'X-Auth-Name', email: 'X-Auth-Email', source: 'X-Auth-Source', assertion: 'X-Auth-Assertion' };
 
 test('strips identity headers in every spelling, forwarding and rewrite headers', () => {
@@ -22,10 +25,11 @@ test('strips identity headers in every spelling, forwarding and rewrite headers'
     'x-original-url': '/admin',
     'x-rewrite-url': '/admin',
     'x-http-method-override': 'DELETE',
+    'x-request-id': 'spoofed',
+    host: 'client.example',
     accept: 'application/json',
   };
-  policy.strip(headers, { passCredentials: false, upgrade: false });
-  assert.deepEqual(Object.keys(headers), ['accept']);
+  assert.deepEqual(policy.forwardHeaders(headers, plain), { ...added, accept: 'application/json' });
 });
 
 test('removes the headers the client Connection header nominates and gateway credentials', () => {
@@ -39,15 +43,45 @@ test('removes the headers the client Connection header nominates and gateway cre
     cookie: 'a=1; portcullis_session=abc; b=2',
     accept: '*/*',
   };
-  policy.strip(headers, { passCredentials: false, upgrade: false });
-  assert.deepEqual(headers, { cookie: 'a=1; b=2', accept: '*/*' });
+  assert.deepEqual(policy.forwardHeaders(headers, plain), { ...added, cookie: 'a=1; b=2', accept: '*/*' });
+  assert.deepEqual(policy.forwardHeaders({ connection: 'keep-alive, cookie', cookie: 'a=1' }, plain), added);
+  assert.deepEqual(policy.forwardHeaders({ cookie: 'portcullis_session=abc' }, plain), added);
 });
 
 test('keeps credentials for a route with pass_credentials', () => {
   const policy = new HeaderPolicy(names, 'portcullis_session');
   const headers: IncomingHttpHeaders = { authorization: 'Basic abc', cookie: 'portcullis_session=abc' };
-  policy.strip(headers, { passCredentials: true, upgrade: false });
-  assert.deepEqual(headers, { authorization: 'Basic abc', cookie: 'portcullis_session=abc' });
+  assert.deepEqual(policy.forwardHeaders(headers, { ...plain, passCredentials: true }), { ...added, authorization: 'Basic abc', cookie: 'portcullis_session=abc' });
+});
+
+test('keeps the framing of a body without Content-Length and the Upgrade pair of a WebSocket handshake', () => {
+  const policy = new HeaderPolicy(names, 'portcullis_session');
+  assert.deepEqual(policy.forwardHeaders({ 'transfer-encoding': 'chunked', te: 'trailers', trailer: 'x' }, plain), { ...added, 'transfer-encoding': 'chunked' });
+  const handshake = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' };
+  assert.deepEqual(policy.forwardHeaders(handshake, plain), { ...added, 'sec-websocket-key': 'k' });
+  assert.deepEqual(policy.forwardHeaders(handshake, { ...plain, upgrade: true }), { ...added, 'sec-websocket-key': 'k', upgrade: 'websocket', connection: 'Upgrade' });
+});
+
+test('sets Host, the forwarding headers and the identity headers once each', () => {
+  const policy = new HeaderPolicy(names, 'portcullis_session');
+  const identity = { username: 'alice', roles: ['user'], projects: [], name: 'Alice', email: 'a@x', source: 'local' };
+  const out = policy.forwardHeaders(
+    { host: 'gw.example', 'x-auth-user': 'mallory', 'x-forwarded-host': 'evil' },
+    { ...plain, host: undefined, identity, assertion: 'jwt', forwardedHost: 'gw.example', forwardedProto: 'https' },
+  );
+  assert.deepEqual(out, {
+    'x-auth-user': 'alice',
+    'x-auth-roles': 'user',
+    'x-auth-projects': '',
+    'x-auth-name': 'Alice',
+    'x-auth-email': 'a@x',
+    'x-auth-source': 'local',
+    'x-auth-assertion': 'jwt',
+    'x-forwarded-for': '203.0.113.9',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'gw.example',
+    'x-request-id': 'rid-1',
+  });
 });
 
 test('sets identity headers once and percent-encodes what is not printable ASCII', () => {
