@@ -7,11 +7,13 @@
  * holds its options, with the target already parsed, so http-proxy neither copies options nor
  * parses a URL per request; the request target is the gateway's own normalised path, passed as
  * is (`toProxy`); and the gateway writes the response head itself (`selfHandleResponse`) in one
- * `writeHead` call instead of one `setHeader` per upstream header.
+ * `writeHead` call instead of one `setHeader` per upstream header. The route's timeout lives on
+ * its agent's sockets (see timedAgent) rather than being armed and disarmed per request.
  */
 import * as http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as https from 'node:https';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../observability/logger.js';
@@ -23,10 +25,10 @@ export interface ForwardHooks {
   onError(kind: 'unavailable' | 'timeout', req: IncomingMessage, res: ServerResponse | Duplex): void;
 }
 
-const TIMED_OUT = Symbol('portcullis.timedOut');
 const REQUEST_ID = Symbol('portcullis.requestId');
 const UPSTREAM_RESPONSE = Symbol('portcullis.upstreamResponse');
-type Marked = IncomingMessage & { [TIMED_OUT]?: boolean; [REQUEST_ID]?: string };
+type Marked = IncomingMessage & { [REQUEST_ID]?: string };
+const UPSTREAM_TIMEOUT = 'PORTCULLIS_UPSTREAM_TIMEOUT';
 type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage };
 
 /** Response headers that describe the upstream connection, not the answer: never passed on. */
@@ -55,6 +57,35 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
   return nominated;
 }
 
+/**
+ * A keep-alive agent for one route whose sockets time out after `timeoutMs` without activity
+ * while they serve a request: connecting, sending, waiting for the answer and reading it. The
+ * timeout is set when a socket is made and again when a pooled socket is taken for a request
+ * (Node clears it when the socket goes back to the pool), and one listener per socket destroys
+ * it with an upstream-timeout error, which reaches http-proxy's error path like any other
+ * failure. This replaces http-proxy's `proxyTimeout`, which armed a timer and four listeners
+ * and closures per request.
+ */
+function timedAgent(secure: boolean, timeoutMs: number): http.Agent {
+  const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const };
+  const agent = secure ? new https.Agent(options) : new http.Agent(options);
+  const createConnection = agent.createConnection.bind(agent) as http.Agent['createConnection'];
+  const reuseSocket = agent.reuseSocket.bind(agent);
+  agent.createConnection = (connectOptions, callback) => {
+    const socket = createConnection(connectOptions, callback);
+    if (socket instanceof Socket) {
+      socket.setTimeout(timeoutMs);
+      socket.on('timeout', () => socket.destroy(Object.assign(new Error(`upstream sent nothing for ${timeoutMs} ms`), { code: UPSTREAM_TIMEOUT })));
+    }
+    return socket;
+  };
+  agent.reuseSocket = (socket, req) => {
+    reuseSocket(socket, req);
+    if (socket instanceof Socket && socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
+  };
+  return agent;
+}
+
 export class Forwarder {
   private readonly proxies = new Map<string, httpProxy>();
   private readonly agents: http.Agent[] = [];
@@ -79,14 +110,12 @@ export class Forwarder {
     const url = new URL(route.config.upstream);
     const secure = url.protocol === 'https:';
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const };
-    const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    const agent = timedAgent(secure, route.config.timeout);
     this.agents.push(agent);
     const proxy = httpProxy.createProxyServer({
       // A parsed target: http-proxy parses string targets on every request.
       target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) } as unknown as httpProxy.ProxyTargetUrl,
       agent,
-      proxyTimeout: route.config.timeout,
       xfwd: false,
       // The gateway sets Host itself (HeaderPolicy.forwardHeaders) and rewrites req.url to the
       // normalised upstream path, which needs no parsing again.
@@ -94,11 +123,6 @@ export class Forwarder {
       prependPath: false,
       toProxy: true,
       selfHandleResponse: true,
-    });
-    proxy.on('proxyReq', (proxyReq, req) => {
-      proxyReq.once('timeout', () => {
-        (req as Marked)[TIMED_OUT] = true;
-      });
     });
     proxy.on('proxyRes', (proxyRes, req, res) => this.respond(proxyRes, req, res));
     proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
@@ -174,7 +198,7 @@ export class Forwarder {
   }
 
   private fail(err: Error, req: IncomingMessage, res: ServerResponse | Duplex): void {
-    const kind = (req as Marked)[TIMED_OUT] ? 'timeout' : 'unavailable';
+    const kind = (err as NodeJS.ErrnoException).code === UPSTREAM_TIMEOUT ? 'timeout' : 'unavailable';
     this.logger.debug('upstream error', { kind, code: (err as NodeJS.ErrnoException).code });
     this.hooks.onError(kind, req, res);
   }

@@ -12,6 +12,8 @@ export interface Received {
   rawHeaders: string[];
   headers: IncomingMessage['headers'];
   body: string;
+  /** The gateway's side of the connection: equal ports mean a reused (pooled) connection. */
+  remotePort: number;
 }
 
 export interface Upstream {
@@ -33,7 +35,7 @@ export async function startUpstream(): Promise<Upstream> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const record: Received = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const record: Received = { method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), remotePort: req.socket.remotePort ?? 0 };
       received.push(record);
       const send = (): void => {
         const body = JSON.stringify({ method: record.method, url: record.url, headers: record.headers });
@@ -46,7 +48,7 @@ export async function startUpstream(): Promise<Upstream> {
   });
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
-    upgrades.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, body: '' });
+    upgrades.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, headers: req.headers, body: '', remotePort: req.socket.remotePort ?? 0 });
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('message', (data) => ws.send(`echo:${String(data)}`));
     });

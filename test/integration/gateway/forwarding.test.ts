@@ -70,6 +70,32 @@ describe('forwarding, upstream failures and WebSockets', () => {
     assert.equal((await gw.fetch('/x', { headers: basic })).status, 200);
   });
 
+  test('the route timeout holds on a pooled connection, and a timed-out connection is not used again', async () => {
+    assert.equal((await gw.fetch('/slow/pooled', { headers: basic })).status, 200);
+    const pooledPort = upstream.last().remotePort;
+    upstream.delayMs = 1500;
+    try {
+      const started = Date.now();
+      const res = await gw.fetch('/slow/late', { headers: basic });
+      assert.equal(res.status, 504);
+      assert.ok(Date.now() - started < 1400, 'the timeout fired before the upstream answered');
+      assert.equal(upstream.last().remotePort, pooledPort, 'the slow request went over the pooled connection');
+    } finally {
+      upstream.delayMs = 0;
+    }
+    // A slow answer within the timeout on a pooled connection is passed on.
+    upstream.delayMs = 100;
+    try {
+      assert.equal((await gw.fetch('/slow/again', { headers: basic })).status, 200);
+      assert.notEqual(upstream.last().remotePort, pooledPort);
+      const fresh = upstream.last().remotePort;
+      assert.equal((await gw.fetch('/slow/reused', { headers: basic })).status, 200);
+      assert.equal(upstream.last().remotePort, fresh);
+    } finally {
+      upstream.delayMs = 0;
+    }
+  });
+
   test('builtin:echo answers the method, path, query and headers', async () => {
     const res = await gw.fetch('/echo/a?b=1', { method: 'PUT', headers: basic, body: 'x' });
     const body = (await res.json()) as { method: string; path: string; query: string; headers: Record<string, string> };
