@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:instructions`: user-space instructions per request, counted by valgrind's
+ * callgrind, for bare http-proxy and the gateway with each cached credential kind.
+ *
+ * CPU seconds from /proc (bench/run.ts) are what the targets are stated in, but on a shared
+ * 2-core machine the ceiling itself moves by ±20 % between runs. Instruction counts do not
+ * depend on what else the machine is doing, so they show whether a change made the hot path
+ * cheaper. They leave out kernel time (sockets), which the gateway and bare http-proxy share.
+ *
+ * Each proxy runs under callgrind with instrumentation off; a scenario is warmed up
+ * uninstrumented (JIT tiers), then instrumented, warmed again, and counted REPS times over N
+ * requests on 8 keep-alive connections. The least count is reported: the others differ by
+ * whichever garbage collections or recompilations fell inside them.
+ *
+ * Env: BENCH_IR_REQUESTS (N, default 2000), BENCH_IR_REPS (5).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+
+const REQUESTS = Number(process.env.BENCH_IR_REQUESTS ?? 2000);
+const REPS = Number(process.env.BENCH_IR_REPS ?? 5);
+const CONNECTIONS = 8;
+const PASSWORD = 'Alice-Bench-Passw0rd';
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  info: Record<string, unknown>;
+  /** callgrind output prefix, or undefined when not under valgrind */
+  prefix?: string;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv, callgrindOut?: string): Promise<Proc> {
+  const command = callgrindOut ? 'valgrind' : process.execPath;
+  const argv = callgrindOut ? ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${callgrindOut}.%p`, process.execPath, ...args] : args;
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown>, ...(callgrindOut ? { prefix: callgrindOut } : {}) }));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+  });
+}
+
+/** N GETs over CONNECTIONS keep-alive connections; rejects on any status but 200. */
+function load(url: string, n: number, headers: Record<string, string>): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  let sent = 0;
+  let done = 0;
+  return new Promise<void>((resolve, reject) => {
+    const next = (): void => {
+      if (sent >= n) return;
+      sent++;
+      get(url, { agent, headers }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${url} → ${res.statusCode}`));
+        res.resume();
+        res.on('end', () => {
+          done++;
+          if (done === n) resolve();
+          else next();
+        });
+      }).on('error', reject);
+    };
+    for (let i = 0; i < CONNECTIONS; i++) next();
+  }).finally(() => agent.destroy());
+}
+
+function control(...args: string[]): void {
+  execFileSync('callgrind_control', args, { stdio: 'ignore' });
+}
+
+/** Instructions (Ir) in the newest dump of this process. */
+function lastDump(proc: Proc): number {
+  const dir = join(proc.prefix as string, '..');
+  const base = `${(proc.prefix as string).slice(dir.length + 1)}.${proc.pid}.`;
+  const files = readdirSync(dir).filter((f) => f.startsWith(base)).sort((a, b) => Number(a.slice(base.length)) - Number(b.slice(base.length)));
+  const text = readFileSync(join(dir, files[files.length - 1] as string), 'utf8');
+  const match = /^summary: (\d+)/m.exec(text);
+  if (!match) throw new Error('no summary in callgrind dump');
+  return Number(match[1]);
+}
+
+async function count(proc: Proc, url: string, headers: Record<string, string>): Promise<number[]> {
+  await load(url, 3000, headers);
+  control('-i', 'on', String(proc.pid));
+  await load(url, REQUESTS, headers);
+  const perRequest: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    control('-z', String(proc.pid));
+    await load(url, REQUESTS, headers);
+    control('-d', String(proc.pid));
+    perRequest.push(lastDump(proc) / REQUESTS);
+  }
+  control('-i', 'off', String(proc.pid));
+  return perRequest.sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-ir-'));
+  const procs: Proc[] = [];
+  try {
+    const upstream = await start(['bench/upstream.mjs'], process.env);
+    procs.push(upstream);
+    const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
+    const bare = await start(['bench/bare-proxy.mjs', upstreamUrl], process.env, join(dir, 'bare'));
+    procs.push(bare);
+    writeFileSync(join(dir, 'seed.txt'), `alice=${PASSWORD}\n`);
+    writeFileSync(
+      join(dir, 'portcullis.yaml'),
+      stringify({
+        server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+        metrics: { listen: '' },
+        store: { url: `sqlite:${join(dir, 'portcullis.db')}` },
+        users: { seed_file: join(dir, 'seed.txt') },
+        routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
+        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+      }),
+    );
+    const gateway = await start(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' }, join(dir, 'gateway'));
+    procs.push(gateway);
+    const base = gateway.info.url as string;
+    const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+    const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+    const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
+    const scenarios: Array<[string, Proc, string, Record<string, string>]> = [
+      ['bare http-proxy', bare, `http://127.0.0.1:${bare.info.port as number}/x`, {}],
+      ['public rule, no credentials', gateway, `${base}/public/x`, {}],
+      ['session cookie', gateway, `${base}/x`, { cookie }],
+      ['Basic, local user (cached)', gateway, `${base}/x`, { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
+      ['X-Authentication API token', gateway, `${base}/x`, { 'x-authentication': token }],
+    ];
+    const lines = [`Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`, '', '| scenario | k instructions/req | vs bare | all counts (k) |', '|---|---:|---:|---|'];
+    let bareIr = Number.NaN;
+    for (const [name, proc, url, headers] of scenarios) {
+      const counts = await count(proc, url, headers);
+      const least = counts[0] as number;
+      if (proc === bare) bareIr = least;
+      lines.push(`| ${name} | ${(least / 1000).toFixed(1)} | ${(least / bareIr).toFixed(2)}× | ${counts.map((c) => (c / 1000).toFixed(0)).join(' ')} |`);
+      process.stderr.write(`${lines[lines.length - 1]}\n`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    for (const proc of procs.reverse()) proc.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
