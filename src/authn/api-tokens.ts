@@ -77,7 +77,6 @@ export class ApiTokens {
     return { record, token };
   }
 
-  /** Checks an opaque `pcl_` token. */
   /** verifyOpaque from the caches alone, or MISS when the store must be asked. */
   verifyOpaqueCached(token: string): TokenCheck | Miss {
     if (!OPAQUE_PATTERN.test(token)) return { ok: false, reason: 'invalid_token' };
@@ -87,6 +86,7 @@ export class ApiTokens {
     return this.checkCached(record);
   }
 
+  /** Checks an opaque `pcl_` token. */
   async verifyOpaque(token: string): Promise<TokenCheck> {
     const cached = this.verifyOpaqueCached(token);
     if (cached !== MISS) return cached;

@@ -77,10 +77,6 @@ export class PasswordChain {
   }
 
   /**
-   * Verifies a username and password. `allowCache` is true for Basic on ordinary requests;
-   * interactive logins (form, token) always verify against the source.
-   */
-  /**
    * A Basic credential verified before, answered from the caches alone: the result, or MISS
    * when it must be verified (or its user loaded) — then call verify.
    */
@@ -96,6 +92,10 @@ export class PasswordChain {
     return MISS;
   }
 
+  /**
+   * Verifies a username and password. `allowCache` is true for Basic on ordinary requests;
+   * interactive logins (form, token) always verify against the source.
+   */
   async verify(username: unknown, password: unknown, method: AuthMethod, context: RequestContext, allowCache: boolean): Promise<PasswordResult> {
     const name = typeof username === 'string' ? username : '';
     const secret = typeof password === 'string' ? password : '';
