@@ -142,18 +142,18 @@ export class GatewayKeys {
     return this.active;
   }
 
-  /** The X-Auth-Assertion for an identity and route, reused for half its lifetime. */
   /** The reusable assertion for an identity and route if one is cached, without waiting. */
   cachedAssertion(identity: AssertionSubject, audience: string): string | undefined {
     const cached = this.assertions.get(assertionKey(identity, audience));
     return cached && this.now() - cached.madeAt < ASSERTION_REUSE_MS ? cached.token : undefined;
   }
 
+  /** The X-Auth-Assertion for an identity and route, reused for half its lifetime. */
   async signAssertion(identity: AssertionSubject, audience: string): Promise<string> {
+    const cached = this.cachedAssertion(identity, audience);
+    if (cached !== undefined) return cached;
     const now = this.now();
     const cacheKey = assertionKey(identity, audience);
-    const cached = this.assertions.get(cacheKey);
-    if (cached && now - cached.madeAt < ASSERTION_REUSE_MS) return cached.token;
     const key = this.activeKey();
     const iat = Math.floor(now / 1000);
     const token = await new SignJWT({ roles: identity.roles, projects: identity.projects, source: identity.source, token_use: 'assertion' })
@@ -184,13 +184,13 @@ export class GatewayKeys {
       .sign(key.privateKey);
   }
 
-  /** Verifies a gateway API JWT; assertions and anything else verify as undefined. */
   /** A gateway API JWT verified before and not yet expired, or MISS (then call verifyToken). */
   verifiedToken(token: string): VerifiedGatewayJwt | Miss {
     const cached = this.verified.get(token);
     return cached && cached.exp * 1000 > this.now() ? cached : MISS;
   }
 
+  /** Verifies a gateway API JWT; assertions and anything else verify as undefined. */
   async verifyToken(token: string): Promise<VerifiedGatewayJwt | undefined> {
     const cached = this.verifiedToken(token);
     if (cached !== MISS) return cached;

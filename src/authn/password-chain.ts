@@ -62,6 +62,11 @@ interface CachedVerification {
   userType: UserType;
 }
 
+/** A cached verification stands only for the same user, still enabled, at the same auth version. */
+function stillValid(hit: CachedVerification, user: UserRecord | null | undefined): user is UserRecord {
+  return user !== null && user !== undefined && !user.disabled && user.auth_version === hit.authVersion;
+}
+
 export class PasswordChain {
   private readonly options: PasswordChainOptions;
   private readonly now: () => number;
@@ -87,7 +92,7 @@ export class PasswordChain {
     if (!hit) return MISS;
     const user = this.options.users.peek(hit.username);
     if (user === undefined) return MISS;
-    if (user && !user.disabled && user.auth_version === hit.authVersion) return { ok: true, user, userType: hit.userType, cached: true };
+    if (stillValid(hit, user)) return { ok: true, user, userType: hit.userType, cached: true };
     this.verified.delete(key);
     return MISS;
   }
@@ -104,7 +109,7 @@ export class PasswordChain {
       const hit = this.verified.get(key);
       if (hit) {
         const user = await this.options.users.get(hit.username);
-        if (user && !user.disabled && user.auth_version === hit.authVersion) return { ok: true, user, userType: hit.userType, cached: true };
+        if (stillValid(hit, user)) return { ok: true, user, userType: hit.userType, cached: true };
         this.verified.delete(key);
       }
     }
