@@ -78,6 +78,13 @@ export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { r
   return identity;
 }
 
+/** `Authorization: <scheme> <value>`: the scheme lower-cased, the value trimmed ('' when absent). */
+function splitAuthorization(header: string): { scheme: string; value: string } {
+  const space = header.indexOf(' ');
+  if (space === -1) return { scheme: header.toLowerCase(), value: '' };
+  return { scheme: header.slice(0, space).toLowerCase(), value: header.slice(space + 1).trim() };
+}
+
 interface CachedExternal {
   username: string;
   roles: string[];
@@ -107,12 +114,8 @@ export class Authenticator {
    */
   authenticateCached(credentials: RequestCredentials): Authentication | Miss {
     if (credentials.xAuthentication !== undefined) return this.tokenCached(credentials.xAuthentication.trim(), 'api_token');
-    const authorization = credentials.authorization;
-    if (authorization !== undefined) {
-      const space = authorization.indexOf(' ');
-      if (space === -1) return MISS;
-      const scheme = authorization.slice(0, space).toLowerCase();
-      const value = authorization.slice(space + 1).trim();
+    if (credentials.authorization !== undefined) {
+      const { scheme, value } = splitAuthorization(credentials.authorization);
       if (scheme === 'bearer') return this.tokenCached(value, 'bearer');
       if (scheme !== 'basic') return MISS;
       const basic = decodeBasicCredentials(value);
@@ -161,11 +164,8 @@ export class Authenticator {
 
   async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
     if (credentials.xAuthentication !== undefined) return this.fromToken(credentials.xAuthentication.trim(), 'api_token', context);
-    const authorization = credentials.authorization;
-    if (authorization !== undefined) {
-      const space = authorization.indexOf(' ');
-      const scheme = (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase();
-      const value = space === -1 ? '' : authorization.slice(space + 1).trim();
+    if (credentials.authorization !== undefined) {
+      const { scheme, value } = splitAuthorization(credentials.authorization);
       if (scheme === 'bearer') return this.fromToken(value, 'bearer', context);
       if (scheme === 'basic') return this.fromBasic(value, context);
       return { kind: 'failed', status: 401, reason: 'invalid_token', scheme: 'Bearer' };
