@@ -60,12 +60,21 @@ export interface ForwardOptions {
   requestId: string;
 }
 
+/** The header names a Connection header value nominates: lower-case, without close and keep-alive. */
+export function connectionTokens(value: string): string[] {
+  return value
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+}
+
 /** Header names the client's Connection header nominates (normalised), or undefined for none. */
 function nominatedBy(connection: string | string[] | undefined): string[] | undefined {
   if (typeof connection !== 'string') return undefined;
   const lower = connection.toLowerCase();
   if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return undefined;
-  const names = lower.split(',').map((t) => normaliseHeaderName(t.trim())).filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
+  const names = connectionTokens(lower).map(normaliseHeaderName);
   return names.length === 0 ? undefined : names;
 }
 

@@ -16,6 +16,7 @@ import * as https from 'node:https';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
+import { connectionTokens } from '../http/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from './routes.js';
 import { echo } from './echo.js';
@@ -49,10 +50,8 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const token of (rawHeaders[i + 1] as string).toLowerCase().split(',')) {
-      const trimmed = token.trim();
-      if (trimmed !== '' && trimmed !== 'close' && trimmed !== 'keep-alive') (nominated ??= []).push(trimmed);
-    }
+    const tokens = connectionTokens(rawHeaders[i + 1] as string);
+    if (tokens.length > 0) (nominated ??= []).push(...tokens);
   }
   return nominated;
 }
