@@ -142,8 +142,13 @@ describe('portcullis CLI against a running gateway', () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await new Promise((r) => setTimeout(r, 800));
+    // The earlier UserCreated events (the test above saw some) come first: wait for them, however
+    // slow the machine, and then a little for the rest of that first batch.
+    const started = Date.now() + 10_000;
+    while (!out.includes('\n') && Date.now() < started) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
     const before = out.split('\n').filter((l) => l.trim() !== '').length;
+    assert.ok(before > 0, 'the earlier events are printed first');
     await gw.registry.users.create({ username: 'followed', password: 'Followed-Passw0rd1', roles: ['user'] }, undefined);
     const deadline = Date.now() + 6000;
     while (!out.includes('"followed"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
