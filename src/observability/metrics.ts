@@ -1,11 +1,11 @@
 /** Prometheus metrics of one app instance: a registry per app, never the global one. */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
   logins: Counter<'user_type' | 'result' | 'reason'>;
   requests: Counter<'route' | 'rule' | 'status'>;
-  requestDuration: Histogram<'route'>;
+  requestDuration: RouteDurations;
   upstreamErrors: Counter<'route' | 'kind'>;
   ldapDuration: Histogram<'op'>;
   cacheRequests: Counter<'cache' | 'result'>;
@@ -14,19 +14,6 @@ export interface Metrics {
   countRequest(route: string, rule: string, status: number): void;
   observeDuration(route: string, seconds: number): void;
   countCache(cache: string, result: 'hit' | 'miss'): void;
-}
-
-/** Label children looked up once per key and reused. */
-function children<C>(make: (key: string) => C): (key: string) => C {
-  const made = new Map<string, C>();
-  return (key) => {
-    let child = made.get(key);
-    if (child === undefined) {
-      child = make(key);
-      made.set(key, child);
-    }
-    return child;
-  };
 }
 
 /**
@@ -58,6 +45,60 @@ function deferredCounts(labelNames: readonly string[]): { add(key: string): void
   };
 }
 
+/**
+ * `portcullis_request_duration_seconds`, by route: a histogram kept as plain bucket counts per
+ * route and rendered by the registry like any prom-client histogram (buckets with `le`, then
+ * `_sum` and `_count`). A prom-client Histogram validates and hashes its labels on every
+ * observe(); this costs one Map lookup and a bucket search per request.
+ */
+export class RouteDurations {
+  readonly name = 'portcullis_request_duration_seconds';
+  readonly help = 'Gateway-side total request duration';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly bounds: readonly number[];
+  /** Per route: counts[i] requests took at most bounds[i] (not cumulative); the last cell is +Inf. */
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+  }
+
+  observe(route: string, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
+    let cell = this.series.get(route);
+    if (cell === undefined) {
+      cell = { counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
+      this.series.set(route, cell);
+    }
+    let i = 0;
+    while (i < this.bounds.length && seconds > (this.bounds[i] as number)) i++;
+    cell.counts[i] = (cell.counts[i] as number) + 1;
+    cell.sum += seconds;
+    cell.count += 1;
+  }
+
+  /** What prom-client's Registry reads from a metric. */
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> }> {
+    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    for (const [route, cell] of this.series) {
+      let cumulative = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        cumulative += cell.counts[i] as number;
+        values.push({ labels: { le: this.bounds[i] as number, route }, value: cumulative, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { le: '+Inf', route }, value: cell.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { route }, value: cell.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { route }, value: cell.count, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values });
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' });
@@ -72,13 +113,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       pendingRequests.flushInto(this);
     },
   });
-  const requestDuration = new Histogram({
-    name: 'portcullis_request_duration_seconds',
-    help: 'Gateway-side total request duration',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const requestDuration = new RouteDurations([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  registry.registerMetric(requestDuration as unknown as Metric);
   const cacheRequests = new Counter({
     name: 'portcullis_cache_requests_total',
     help: 'Cache lookups',
@@ -88,14 +124,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       pendingCache.flushInto(this);
     },
   });
-  const durationChild = children((route) => requestDuration.labels(route));
   return {
     registry,
     requests,
     requestDuration,
     cacheRequests,
     countRequest: (route, rule, status) => pendingRequests.add(`${route}\u0000${rule}\u0000${status}`),
-    observeDuration: (route, seconds) => durationChild(route).observe(seconds),
+    observeDuration: (route, seconds) => requestDuration.observe(route, seconds),
     countCache: (cache, result) => pendingCache.add(`${cache}\u0000${result}`),
     logins: new Counter({ name: 'portcullis_logins_total', help: 'Credential verifications against their source', labelNames: ['user_type', 'result', 'reason'], registers: [registry] }),
     upstreamErrors: new Counter({ name: 'portcullis_upstream_errors_total', help: 'Upstream failures', labelNames: ['route', 'kind'], registers: [registry] }),

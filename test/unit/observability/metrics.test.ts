@@ -26,3 +26,26 @@ describe('request and cache counters', () => {
     assert.deepEqual(values.sort(), [['session', 'hit', 2], ['user', 'miss', 1]]);
   });
 });
+
+describe('request duration histogram', () => {
+  test('renders cumulative buckets, +Inf, sum and count per route as Prometheus expects', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.observeDuration('app', 0.001);
+    metrics.observeDuration('app', 0.003);
+    metrics.observeDuration('app', 20);
+    metrics.observeDuration('app', Number.NaN);
+    metrics.observeDuration('other', 0.0001);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /# TYPE portcullis_request_duration_seconds histogram\n/);
+    assert.match(text, /portcullis_request_duration_seconds_bucket\{le="0\.001",route="app"\} 1\n/, 'a bound is inclusive');
+    assert.match(text, /portcullis_request_duration_seconds_bucket\{le="0\.0025",route="app"\} 1\n/);
+    assert.match(text, /portcullis_request_duration_seconds_bucket\{le="0\.005",route="app"\} 2\n/);
+    assert.match(text, /portcullis_request_duration_seconds_bucket\{le="10",route="app"\} 2\n/);
+    assert.match(text, /portcullis_request_duration_seconds_bucket\{le="\+Inf",route="app"\} 3\n/);
+    assert.match(text, /portcullis_request_duration_seconds_sum\{route="app"\} 20\.004\n/);
+    assert.match(text, /portcullis_request_duration_seconds_count\{route="app"\} 3\n/, 'a value that is not a number is not counted');
+    assert.match(text, /portcullis_request_duration_seconds_count\{route="other"\} 1\n/);
+    const json = await metrics.registry.getMetricsAsJSON();
+    assert.ok(json.some((m) => m.name === 'portcullis_request_duration_seconds' && String(m.type) === 'histogram'));
+  });
+});
