@@ -265,7 +265,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const headers: Record<string, string> = {};
     const identity = outcome.identity;
     if (identity) {
-      const assertion = config.identity_headers.assertion !== '' ? await registry.gatewayKeys.signAssertion({ username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source }, route?.name ?? 'verify') : undefined;
+      const assertion = config.identity_headers.assertion !== '' ? await registry.gatewayKeys.signAssertion(identity, route?.name ?? 'verify') : undefined;
       registry.headers.setIdentity(headers, identity, assertion);
     }
     sendJson(res, 200, identity ? identityJson(identity) : {}, headers);

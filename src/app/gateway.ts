@@ -224,13 +224,12 @@ export class Gateway {
       this.rewrite(req, facts, route, identity, undefined, upstreamUrl, upgrade);
       return undefined;
     }
-    const subject = { username: identity.username, roles: identity.roles, projects: identity.projects, source: identity.source };
-    const assertion = this.registry.gatewayKeys.cachedAssertion(subject, route.name);
+    const assertion = this.registry.gatewayKeys.cachedAssertion(identity, route.name);
     if (assertion !== undefined) {
       this.rewrite(req, facts, route, identity, assertion, upstreamUrl, upgrade);
       return undefined;
     }
-    return this.registry.gatewayKeys.signAssertion(subject, route.name).then((signed) => this.rewrite(req, facts, route, identity, signed, upstreamUrl, upgrade));
+    return this.registry.gatewayKeys.signAssertion(identity, route.name).then((signed) => this.rewrite(req, facts, route, identity, signed, upstreamUrl, upgrade));
   }
 
   private rewrite(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, assertion: string | undefined, upstreamUrl: string, upgrade: boolean): void {

@@ -62,8 +62,34 @@ export interface AuthenticatorOptions {
   now?: () => number;
 }
 
-/** Builds the identity of a user record: external-JWT users never hold a privileged role. */
+/**
+ * Identities of unchanged user records, per method. A user record is never changed in place
+ * (a change loads a new record), so the identity built from one can be reused for every request
+ * that presents it; the header values and assertion derived from an identity are then remembered
+ * per identity object (HeaderPolicy, GatewayKeys). Reused identities are frozen.
+ */
+const identities = new WeakMap<UserRecord, Map<AuthMethod, Identity>>();
+
+/**
+ * The identity of a user record: external-JWT users never hold a privileged role. Without
+ * overrides the identity is the shared, frozen one of this record and method.
+ */
 export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }): Identity {
+  if (overrides !== undefined) return buildIdentity(user, method, overrides);
+  let byMethod = identities.get(user);
+  if (byMethod === undefined) {
+    byMethod = new Map();
+    identities.set(user, byMethod);
+  }
+  let identity = byMethod.get(method);
+  if (identity === undefined) {
+    identity = Object.freeze(buildIdentity(user, method, undefined));
+    byMethod.set(method, identity);
+  }
+  return identity;
+}
+
+function buildIdentity(user: UserRecord, method: AuthMethod, overrides: { roles?: string[]; projects?: string[] } | undefined): Identity {
   const roles = overrides?.roles ?? user.roles;
   const identity: Identity = {
     username: user.username,

@@ -54,6 +54,12 @@ export class GatewayKeys {
   private keys: LoadedKey[] = [];
   private active: LoadedKey | undefined;
   private readonly assertions = new LRUCache<string, { token: string; madeAt: number }>({ max: 20_000 });
+  /**
+   * The last assertion made for a shared, frozen identity (see identityOf), so that a request
+   * presenting one finds its assertion without building the cache key. Replaced with the
+   * assertions cache whenever the signing key changes.
+   */
+  private lastFor = new WeakMap<AssertionSubject, { audience: string; token: string; madeAt: number }>();
   /** Verified API JWTs by token, until their exp (the token record is still checked per request). */
   private readonly verified = new LRUCache<string, VerifiedGatewayJwt>({ max: 20_000, ttl: 3_600_000 });
 
@@ -96,7 +102,10 @@ export class GatewayKeys {
     }
     loaded.sort((a, b) => a.record.created_at - b.record.created_at || a.record.kid.localeCompare(b.record.kid));
     const active = loaded.find((k) => k.record.retired_at === null);
-    if (active?.record.kid !== this.active?.record.kid) this.assertions.clear();
+    if (active?.record.kid !== this.active?.record.kid) {
+      this.assertions.clear();
+      this.lastFor = new WeakMap();
+    }
     // A key that is no longer published must not keep its tokens alive through the cache.
     if (loaded.length !== this.keys.length || loaded.some((k, i) => k.record.kid !== this.keys[i]?.record.kid)) this.verified.clear();
     this.keys = loaded;
@@ -144,8 +153,13 @@ export class GatewayKeys {
 
   /** The reusable assertion for an identity and route if one is cached, without waiting. */
   cachedAssertion(identity: AssertionSubject, audience: string): string | undefined {
+    const now = this.now();
+    const last = this.lastFor.get(identity);
+    if (last !== undefined && last.audience === audience && now - last.madeAt < ASSERTION_REUSE_MS) return last.token;
     const cached = this.assertions.get(assertionKey(identity, audience));
-    return cached && this.now() - cached.madeAt < ASSERTION_REUSE_MS ? cached.token : undefined;
+    if (cached === undefined || now - cached.madeAt >= ASSERTION_REUSE_MS) return undefined;
+    this.remember(identity, audience, cached);
+    return cached.token;
   }
 
   /** The X-Auth-Assertion for an identity and route, reused for half its lifetime. */
@@ -165,8 +179,16 @@ export class GatewayKeys {
       .setExpirationTime(iat + ASSERTION_LIFETIME_S)
       .setJti(randomBytes(12).toString('base64url'))
       .sign(key.privateKey);
-    this.assertions.set(cacheKey, { token, madeAt: now });
+    // A key change while signing: this assertion is not kept for the new key's requests.
+    if (this.active !== key) return token;
+    const made = { token, madeAt: now };
+    this.assertions.set(cacheKey, made);
+    this.remember(identity, audience, made);
     return token;
+  }
+
+  private remember(identity: AssertionSubject, audience: string, made: { token: string; madeAt: number }): void {
+    if (Object.isFrozen(identity)) this.lastFor.set(identity, { audience, token: made.token, madeAt: made.madeAt });
   }
 
   /** A gateway-issued API JWT (`kind: jwt` tokens). */

@@ -81,11 +81,16 @@ function nominatedBy(connection: string | string[] | undefined): string[] | unde
 export class HeaderPolicy {
   private readonly stripped: Set<string>;
   private readonly kinds = new Map<string, HeaderKind>();
-  private readonly identity: IdentityHeadersConfig;
+  /** The configured identity header names, lower-case ('' = not sent). */
+  private readonly identityNames: Omit<IdentityHeadersConfig, 'assertion'>;
+  private readonly assertionName: string;
+  private readonly pairsOf = new WeakMap<ForwardIdentity, string[]>();
   readonly sessionCookie: string;
 
   constructor(identity: IdentityHeadersConfig, sessionCookie: string) {
-    this.identity = identity;
+    const { assertion, ...names } = identity;
+    this.identityNames = Object.fromEntries(Object.entries(names).map(([key, name]) => [key, name.toLowerCase()])) as Omit<IdentityHeadersConfig, 'assertion'>;
+    this.assertionName = assertion.toLowerCase();
     this.sessionCookie = sessionCookie;
     this.stripped = new Set(ALWAYS_STRIPPED);
     for (const name of Object.values(identity)) if (name !== '') this.stripped.add(normaliseHeaderName(name));
@@ -162,14 +167,31 @@ export class HeaderPolicy {
   /** Sets each configured identity header once, percent-encoding non-printable-ASCII values. */
   setIdentity(headers: IncomingHttpHeaders, identity: ForwardIdentity | undefined, assertion?: string): void {
     if (!identity) return;
-    const names = this.identity;
-    if (names.user) headers[names.user.toLowerCase()] = encodeHeaderValue(identity.username);
-    if (names.roles) headers[names.roles.toLowerCase()] = encodeHeaderValue(identity.roles.join(','));
-    if (names.projects) headers[names.projects.toLowerCase()] = encodeHeaderValue(identity.projects.join(','));
-    if (names.name) headers[names.name.toLowerCase()] = encodeHeaderValue(identity.name);
-    if (names.email) headers[names.email.toLowerCase()] = encodeHeaderValue(identity.email);
-    if (names.source) headers[names.source.toLowerCase()] = encodeHeaderValue(identity.source);
-    if (names.assertion && assertion) headers[names.assertion.toLowerCase()] = assertion;
+    const pairs = this.identityPairs(identity);
+    for (let i = 0; i < pairs.length; i += 2) headers[pairs[i] as string] = pairs[i + 1] as string;
+    if (this.assertionName !== '' && assertion) headers[this.assertionName] = assertion;
+  }
+
+  /**
+   * The identity headers of an identity as [name, value, ...], names lower-case. Shared, frozen
+   * identities (see identityOf) keep theirs: they are the same for every request.
+   */
+  private identityPairs(identity: ForwardIdentity): string[] {
+    const known = this.pairsOf.get(identity);
+    if (known !== undefined) return known;
+    const pairs: string[] = [];
+    for (const [name, value] of [
+      [this.identityNames.user, identity.username],
+      [this.identityNames.roles, identity.roles.join(',')],
+      [this.identityNames.projects, identity.projects.join(',')],
+      [this.identityNames.name, identity.name],
+      [this.identityNames.email, identity.email],
+      [this.identityNames.source, identity.source],
+    ] as const) {
+      if (name !== '') pairs.push(name, encodeHeaderValue(value));
+    }
+    if (Object.isFrozen(identity)) this.pairsOf.set(identity, pairs);
+    return pairs;
   }
 }
 

@@ -30,3 +30,28 @@ test('keys are generated once, shared through the store, and rotation keeps the 
     await store.close();
   }
 });
+
+test('a shared identity reuses its assertion per audience until the signing key changes', async () => {
+  const store = await openStore('sqlite::memory:');
+  await store.migrate();
+  try {
+    const keys = await GatewayKeys.load(store, { issuer: 'https://gw' });
+    const kid = (jwt: string): string => JSON.parse(Buffer.from(jwt.split('.')[0] as string, 'base64url').toString()).kid as string;
+    const audience = (jwt: string): unknown => JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString()).aud;
+    const shared = Object.freeze({ username: 'ann', roles: ['user'], projects: ['p'], source: 'local' });
+    const first = await keys.signAssertion(shared, 'jobs');
+    assert.equal(keys.cachedAssertion(shared, 'jobs'), first);
+    assert.equal(keys.cachedAssertion({ ...shared }, 'jobs'), first, 'an equal identity finds it too');
+    const other = await keys.signAssertion(shared, 'metrics');
+    assert.equal(audience(other), 'metrics', 'another route gets its own audience');
+    assert.equal(keys.cachedAssertion(shared, 'jobs'), first);
+    assert.equal(keys.cachedAssertion(Object.freeze({ ...shared, roles: ['user', 'manager'] }), 'jobs'), undefined, 'other roles, other assertion');
+    await keys.rotateIfOlderThan(0);
+    assert.equal(keys.cachedAssertion(shared, 'jobs'), undefined, 'nothing signed by the previous key is reused');
+    const rotated = await keys.signAssertion(shared, 'jobs');
+    assert.notEqual(kid(rotated), kid(first));
+    assert.equal(keys.cachedAssertion(shared, 'jobs'), rotated);
+  } finally {
+    await store.close();
+  }
+});
