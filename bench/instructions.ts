@@ -12,10 +12,12 @@
  * counted REPS times over N requests on 8 keep-alive connections. The least count is reported:
  * the others differ by whichever garbage collections or recompilations fell inside them.
  *
- * Env: BENCH_IR_REQUESTS (N, default 2000), BENCH_IR_REPS (5).
+ * Env: BENCH_IR_REQUESTS (N, default 2000), BENCH_IR_REPS (5), BENCH_IR_ONLY (scenario names
+ * containing any of these comma-separated words, e.g. `public,Basic`; bare always runs),
+ * BENCH_IR_KEEP (a directory that receives the callgrind dumps, for callgrind_annotate).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +26,8 @@ import { stringify } from 'yaml';
 
 const REQUESTS = Number(process.env.BENCH_IR_REQUESTS ?? 2000);
 const REPS = Number(process.env.BENCH_IR_REPS ?? 5);
+const ONLY = (process.env.BENCH_IR_ONLY ?? '').split(',').filter((w) => w !== '');
+const KEEP = process.env.BENCH_IR_KEEP;
 const CONNECTIONS = 8;
 const PASSWORD = 'Alice-Bench-Passw0rd';
 
@@ -125,17 +129,18 @@ async function main(): Promise<void> {
     const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
     const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
     const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
-    const scenarios: Array<[string, Proc, string, Record<string, string>]> = [
+    const all: Array<[string, Proc, string, Record<string, string>]> = [
       ['bare http-proxy', bare, `http://127.0.0.1:${bare.info.port as number}/x`, {}],
       ['public rule, no credentials', gateway, `${base}/public/x`, {}],
       ['session cookie', gateway, `${base}/x`, { cookie }],
       ['Basic, local user (cached)', gateway, `${base}/x`, { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
       ['X-Authentication API token', gateway, `${base}/x`, { 'x-authentication': token }],
     ];
+    const scenarios = all.filter(([name, proc]) => proc === bare || ONLY.length === 0 || ONLY.some((word) => name.includes(word)));
     const lines = [`Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`, '', '| scenario | k instructions/req | vs bare | all counts (k) |', '|---|---:|---:|---|'];
     // Every gateway path is warmed before any is counted: the first one counted would otherwise
     // still carry the recompilations the later ones trigger.
-    for (const [, proc, url, headers] of scenarios) if (proc === gateway) await load(url, 3000, headers);
+    for (const [, proc, url, headers] of all) if (proc === gateway) await load(url, 3000, headers);
     let bareIr = Number.NaN;
     for (const [name, proc, url, headers] of scenarios) {
       const counts = await count(proc, url, headers);
@@ -148,6 +153,7 @@ async function main(): Promise<void> {
   } finally {
     for (const proc of procs.reverse()) proc.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (KEEP !== undefined) for (const file of readdirSync(dir)) if (/^(bare|gateway)\./.test(file)) copyFileSync(join(dir, file), join(KEEP, file));
     rmSync(dir, { recursive: true, force: true });
   }
 }
