@@ -3,7 +3,8 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 compiles from source when no prebuilt binary fits.
+# better-sqlite3 12 (still installed, used on Node 20 only) compiles from source when no prebuilt
+# binary fits; on Node 24 the store uses the prebuilt Node-API build (optional dependency better-sqlite3-node22).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*

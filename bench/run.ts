@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import Database from 'better-sqlite3';
+import { sqliteBinding } from '../src/store/sqlite/binding.js';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { startSlapd } from '../test/helpers/slapd.js';
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
 
     // 100 users against MANY_USERS users: Basic (cached) per request and a fresh login.
     const addUsers = (from: number, to: number): number => {
-      const db = new Database(dbFile);
+      const db = new (sqliteBinding().Database)(dbFile);
       const insert = db.prepare("INSERT OR IGNORE INTO users (username_key, username, name, email, roles, source, password_hash, created_at, updated_at) VALUES (?, ?, ?, '', '[\"user\"]', 'local', NULL, ?, ?)");
       db.transaction(() => {
         for (let i = from; i < to; i++) insert.run(`u${i}`, `u${i}`, `User ${i}`, Date.now(), Date.now());

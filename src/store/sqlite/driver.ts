@@ -5,12 +5,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { PortcullisError } from '../../errors/errors.js';
 import { applyMigrations } from '../migrate.js';
 import type { QueryResult, SqlDriver, SqlExecutor, SqlTransaction, StoreLogger } from '../sql-driver.js';
 import { wrapStoreError } from '../store-errors.js';
 import type { StoreChange } from '../types.js';
+import { sqliteBinding } from './binding.js';
 import { sqliteMigrations } from './migrations.js';
 
 interface Translated {
@@ -71,7 +72,9 @@ export class SqliteDriver implements SqlDriver {
     const memory = path === ':memory:' || path === '';
     try {
       if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
-      this.db = new Database(memory ? ':memory:' : path);
+      const binding = sqliteBinding();
+      if (binding.warning !== undefined) logger('warn', binding.warning);
+      this.db = new binding.Database(memory ? ':memory:' : path);
       if (!memory) this.db.pragma('journal_mode = WAL');
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = ON');

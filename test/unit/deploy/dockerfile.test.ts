@@ -26,3 +26,9 @@ test('dependencies are installed from the lockfile and no secret is baked in', (
   assert.doesNotMatch(text, /npm install(?! -g)/);
   assert.doesNotMatch(text, /(PASSWORD|SECRET|TOKEN)\s*=/i);
 });
+
+test('optional dependencies stay in the image: on Node 24 SQLite opens through better-sqlite3-node22', () => {
+  assert.doesNotMatch(text, /--omit[= ]optional|--no-optional/);
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { optionalDependencies?: Record<string, string> };
+  assert.match(pkg.optionalDependencies?.['better-sqlite3-node22'] ?? '', /^npm:better-sqlite3@\^1[3-9]\./);
+});
