@@ -33,5 +33,7 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/.auth/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node is PID 1 and handles SIGTERM itself (graceful shutdown); run with --init if you want a reaper.
-ENTRYPOINT ["node", "dist/cli.js"]
+# http-proxy 1.18 calls util._extend, which Node 22+ reports once per process as deprecated (DEP0060);
+# it is known and harmless, so that one warning is not printed.
+ENTRYPOINT ["node", "--disable-warning=DEP0060", "dist/cli.js"]
 CMD ["serve"]

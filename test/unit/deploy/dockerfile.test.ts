@@ -32,3 +32,9 @@ test('optional dependencies stay in the image: on Node 24 SQLite opens through b
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { optionalDependencies?: Record<string, string> };
   assert.match(pkg.optionalDependencies?.['better-sqlite3-node22'] ?? '', /^npm:better-sqlite3@\^1[3-9]\./);
 });
+
+test('the entrypoint silences only the known http-proxy deprecation, no other warning', () => {
+  const entrypoint = lines.find((l) => l.startsWith('ENTRYPOINT')) ?? '';
+  assert.match(entrypoint, /"--disable-warning=DEP0060"/);
+  assert.doesNotMatch(entrypoint, /--no-warnings|--no-deprecation/);
+});
