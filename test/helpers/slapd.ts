@@ -64,8 +64,8 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-slapd-'));
   const dbDir = join(dir, 'db');
   mkdirSync(dbDir);
-  const port = await freePort();
-  const tlsPort = options.tls ? await freePort() : undefined;
+  let port = await freePort();
+  let tlsPort = options.tls ? await freePort() : undefined;
   const certs = options.tls ? makeCertificates(dir) : undefined;
   const conf = join(dir, 'slapd.conf');
   const lines = [
@@ -92,22 +92,32 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   writeFileSync(ldif, options.ldif ?? readFileSync(new URL('../fixtures/ldap/base.ldif', import.meta.url), 'utf8'));
   execFileSync(SLAPADD, ['-f', conf, '-l', ldif], { stdio: 'pipe' });
 
-  const urls = [`ldap://127.0.0.1:${port}/`, ...(tlsPort ? [`ldaps://127.0.0.1:${tlsPort}/`] : [])];
+  const pidFile = join(dir, 'slapd.pid');
   let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    child = spawn(SLAPD, ['-f', conf, '-h', urls.join(' '), '-d', '0'], { stdio: 'ignore' });
+  /**
+   * Starts slapd on the chosen ports and waits until it answers. The port was free when chosen,
+   * but another process (a parallel test file's slapd, a benchmark) can take it first: then our
+   * slapd exits, and the server answering on the port is someone else's. Only an answer while
+   * our child runs and has written its own pid counts.
+   */
+  const launch = async (): Promise<boolean> => {
+    const urls = [`ldap://127.0.0.1:${port}/`, ...(tlsPort ? [`ldaps://127.0.0.1:${tlsPort}/`] : [])];
+    rmSync(pidFile, { force: true });
+    const proc = spawn(SLAPD, ['-f', conf, '-h', urls.join(' '), '-d', '0'], { stdio: 'ignore' });
+    child = proc;
     const deadline = Date.now() + 10_000;
     for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return false;
       const client = new Client({ url: `ldap://127.0.0.1:${port}`, connectTimeout: 500, timeout: 1000 });
       try {
         await client.bind('cn=svc,dc=example,dc=org', 'svc-secret');
         await client.unbind();
-        return;
+        if (proc.exitCode === null && existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(proc.pid)) return true;
       } catch {
         await client.unbind().catch(() => undefined);
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`slapd did not start on port ${port}`);
-        await new Promise((r) => setTimeout(r, 100));
       }
+      if (Date.now() > deadline) throw new Error(`slapd did not start on port ${port}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   };
   const kill = async (): Promise<void> => {
@@ -120,7 +130,11 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     await exited;
     clearTimeout(timer);
   };
-  await launch();
+  for (let attempt = 1; !(await launch()); attempt++) {
+    if (attempt === 3) throw new Error(`slapd exited three times on fresh ports (last ${port})`);
+    port = await freePort();
+    tlsPort = options.tls ? await freePort() : undefined;
+  }
   return {
     url: `ldap://127.0.0.1:${port}`,
     ...(tlsPort ? { ldapsUrl: `ldaps://127.0.0.1:${tlsPort}` } : {}),
@@ -135,7 +149,8 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
     },
     restart: async () => {
       await kill();
-      await launch();
+      // The gateway under test knows this port: if it was taken meanwhile, fail rather than move.
+      if (!(await launch())) throw new Error(`slapd could not get its port ${port} back`);
     },
     pause: () => {
       child?.kill('SIGSTOP');
