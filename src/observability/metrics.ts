@@ -17,26 +17,52 @@ export interface Metrics {
 }
 
 /**
- * Per-request counts kept as plain numbers per label set (key: the label values joined by NUL)
- * and added to the prom-client counter whenever it is read — a scrape or get() runs the
- * counter's collect(). prom-client hashes and validates the labels on every inc(), even through
- * a label child; this way a request pays for one Map lookup and an addition. The label sets are
- * the counter's own, so this holds no more than prom-client would.
+ * Per-request counts kept as plain numbers per label set and added to the prom-client counter
+ * whenever it is read — a scrape or get() runs the counter's collect(). prom-client hashes and
+ * validates the labels on every inc(), even through a label child; here a request pays for one
+ * Map lookup per label (the label values are the caller's own strings and numbers, so no key is
+ * built) and an addition. The label sets are the counter's own, so this holds no more than
+ * prom-client would.
  */
-function deferredCounts(labelNames: readonly string[]): { add(key: string): void; flushInto(counter: Counter<string>): void } {
-  const cells = new Map<string, { labels: Record<string, string>; pending: number }>();
-  return {
-    add(key) {
-      let cell = cells.get(key);
-      if (cell === undefined) {
-        const values = key.split('\u0000');
-        cell = { labels: Object.fromEntries(labelNames.map((name, i) => [name, values[i] ?? ''])), pending: 0 };
-        cells.set(key, cell);
+interface Cell {
+  labels: Record<string, string>;
+  pending: number;
+}
+type Level = Map<string | number, Level | Cell>;
+
+function deferredCounts(labelNames: readonly string[]): {
+  add2(a: string, b: string | number): void;
+  add3(a: string, b: string, c: string | number): void;
+  flushInto(counter: Counter<string>): void;
+} {
+  const root: Level = new Map();
+  const cells: Cell[] = [];
+  const created = (values: ReadonlyArray<string | number>): Cell => {
+    let level = root;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = level.get(values[i] as string | number) as Level | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(values[i] as string | number, next);
       }
-      cell.pending++;
+      level = next;
+    }
+    const cell: Cell = { labels: Object.fromEntries(labelNames.map((name, i) => [name, String(values[i])])), pending: 0 };
+    level.set(values[values.length - 1] as string | number, cell);
+    cells.push(cell);
+    return cell;
+  };
+  return {
+    add2(a, b) {
+      const cell = (root.get(a) as Level | undefined)?.get(b) as Cell | undefined;
+      (cell ?? created([a, b])).pending++;
+    },
+    add3(a, b, c) {
+      const cell = ((root.get(a) as Level | undefined)?.get(b) as Level | undefined)?.get(c) as Cell | undefined;
+      (cell ?? created([a, b, c])).pending++;
     },
     flushInto(counter) {
-      for (const cell of cells.values()) {
+      for (const cell of cells) {
         if (cell.pending === 0) continue;
         counter.inc(cell.labels, cell.pending);
         cell.pending = 0;
@@ -129,9 +155,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     requests,
     requestDuration,
     cacheRequests,
-    countRequest: (route, rule, status) => pendingRequests.add(`${route}\u0000${rule}\u0000${status}`),
+    countRequest: (route, rule, status) => pendingRequests.add3(route, rule, status),
     observeDuration: (route, seconds) => requestDuration.observe(route, seconds),
-    countCache: (cache, result) => pendingCache.add(`${cache}\u0000${result}`),
+    countCache: (cache, result) => pendingCache.add2(cache, result),
     logins: new Counter({ name: 'portcullis_logins_total', help: 'Credential verifications against their source', labelNames: ['user_type', 'result', 'reason'], registers: [registry] }),
     upstreamErrors: new Counter({ name: 'portcullis_upstream_errors_total', help: 'Upstream failures', labelNames: ['route', 'kind'], registers: [registry] }),
     ldapDuration: new Histogram({
