@@ -50,7 +50,10 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    const tokens = connectionTokens(rawHeaders[i + 1] as string);
+    const value = rawHeaders[i + 1] as string;
+    // What keep-alive upstreams send on every answer: nominates nothing.
+    if (value === 'keep-alive' || value === 'close') continue;
+    const tokens = connectionTokens(value);
     if (tokens.length > 0) (nominated ??= []).push(...tokens);
   }
   return nominated;
@@ -158,7 +161,8 @@ export class Forwarder {
     }
     // An upstream that dies mid-body must not leave the client waiting for the rest (and a
     // client that goes away must not keep the upstream response open: see web()).
-    proxyRes.once('close', () => {
+    // on, not once: a response closes once, and once() costs a wrapper and a removeListener.
+    proxyRes.on('close', () => {
       if (!proxyRes.complete) res.destroy();
     });
     (res as MarkedResponse)[UPSTREAM_RESPONSE] = proxyRes;
@@ -171,7 +175,7 @@ export class Forwarder {
    * unfinished upstream response).
    */
   web(route: CompiledRoute, req: IncomingMessage, res: ServerResponse, onClose?: (status: number) => void): void {
-    res.once('close', () => {
+    res.on('close', () => {
       const upstream = (res as MarkedResponse)[UPSTREAM_RESPONSE];
       if (upstream !== undefined && !res.writableFinished) upstream.destroy();
       onClose?.(res.statusCode);
