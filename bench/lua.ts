@@ -15,3 +15,15 @@ export function mixedScript(dir: string, headerSets: Array<Record<string, string
   writeFileSync(file, `local sets = {\n${sets}\n}\nlocal i = 0\nrequest = function()\n  i = i % #sets + 1\n  return wrk.format("GET", nil, sets[i], nil)\nend\n`);
   return file;
 }
+
+/**
+ * Paced load: each connection waits `ms` after every answer before its next request, so both
+ * proxies serve about the same request rate (connections × 1000 / (ms + latency)) instead of
+ * each its own maximum. CPU per request then compares the work per request without the effect
+ * of a slower proxy handling fewer requests per event-loop turn.
+ */
+export function pacedScript(dir: string, ms: number): string {
+  const file = join(dir, 'paced.lua');
+  writeFileSync(file, `delay = function()\n  return ${Number(ms)}\nend\n`);
+  return file;
+}

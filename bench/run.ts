@@ -4,7 +4,8 @@
  * measures the gateway alone. Numbers are reported, never asserted.
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (32),
- * BENCH_SOAK_SECONDS (300), BENCH_USERS (100000), BENCH_PROFILE=1 (--cpu-prof the gateway).
+ * BENCH_SOAK_SECONDS (300), BENCH_USERS (100000), BENCH_PROFILE=1 (--cpu-prof the gateway),
+ * BENCH_PACED_DELAY_MS (10: the pause per connection between requests in the paced comparison).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { startSlapd } from '../test/helpers/slapd.js';
 import { cpuSeconds, rssBytes } from './proc.js';
-import { mixedScript, postJsonScript } from './lua.js';
+import { mixedScript, pacedScript, postJsonScript } from './lua.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -27,6 +28,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 300);
 const MANY_USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const PACED_DELAY_MS = Number(process.env.BENCH_PACED_DELAY_MS ?? 10);
 const ADMIN_PASSWORD = 'Bench-Admin-Passw0rd';
 const HS_SECRET = 'bench-shared-secret-with-more-than-32-bytes';
 
@@ -194,6 +196,31 @@ async function main(): Promise<void> {
       else rows.push({ scenario: m.name, rps: m.result.wrk.requestsPerSecond, p50: m.result.wrk.p50Ms, p99: m.result.wrk.p99Ms, cpuUs: m.result.cpuUs, cpuRatio: m.result.cpuUs / m.reference.cpuUs, rpsRatio: m.result.wrk.requestsPerSecond / m.reference.rps, ...(m.result.wrk.non2xx > 0 ? { note: `${m.result.wrk.non2xx} non-2xx` } : {}) });
     }
 
+    // The same comparison at one request rate for both (paced load), for the main credential kinds.
+    const paced = pacedScript(dir, PACED_DELAY_MS);
+    const pacedRows: Row[] = [];
+    const pacedBare: Timed[] = [await measure(bareUrl, bare.pid, {}, paced)];
+    for (const scenario of scenarios.filter((s) => ['session cookie', 'Basic, local user (cached)', 'X-Authentication API token', 'public rule, no credentials'].includes(s.name))) {
+      if (!measured.find((m) => m.name === scenario.name)?.result) continue;
+      const result = await measure(base + scenario.path, gateway.pid, scenario.headers, paced);
+      const before = pacedBare[pacedBare.length - 1] as Timed;
+      const after = await measure(bareUrl, bare.pid, {}, paced);
+      pacedBare.push(after);
+      const reference = { rps: (before.wrk.requestsPerSecond + after.wrk.requestsPerSecond) / 2, cpuUs: (before.cpuUs + after.cpuUs) / 2 };
+      pacedRows.push({ scenario: scenario.name, rps: result.wrk.requestsPerSecond, p50: result.wrk.p50Ms, p99: result.wrk.p99Ms, cpuUs: result.cpuUs, cpuRatio: result.cpuUs / reference.cpuUs, rpsRatio: result.wrk.requestsPerSecond / reference.rps });
+    }
+    const pacedCpu = pacedBare.map((r) => r.cpuUs);
+    pacedRows.unshift({
+      scenario: 'bare http-proxy',
+      rps: pacedBare.reduce((sum, r) => sum + r.wrk.requestsPerSecond, 0) / pacedBare.length,
+      p50: pacedBare[0]?.wrk.p50Ms ?? 0,
+      p99: pacedBare[0]?.wrk.p99Ms ?? 0,
+      cpuUs: pacedCpu.reduce((sum, c) => sum + c, 0) / pacedCpu.length,
+      cpuRatio: 1,
+      rpsRatio: 1,
+      note: `mean of ${pacedBare.length} runs: ${Math.min(...pacedCpu).toFixed(1)}–${Math.max(...pacedCpu).toFixed(1)} µs/req`,
+    });
+
     // Login throughput: JSON logins (never cached) with the real KDF, and LDAP binds.
     const loginRate = async (name: string, body: unknown): Promise<{ name: string; rps: number; p50: number; p99: number }> => {
       const script = postJsonScript(dir, name.replace(/\W+/g, '-'), body);
@@ -253,6 +280,9 @@ async function main(): Promise<void> {
     lines.push('Ratios compare each scenario with the mean of the bare http-proxy runs just before and just after it.', '');
     lines.push('| scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | CPU vs bare | req/s vs bare | note |', '|---|---:|---:|---:|---:|---:|---:|---|');
     for (const r of rows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${f(r.rpsRatio, 2)}× | ${r.note ?? ''} |`);
+    lines.push('', `Paced: each connection waits ${PACED_DELAY_MS} ms between requests, so both proxies serve about the same rate.`, '');
+    lines.push('| scenario | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare | note |', '|---|---:|---:|---:|---:|---:|---|');
+    for (const r of pacedRows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${r.note ?? ''} |`);
     lines.push('', '| login | logins/s | p50 ms | p99 ms |', '|---|---:|---:|---:|');
     for (const l of logins) lines.push(`| ${l.name} | ${f(l.rps, 1)} | ${f(l.p50, 1)} | ${f(l.p99, 1)} |`);
     if (ldapCached) lines.push(`| Basic, LDAP user (cached) | ${f(ldapCached.rps)} | ${f(ldapCached.p50, 2)} | ${f(ldapCached.p99, 2)} |`);
@@ -271,7 +301,7 @@ async function main(): Promise<void> {
     const report = lines.join('\n') + '\n';
     process.stdout.write(report);
     writeFileSync(join(process.cwd(), '.bench', 'results.md'), report);
-    writeFileSync(join(process.cwd(), '.bench', 'results.json'), JSON.stringify({ rows, logins, soak: { seconds: SOAK, rssBefore, rssAfter, growth }, users: { fewCount, manyCount, few, many } }, null, 2));
+    writeFileSync(join(process.cwd(), '.bench', 'results.json'), JSON.stringify({ rows, paced: { delayMs: PACED_DELAY_MS, rows: pacedRows }, logins, soak: { seconds: SOAK, rssBefore, rssAfter, growth }, users: { fewCount, manyCount, few, many } }, null, 2));
   } finally {
     for (const proc of procs.reverse()) await stop(proc);
     await new Promise<void>((r) => jwks.close(() => r()));
