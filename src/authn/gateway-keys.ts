@@ -180,7 +180,7 @@ export class GatewayKeys {
       .setJti(randomBytes(12).toString('base64url'))
       .sign(key.privateKey);
     // A key change while signing: this assertion is not kept for the new key's requests.
-    if (this.active !== key) return token;
+    if (this.active?.record.kid !== key.record.kid) return token;
     const made = { token, madeAt: now };
     this.assertions.set(cacheKey, made);
     this.remember(identity, audience, made);
