@@ -127,6 +127,13 @@ export class Forwarder {
       selfHandleResponse: true,
     });
     proxy.on('proxyRes', (proxyRes, req, res) => this.respond(proxyRes, req, res));
+    // A WebSocket handshake gets the route's timeout too (upgrades do not use the route's agent):
+    // an upstream that accepts the connection and never answers is a 504, not a client left
+    // hanging. http-proxy sets the upgraded upstream socket's timeout back to 0, so an
+    // established WebSocket may idle as long as both ends want.
+    proxy.on('proxyReqWs', (proxyReq) => {
+      proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(Object.assign(new Error(`upstream did not answer the upgrade within ${route.config.timeout} ms`), { code: UPSTREAM_TIMEOUT })));
+    });
     proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
     proxy.on('econnreset', () => undefined);
     return proxy;

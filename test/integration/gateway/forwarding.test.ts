@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
@@ -13,9 +13,9 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-function openSocket(url: string, headers: Record<string, string>): Promise<{ ws?: WebSocket; status?: number }> {
+function openSocket(url: string, headers: Record<string, string>, handshakeTimeout = 10_000): Promise<{ ws?: WebSocket; status?: number }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { headers });
+    const ws = new WebSocket(url, { headers, handshakeTimeout });
     ws.on('open', () => resolve({ ws }));
     ws.on('unexpected-response', (_req, res) => {
       resolve({ status: res.statusCode ?? 0 });
@@ -28,11 +28,19 @@ function openSocket(url: string, headers: Record<string, string>): Promise<{ ws?
 describe('forwarding, upstream failures and WebSockets', () => {
   let upstream: Upstream;
   let gw: TestGateway;
+  // Accepts connections and never answers: a hung upstream.
+  const held = new Set<Socket>();
+  const silent = createServer((socket) => {
+    held.add(socket);
+    socket.on('close', () => held.delete(socket));
+  });
   const basic = { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64') };
 
   before(async () => {
     upstream = await startUpstream();
     const dead = await deadPort();
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as { port: number }).port;
     gw = await startGateway({
       config: {
         routes: [
@@ -41,6 +49,7 @@ describe('forwarding, upstream failures and WebSockets', () => {
           { name: 'slow', path_prefix: '/slow', upstream: upstream.url, timeout: '300ms' },
           { name: 'echo', path_prefix: '/echo', upstream: 'builtin:echo' },
           { name: 'nows', path_prefix: '/nows', upstream: upstream.url, websocket: false },
+          { name: 'hung', path_prefix: '/hung', upstream: `http://127.0.0.1:${silentPort}`, timeout: '300ms' },
         ],
         access: { default_policy: 'authenticated', rules: [{ name: 'ws-admins', paths: ['/ws/admin/**'], roles: ['admin'] }] },
       },
@@ -49,6 +58,8 @@ describe('forwarding, upstream failures and WebSockets', () => {
   after(async () => {
     await gw?.close();
     await upstream?.close();
+    for (const socket of held) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
 
   test('an unreachable upstream answers 502 upstream_unavailable and the gateway stays up', async () => {
@@ -132,6 +143,28 @@ describe('forwarding, upstream failures and WebSockets', () => {
     const auth = { authorization: 'Basic ' + Buffer.from('wsuser:Ws-Passw0rd1').toString('base64') };
     const { status } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', auth);
     assert.equal(status, 403);
+  });
+
+  test('a WebSocket handshake the upstream never answers is a 504 after the route timeout', async () => {
+    const started = Date.now();
+    // The client gives up after 3 s (status -1); the gateway must answer long before.
+    const { status } = await openSocket(gw.url.replace('http', 'ws') + '/hung/feed', basic, 3000);
+    assert.equal(status, 504);
+    assert.ok(Date.now() - started < 3000, 'refused at the route timeout, not when the client gave up');
+    assert.equal((await gw.fetch('/x', { headers: basic })).status, 200);
+  });
+
+  test('an established WebSocket may stay idle longer than the route timeout', async () => {
+    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/slow/feed', basic);
+    assert.ok(ws, 'upgrade accepted');
+    await new Promise((r) => setTimeout(r, 900));
+    const reply = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (data) => resolve(String(data)));
+      ws.once('close', () => reject(new Error('closed while idle')));
+      ws.send('still there');
+    });
+    assert.equal(reply, 'echo:still there');
+    ws.close();
   });
 
   test('a route with websocket: false refuses upgrades', async () => {
