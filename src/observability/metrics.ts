@@ -71,6 +71,13 @@ function deferredCounts(labelNames: readonly string[]): {
   };
 }
 
+/** One sample line as prom-client's Registry renders it. */
+interface SampleValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName: string;
+}
+
 /**
  * `portcullis_request_duration_seconds`, by route: a histogram kept as plain bucket counts per
  * route and rendered by the registry like any prom-client histogram (buckets with `le`, then
@@ -105,8 +112,8 @@ export class RouteDurations {
   }
 
   /** What prom-client's Registry reads from a metric. */
-  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> }> {
-    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: SampleValue[] }> {
+    const values: SampleValue[] = [];
     for (const [route, cell] of this.series) {
       let cumulative = 0;
       for (let i = 0; i < this.bounds.length; i++) {
