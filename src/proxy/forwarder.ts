@@ -35,6 +35,11 @@ type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage }
 /** Response headers that describe the upstream connection, not the answer: never passed on. */
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'x-request-id']);
 
+/** The error an upstream timeout destroys its connection with; fail() answers it with 504. */
+function upstreamTimeout(message: string): Error {
+  return Object.assign(new Error(message), { code: UPSTREAM_TIMEOUT });
+}
+
 /** Marks the request with the id its response will carry in X-Request-Id. */
 export function setRequestId(req: IncomingMessage, requestId: string): void {
   (req as Marked)[REQUEST_ID] = requestId;
@@ -77,7 +82,7 @@ function timedAgent(secure: boolean, timeoutMs: number): http.Agent {
     const socket = createConnection(connectOptions, callback);
     if (socket instanceof Socket) {
       socket.setTimeout(timeoutMs);
-      socket.on('timeout', () => socket.destroy(Object.assign(new Error(`upstream sent nothing for ${timeoutMs} ms`), { code: UPSTREAM_TIMEOUT })));
+      socket.on('timeout', () => socket.destroy(upstreamTimeout(`upstream sent nothing for ${timeoutMs} ms`)));
     }
     return socket;
   };
@@ -132,7 +137,7 @@ export class Forwarder {
     // hanging. http-proxy sets the upgraded upstream socket's timeout back to 0, so an
     // established WebSocket may idle as long as both ends want.
     proxy.on('proxyReqWs', (proxyReq) => {
-      proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(Object.assign(new Error(`upstream did not answer the upgrade within ${route.config.timeout} ms`), { code: UPSTREAM_TIMEOUT })));
+      proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(upstreamTimeout(`upstream did not answer the upgrade within ${route.config.timeout} ms`)));
     });
     proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
     proxy.on('econnreset', () => undefined);
