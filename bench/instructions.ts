@@ -14,7 +14,8 @@
  *
  * Env: BENCH_IR_REQUESTS (N, default 2000), BENCH_IR_REPS (5), BENCH_IR_ONLY (scenario names
  * containing any of these comma-separated words, e.g. `public,Basic`; bare always runs),
- * BENCH_IR_KEEP (a directory that receives the callgrind dumps, for callgrind_annotate).
+ * BENCH_IR_KEEP (a directory that receives the callgrind dumps, for callgrind_annotate),
+ * BENCH_IR_WARMUP (requests per gateway path before any count, default 3000).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const REQUESTS = Number(process.env.BENCH_IR_REQUESTS ?? 2000);
 const REPS = Number(process.env.BENCH_IR_REPS ?? 5);
 const ONLY = (process.env.BENCH_IR_ONLY ?? '').split(',').filter((w) => w !== '');
 const KEEP = process.env.BENCH_IR_KEEP;
+/** Requests per gateway path before anything is counted. */
+const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 3000);
 const CONNECTIONS = 8;
 const PASSWORD = 'Alice-Bench-Passw0rd';
 
@@ -140,7 +143,7 @@ async function main(): Promise<void> {
     const lines = [`Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`, '', '| scenario | k instructions/req | vs bare | all counts (k) |', '|---|---:|---:|---|'];
     // Every gateway path is warmed before any is counted: the first one counted would otherwise
     // still carry the recompilations the later ones trigger.
-    for (const [, proc, url, headers] of all) if (proc === gateway) await load(url, 3000, headers);
+    for (const [, proc, url, headers] of all) if (proc === gateway) await load(url, WARMUP, headers);
     let bareIr = Number.NaN;
     for (const [name, proc, url, headers] of scenarios) {
       const counts = await count(proc, url, headers);
