@@ -76,6 +76,46 @@ async function measure(url: string, pid: number, headers: Record<string, string>
   return { wrk, cpuUs: (cpu * 1e6) / Math.max(1, wrk.requests) };
 }
 
+type Timed = { wrk: WrkResult; cpuUs: number };
+
+/**
+ * Times the gateway at `url`, then bare http-proxy once more, and returns the row comparing the
+ * gateway with the mean of that bare run and the one before it (the last of `bareRuns`).
+ */
+async function betweenBare(scenario: string, bareRuns: Timed[], bareUrl: string, barePid: number, url: string, gatewayPid: number, headers: Record<string, string>, script?: string): Promise<Row> {
+  const result = await measure(url, gatewayPid, headers, script);
+  const before = bareRuns[bareRuns.length - 1] as Timed;
+  const after = await measure(bareUrl, barePid, {}, script);
+  bareRuns.push(after);
+  const reference = { rps: (before.wrk.requestsPerSecond + after.wrk.requestsPerSecond) / 2, cpuUs: (before.cpuUs + after.cpuUs) / 2 };
+  return {
+    scenario,
+    rps: result.wrk.requestsPerSecond,
+    p50: result.wrk.p50Ms,
+    p99: result.wrk.p99Ms,
+    cpuUs: result.cpuUs,
+    cpuRatio: result.cpuUs / reference.cpuUs,
+    rpsRatio: result.wrk.requestsPerSecond / reference.rps,
+    ...(result.wrk.non2xx > 0 ? { note: `${result.wrk.non2xx} non-2xx` } : {}),
+  };
+}
+
+/** The bare http-proxy row: the mean of all its runs, and how far they spread. */
+function ceilingRow(scenario: string, runs: Timed[]): Row {
+  const cpu = runs.map((r) => r.cpuUs);
+  const rps = runs.map((r) => r.wrk.requestsPerSecond);
+  return {
+    scenario,
+    rps: rps.reduce((sum, r) => sum + r, 0) / runs.length,
+    p50: runs[0]?.wrk.p50Ms ?? 0,
+    p99: runs[0]?.wrk.p99Ms ?? 0,
+    cpuUs: cpu.reduce((sum, c) => sum + c, 0) / runs.length,
+    cpuRatio: 1,
+    rpsRatio: 1,
+    note: `mean of ${runs.length} runs: ${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)} µs/req, ${Math.min(...rps).toFixed(0)}–${Math.max(...rps).toFixed(0)} req/s`,
+  };
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
@@ -165,61 +205,30 @@ async function main(): Promise<void> {
     // Each scenario is timed between two runs of bare http-proxy and compared with their mean:
     // on a shared 2-core machine the ceiling drifts during a run, and a neighbour is a fairer
     // reference than one figure for the whole run.
-    type Timed = { wrk: WrkResult; cpuUs: number };
-    const rows: Row[] = [];
     const bareRuns: Timed[] = [await measure(bareUrl, bare.pid, {})];
-    const measured: Array<{ name: string; result: Timed | undefined; reference?: { rps: number; cpuUs: number }; note?: string }> = [];
+    const measured: Row[] = [];
     for (const scenario of scenarios) {
       // A fast wrong answer is not a result: the identity must arrive, and no credentials must be refused.
       const probe = await fetch(base + scenario.path, { headers: scenario.headers });
       const seen = (await probe.json().catch(() => ({}))) as { user?: string | null };
       const refused = scenario.user === null ? 0 : (await fetch(base + scenario.path)).status;
       if (probe.status !== 200 || (seen.user ?? null) !== scenario.user || (scenario.user !== null && ![401, 302, 403].includes(refused))) {
-        measured.push({ name: scenario.name, result: undefined, note: `check failed: ${probe.status}, user ${String(seen.user)}, no-credential status ${refused}` });
+        measured.push({ scenario: scenario.name, rps: 0, p50: 0, p99: 0, cpuUs: 0, cpuRatio: Number.NaN, rpsRatio: Number.NaN, note: `check failed: ${probe.status}, user ${String(seen.user)}, no-credential status ${refused}` });
         continue;
       }
-      const result = await measure(base + scenario.path, gateway.pid, scenario.headers);
-      const before = bareRuns[bareRuns.length - 1] as Timed;
-      const after = await measure(bareUrl, bare.pid, {});
-      bareRuns.push(after);
-      measured.push({ name: scenario.name, result, reference: { rps: (before.wrk.requestsPerSecond + after.wrk.requestsPerSecond) / 2, cpuUs: (before.cpuUs + after.cpuUs) / 2 } });
+      measured.push(await betweenBare(scenario.name, bareRuns, bareUrl, bare.pid, base + scenario.path, gateway.pid, scenario.headers));
     }
-    const ceiling = {
-      rps: bareRuns.reduce((sum, r) => sum + r.wrk.requestsPerSecond, 0) / bareRuns.length,
-      cpuUs: bareRuns.reduce((sum, r) => sum + r.cpuUs, 0) / bareRuns.length,
-    };
-    const bareCpu = bareRuns.map((r) => r.cpuUs);
-    const bareRps = bareRuns.map((r) => r.wrk.requestsPerSecond);
-    rows.push({ scenario: 'bare http-proxy (ceiling)', rps: ceiling.rps, p50: bareRuns[0]?.wrk.p50Ms ?? 0, p99: bareRuns[0]?.wrk.p99Ms ?? 0, cpuUs: ceiling.cpuUs, cpuRatio: 1, rpsRatio: 1, note: `mean of ${bareRuns.length} runs: ${Math.min(...bareCpu).toFixed(1)}–${Math.max(...bareCpu).toFixed(1)} µs/req, ${Math.min(...bareRps).toFixed(0)}–${Math.max(...bareRps).toFixed(0)} req/s` });
-    for (const m of measured) {
-      if (!m.result || !m.reference) rows.push({ scenario: m.name, rps: 0, p50: 0, p99: 0, cpuUs: 0, cpuRatio: Number.NaN, rpsRatio: Number.NaN, note: m.note ?? '' });
-      else rows.push({ scenario: m.name, rps: m.result.wrk.requestsPerSecond, p50: m.result.wrk.p50Ms, p99: m.result.wrk.p99Ms, cpuUs: m.result.cpuUs, cpuRatio: m.result.cpuUs / m.reference.cpuUs, rpsRatio: m.result.wrk.requestsPerSecond / m.reference.rps, ...(m.result.wrk.non2xx > 0 ? { note: `${m.result.wrk.non2xx} non-2xx` } : {}) });
-    }
+    const rows: Row[] = [ceilingRow('bare http-proxy (ceiling)', bareRuns), ...measured];
 
     // The same comparison at one request rate for both (paced load), for the main credential kinds.
     const paced = pacedScript(dir, PACED_DELAY_MS);
-    const pacedRows: Row[] = [];
     const pacedBare: Timed[] = [await measure(bareUrl, bare.pid, {}, paced)];
+    const pacedMeasured: Row[] = [];
     for (const scenario of scenarios.filter((s) => ['session cookie', 'Basic, local user (cached)', 'X-Authentication API token', 'public rule, no credentials'].includes(s.name))) {
-      if (!measured.find((m) => m.name === scenario.name)?.result) continue;
-      const result = await measure(base + scenario.path, gateway.pid, scenario.headers, paced);
-      const before = pacedBare[pacedBare.length - 1] as Timed;
-      const after = await measure(bareUrl, bare.pid, {}, paced);
-      pacedBare.push(after);
-      const reference = { rps: (before.wrk.requestsPerSecond + after.wrk.requestsPerSecond) / 2, cpuUs: (before.cpuUs + after.cpuUs) / 2 };
-      pacedRows.push({ scenario: scenario.name, rps: result.wrk.requestsPerSecond, p50: result.wrk.p50Ms, p99: result.wrk.p99Ms, cpuUs: result.cpuUs, cpuRatio: result.cpuUs / reference.cpuUs, rpsRatio: result.wrk.requestsPerSecond / reference.rps });
+      if (!Number.isFinite(measured.find((m) => m.scenario === scenario.name)?.cpuRatio)) continue;
+      pacedMeasured.push(await betweenBare(scenario.name, pacedBare, bareUrl, bare.pid, base + scenario.path, gateway.pid, scenario.headers, paced));
     }
-    const pacedCpu = pacedBare.map((r) => r.cpuUs);
-    pacedRows.unshift({
-      scenario: 'bare http-proxy',
-      rps: pacedBare.reduce((sum, r) => sum + r.wrk.requestsPerSecond, 0) / pacedBare.length,
-      p50: pacedBare[0]?.wrk.p50Ms ?? 0,
-      p99: pacedBare[0]?.wrk.p99Ms ?? 0,
-      cpuUs: pacedCpu.reduce((sum, c) => sum + c, 0) / pacedCpu.length,
-      cpuRatio: 1,
-      rpsRatio: 1,
-      note: `mean of ${pacedBare.length} runs: ${Math.min(...pacedCpu).toFixed(1)}–${Math.max(...pacedCpu).toFixed(1)} µs/req`,
-    });
+    const pacedRows: Row[] = [ceilingRow('bare http-proxy', pacedBare), ...pacedMeasured];
 
     // Login throughput: JSON logins (never cached) with the real KDF, and LDAP binds.
     const loginRate = async (name: string, body: unknown): Promise<{ name: string; rps: number; p50: number; p99: number }> => {
