@@ -131,6 +131,7 @@ export class Forwarder {
       toProxy: true,
       selfHandleResponse: true,
     });
+    withoutDeleteLength(proxy);
     proxy.on('proxyRes', (proxyRes, req, res) => this.respond(proxyRes, req, res));
     // A WebSocket handshake gets the route's timeout too (upgrades do not use the route's agent):
     // an upstream that accepts the connection and never answers is a 504, not a client left
@@ -198,6 +199,11 @@ export class Forwarder {
       echo(req, res);
       return;
     }
+    // What http-proxy's deleteLength pass did, minus its harm (see withoutDeleteLength): some
+    // servers want a length on these two even without a body. req.headers is the gateway's
+    // forwarded header object by now.
+    const method = req.method;
+    if ((method === 'DELETE' || method === 'OPTIONS') && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) req.headers['content-length'] = '0';
     // No per-request options and no callback: http-proxy then uses the route's options as they
     // are (no copy) and reports failures through the 'error' listener.
     this.proxyFor(route).web(req, res);
@@ -224,6 +230,22 @@ export class Forwarder {
     this.proxies.clear();
     this.agents.length = 0;
   }
+}
+
+/**
+ * Removes http-proxy's first web pass, `deleteLength`: on a DELETE or OPTIONS without
+ * Content-Length it sets `Content-Length: 0` and deletes Transfer-Encoding, so a chunked body
+ * went to the upstream unframed and was read there as a second request, with whatever
+ * identity headers the client wrote into it (request smuggling past authentication). The
+ * gateway keeps the framing (HeaderPolicy) and adds the zero length only to a request without
+ * a body (web()). Fails closed: if http-proxy no longer has the pass where it was, no proxy
+ * server is made and the route answers 500 until this is looked at again.
+ */
+export function withoutDeleteLength(proxy: httpProxy): void {
+  const passes = (proxy as unknown as { webPasses?: Array<{ name: string }> }).webPasses;
+  const index = passes?.findIndex((pass) => pass.name === 'deleteLength') ?? -1;
+  if (!passes || index === -1) throw new Error('http-proxy has no deleteLength web pass: check request body framing before changing http-proxy');
+  passes.splice(index, 1);
 }
 
 export function rejectUpgrade(socket: Duplex, status: number, text: string, body = ''): void {

@@ -127,27 +127,43 @@ describe('upstream answers and request bodies', () => {
     assert.ok(released, 'the upstream saw its response closed');
   });
 
-  test('a chunked body keeps its framing, even on a GET, so nothing is smuggled as a second request', async () => {
-    const before = seen.length;
-    const { port } = new URL(gw.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => {
-        socket.write(
-          'GET /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
-            '2a\r\nGET /smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n\r\n0\r\n\r\n',
-        );
+  // GET has no body by default in Node's client; DELETE and OPTIONS are the methods http-proxy
+  // gave `Content-Length: 0` when the client sent none, which with a chunked body let its
+  // bytes reach the upstream unframed, as a second request carrying whatever headers it liked.
+  for (const method of ['GET', 'DELETE', 'OPTIONS']) {
+    test(`a chunked body keeps its framing on ${method}, so nothing is smuggled as a second request`, async () => {
+      const before = seen.length;
+      const { port } = new URL(gw.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(
+            `${method} /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+              '3e\r\nGET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n\r\n0\r\n\r\n',
+          );
+        });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
       });
-      let text = '';
-      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const arrived = seen.slice(before);
+      assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
+      assert.equal(arrived[0]?.body, 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n');
+      assert.equal(arrived[0]?.headers['transfer-encoding'], 'chunked');
     });
-    assert.match(answer, /^HTTP\/1\.1 200 /);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const arrived = seen.slice(before);
-    assert.deepEqual(arrived.map((s) => s.url), ['/x'], 'exactly one request reached the upstream');
-    assert.equal(arrived[0]?.body, 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n');
-    assert.equal(arrived[0]?.headers['transfer-encoding'], 'chunked');
+  }
+
+  test('a DELETE or OPTIONS without a body tells the upstream its length is 0', async () => {
+    for (const method of ['DELETE', 'OPTIONS']) {
+      const res = await gw.fetch('/x', { method });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      assert.equal(seen.at(-1)?.method, method);
+      assert.equal(seen.at(-1)?.headers['content-length'], '0');
+      assert.equal(seen.at(-1)?.headers['transfer-encoding'], undefined);
+    }
   });
 
   test('a request body with Content-Length arrives intact', async () => {
