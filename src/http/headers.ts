@@ -99,12 +99,6 @@ export class HeaderPolicy {
     for (const name of ['x-auth-user', 'x-auth-roles', 'x-auth-projects', 'x-auth-name', 'x-auth-email', 'x-auth-source', 'x-auth-assertion']) this.stripped.add(name);
   }
 
-  /** Is this (client-sent) header one the gateway must remove? */
-  isSpoofable(name: string): boolean {
-    const normalised = normaliseHeaderName(name);
-    return this.stripped.has(normalised) || normalised.startsWith('x-forwarded-');
-  }
-
   /**
    * The header object the upstream receives, built in one pass over the client's headers
    * (a fresh object: deleting keys one by one turns V8 objects into slow dictionaries).
