@@ -4,11 +4,12 @@
  * values.schema.json all derive from this schema. Unknown keys are errors everywhere.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
 
 /** A duration string (`30s`, `15m`) parsed to milliseconds. */
 export const duration = z
-  .union([z.string(), z.number().int().nonnegative()])
+  // The pattern only describes the string for JSON Schema (Helm); parseDuration decides.
+  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().int().nonnegative()])
   .transform((value, ctx) => {
     if (typeof value === 'number') return value;
     const ms = parseDuration(value);

@@ -104,4 +104,9 @@ test('values.yaml passes values.schema.json, and bad values or unknown config ke
   const badPolicy = structuredClone(values) as any;
   badPolicy.config.access.default_policy = 'allow';
   assert.equal(validate(badPolicy), false);
+  for (const [timeout, ok] of [['30 seconds', false], ['30', false], ['1.5h', true], [' 10s ', true], [10_000, true]] as const) {
+    const duration = structuredClone(values) as any;
+    duration.config.server.shutdown_timeout = timeout;
+    assert.equal(validate(duration), ok, `shutdown_timeout ${JSON.stringify(timeout)}`);
+  }
 });
