@@ -76,7 +76,11 @@ export function safeRedirectTarget(rd: unknown): string {
     const base = new URL('http://portcullis.invalid');
     const resolved = new URL(rd, base);
     if (resolved.origin !== base.origin) return '/';
-    return resolved.pathname + resolved.search;
+    // Dot segments resolve away: `/.//evil.example/` has the path `//evil.example/`, which a
+    // browser reads as another host. What comes out is checked like what went in.
+    const path = resolved.pathname;
+    if (path.startsWith('//') || path.startsWith('/\\') || decodeURIComponent(path).startsWith('//')) return '/';
+    return path + resolved.search;
   } catch {
     return '/';
   }
