@@ -106,6 +106,8 @@ export class ExternalJwtVerifier {
     const nowS = this.now() / 1000;
     const exp = payload.exp as number;
     const iat = typeof payload.iat === 'number' ? payload.iat : nowS;
+    // Issued in the future (beyond the clock tolerance): the issuer's clock or the token is wrong.
+    if (iat > nowS + config.clock_tolerance / 1000) return { kind: 'failed', reason: 'invalid_token', issuerName: config.name };
     if (exp - iat > config.max_token_lifetime / 1000 || exp - nowS > config.max_token_lifetime / 1000 + config.clock_tolerance / 1000) {
       return { kind: 'failed', reason: 'invalid_token', issuerName: config.name };
     }

@@ -175,18 +175,32 @@ export class HeaderPolicy {
     if (known !== undefined) return known;
     const pairs: string[] = [];
     for (const [name, value] of [
-      [this.identityNames.user, identity.username],
-      [this.identityNames.roles, identity.roles.join(',')],
-      [this.identityNames.projects, identity.projects.join(',')],
-      [this.identityNames.name, identity.name],
-      [this.identityNames.email, identity.email],
-      [this.identityNames.source, identity.source],
+      [this.identityNames.user, encodeHeaderValue(identity.username)],
+      [this.identityNames.roles, listValue(identity.roles)],
+      [this.identityNames.projects, listValue(identity.projects)],
+      [this.identityNames.name, encodeHeaderValue(identity.name)],
+      [this.identityNames.email, encodeHeaderValue(identity.email)],
+      [this.identityNames.source, encodeHeaderValue(identity.source)],
     ] as const) {
-      if (name !== '') pairs.push(name, encodeHeaderValue(value));
+      if (name !== '') pairs.push(name, value);
     }
     if (Object.isFrozen(identity)) this.pairsOf.set(identity, pairs);
     return pairs;
   }
+}
+
+/**
+ * A list header value: each item encoded, and a comma inside an item as `%2C`, so that a role
+ * an external issuer named `user,admin` reaches a backend that splits on commas as one role,
+ * not as `user` and `admin`.
+ */
+function listValue(items: readonly string[]): string {
+  let out = '';
+  for (let i = 0; i < items.length; i++) {
+    const item = encodeHeaderValue(items[i] as string);
+    out += (i === 0 ? '' : ',') + (item.includes(',') ? item.replaceAll(',', '%2C') : item);
+  }
+  return out;
 }
 
 /** Printable ASCII passes as is (except `%`, so decoding is unambiguous); the rest is UTF-8 percent-encoded. */

@@ -75,6 +75,12 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     assert.equal((await echo(dropped))['x-auth-roles'], 'user');
     const variants = await gw.fetch('/admin/x', { headers: { authorization: `Bearer ${await hsToken({ sub: 'labuser2', roles: ['Admin', 'superadmin', 'user,admin'] })}` } });
     assert.equal(variants.status, 403, 'Admin, superadmin and user,admin are not admin');
+    // ...and a backend splitting X-Auth-Roles on commas must not find admin or api in it either.
+    const commas = await gw.fetch('/x', { headers: { authorization: `Bearer ${await hsToken({ sub: 'labuser3', roles: ['user,admin', 'x,api'], projects: ['p,q'] })}` } });
+    assert.equal(commas.status, 200);
+    const seen = await echo(commas);
+    assert.equal(seen['x-auth-roles'], 'user%2Cadmin,x%2Capi');
+    assert.equal(seen['x-auth-projects'], 'p%2Cq');
   });
 
   test('a JWT never logs in a local user', async () => {

@@ -86,6 +86,9 @@ describe('external JWT verification', () => {
     assert.equal(await reason(v, await sign({ sub: 'x' }, {}, portal.privateKey, { exp: t + 7200 })), 'invalid_token');
     assert.equal(await reason(v, await sign({ sub: 'x' }, {}, portal.privateKey, { iat: t - 3000, exp: t + 1000 })), 'invalid_token', 'exp - iat above max_token_lifetime');
     assert.equal(await reason(v, await sign({ sub: 'x' }, {}, portal.privateKey, { iss: 'https://unknown' })), 'untrusted_issuer');
+    assert.equal(await reason(v, await sign({ sub: 'x' }, {}, portal.privateKey, { iat: t + 10 * 365 * 86_400, exp: t + 600 })), 'invalid_token', 'iat far in the future');
+    assert.equal(await reason(v, await sign({ sub: 'x' }, {}, portal.privateKey, { iat: t + 600, exp: t + 900 })), 'invalid_token', 'iat beyond the clock tolerance');
+    assert.equal((await v.verify(await sign({ sub: 'x' }, {}, portal.privateKey, { iat: t + 5, exp: t + 600 }))).kind, 'ok', 'iat within the clock tolerance');
   });
 
   test('claims of the wrong type are refused, never coerced', async () => {

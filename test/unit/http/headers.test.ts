@@ -95,6 +95,17 @@ test('sets identity headers once and percent-encodes what is not printable ASCII
   assert.equal(encodeHeaderValue('a\r\nX-Evil: 1'), 'a%0D%0AX-Evil: 1');
 });
 
+test('a comma inside a role or project name is sent as %2C, so a splitting backend sees one name', () => {
+  const policy = new HeaderPolicy(names, 'portcullis_session');
+  const headers: IncomingHttpHeaders = {};
+  policy.setIdentity(headers, { username: 'eve', roles: ['user,admin', 'x, api', 'plain'], projects: ['a,b', '50%'], name: '', email: '', source: 'jwt:lab' });
+  assert.equal(headers['x-auth-roles'], 'user%2Cadmin,x%2C api,plain');
+  assert.equal(headers['x-auth-projects'], 'a%2Cb,50%25');
+  const split = String(headers['x-auth-roles']).split(',').map((r) => decodeURIComponent(r.trim()));
+  assert.deepEqual(split, ['user,admin', 'x, api', 'plain']);
+  assert.ok(!split.includes('admin') && !split.includes('api'));
+});
+
 test('a cookie sent twice is ambiguous and read as absent', () => {
   assert.deepEqual(readCookie('portcullis_session=a; portcullis_session=b', 'portcullis_session'), { value: undefined, ambiguous: true });
   assert.deepEqual(readCookie('x=1; portcullis_session=a', 'portcullis_session'), { value: 'a', ambiguous: false });
