@@ -203,7 +203,9 @@ export class Gateway {
   private async withinQuota(decision: Extract<Decision, { effect: 'allow' }>, quota: { requests: number; per: number }, identity: Identity, user: UserRecord | undefined, facts: RequestFacts, method: string, path: string, routeName: string): Promise<Outcome> {
     const { registry } = this;
     const { requests, per } = quota;
-    const limit = user?.quotas[decision.rule] ?? requests;
+    // Own numbers only: a rule named `constructor` must not find Object.prototype's.
+    const override = user !== undefined && Object.hasOwn(user.quotas, decision.rule) ? user.quotas[decision.rule] : undefined;
+    const limit = typeof override === 'number' ? override : requests;
     const now = registry.now();
     const windowStart = Math.floor(now / per) * per;
     const used = await registry.store.incrementQuota(`${decision.rule}:${identity.username.toLowerCase()}`, windowStart);

@@ -10,6 +10,8 @@ import type { WebhookSink } from './webhook.js';
 
 /** Field names that must never appear in an event, whatever a caller passes. */
 const FORBIDDEN_FIELDS = /pass(word)?|secret|token$|^token|cookie|hash|authorization/i;
+/** Names FORBIDDEN_FIELDS would catch that carry no secret: a token's id is what an audit needs. */
+const ALLOWED_FIELDS = new Set(['token_id']);
 
 export interface EventBusOptions {
   logger: Logger;
@@ -37,7 +39,7 @@ export class EventBus {
     const time = this.now();
     const event: PortcullisEvent = { event: type, time: new Date(time).toISOString(), username: sanitiseUsername(username) };
     for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined || FORBIDDEN_FIELDS.test(key)) continue;
+      if (value === undefined || (FORBIDDEN_FIELDS.test(key) && !ALLOWED_FIELDS.has(key))) continue;
       event[key] = value;
     }
     if (context) {

@@ -17,6 +17,7 @@ describe('access rules end to end: {self}, {project}, grants, quotas, roles', ()
             { name: 'project-data', paths: ['/projects/{project}/**'], roles: ['user', 'manager'] },
             { name: 'submit', paths: ['re:^/api/v[0-9]+/runs$'], methods: ['POST'], roles: ['api'], quota: { requests: 2, per: '1h' } },
             { name: 'machines', paths: ['/machines/**'], policy: 'grant' },
+            { name: 'constructor', paths: ['/ctor/**'], roles: ['api'], quota: { requests: 2, per: '1h' } },
             { name: 'reads', paths: ['/data/**'], methods: ['GET', 'HEAD'], roles: ['readonly', 'user'] },
             { name: 'writes', paths: ['/data/**'], methods: ['POST', 'PUT', 'PATCH', 'DELETE'], roles: ['writeonly', 'user'] },
           ],
@@ -67,6 +68,12 @@ describe('access rules end to end: {self}, {project}, grants, quotas, roles', ()
     const robot2 = { headers: { authorization: 'Basic ' + Buffer.from('robot2:Robot2-Passw0rd').toString('base64') }, method: 'POST' };
     assert.equal((await gw.fetch('/api/v1/runs', robot2)).status, 200);
     assert.equal((await gw.fetch('/api/v1/runs', robot2)).status, 429);
+  });
+
+  test("a rule named like an Object.prototype member still counts its quota (no inherited override)", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await gw.fetch('/ctor/x', as('robot'))).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
   });
 
   test('public rules need no credentials but still verify the ones sent', async () => {

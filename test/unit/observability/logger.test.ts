@@ -18,3 +18,13 @@ test('an event is one JSON line and never carries password, token, cookie or has
   const event = JSON.parse(lines[0] as string) as Record<string, unknown>;
   assert.deepEqual(event, { event: 'UserLoginFailed', time: '2026-11-22T10:00:00.000Z', username: 'al\\u000dice', user_type: 'local', reason: 'bad_password', method: 'form', ip: '127.0.0.1', user_agent: 'curl/8', request_id: 'r1' });
 });
+
+test("a token's id is kept in events, the token itself is not", () => {
+  const lines: string[] = [];
+  const bus = new EventBus({ logger: createLogger({ write: (l) => lines.push(l) }), now: () => Date.UTC(2026, 10, 22, 10) });
+  bus.emit('TokenCreated', 'alice', { actor: 'alice', token_id: 'tok-1', kind: 'opaque', token: 'pcl_secret', token_hash: 'h' });
+  const event = JSON.parse(lines[0] as string) as Record<string, unknown>;
+  assert.equal(event.token_id, 'tok-1');
+  assert.equal(event.token, undefined);
+  assert.equal(event.token_hash, undefined);
+});
