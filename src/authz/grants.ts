@@ -1,6 +1,7 @@
 /** Stored per-user grants (SPEC 8): `{paths, methods}` matched like rule paths. */
 import { LRUCache } from 'lru-cache';
 import type { Grant } from '../store/types.js';
+import { describeValue } from '../users/validation.js';
 import { compilePathPattern, type MatchContext, type PathPattern } from './matcher.js';
 
 interface CompiledGrant {
@@ -26,7 +27,7 @@ export function validateGrant(grant: unknown): { ok: true; grant: Grant } | { ok
         if (typeof path !== 'string' || path.length > 512) throw new TypeError('must be a string of at most 512 characters');
         compilePathPattern(path);
       } catch (err) {
-        fields.paths = `${JSON.stringify(path).slice(0, 80)}: ${(err as Error).message}`;
+        fields.paths = `${describeValue(path)}: ${(err as Error).message}`;
         break;
       }
     }

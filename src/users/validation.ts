@@ -14,15 +14,23 @@ export function usernameProblem(username: unknown): string | undefined {
 export function rolesProblem(roles: unknown): string | undefined {
   if (!Array.isArray(roles)) return 'must be an array of role names';
   if (roles.length > 64) return 'at most 64 roles';
-  for (const role of roles) if (typeof role !== 'string' || !ROLE_RE.test(role)) return `invalid role name: ${JSON.stringify(role).slice(0, 70)}`;
+  for (const role of roles) if (typeof role !== 'string' || !ROLE_RE.test(role)) return `invalid role name: ${describeValue(role)}`;
   return undefined;
 }
 
 export function projectsProblem(projects: unknown): string | undefined {
   if (!Array.isArray(projects)) return 'must be an array of project names';
   if (projects.length > 1024) return 'at most 1024 projects';
-  for (const project of projects) if (typeof project !== 'string' || !PROJECT_RE.test(project)) return `invalid project name: ${JSON.stringify(project).slice(0, 70)}`;
+  for (const project of projects) if (typeof project !== 'string' || !PROJECT_RE.test(project)) return `invalid project name: ${describeValue(project)}`;
   return undefined;
+}
+
+/** A value for an error message: a string quoted and cut short, anything else by its kind (never serialised: it may nest 20,000 deep). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 64));
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 export function uniqueSorted(values: readonly string[]): string[] {
