@@ -69,12 +69,21 @@ export function connectionTokens(value: string): string[] {
     .filter((t) => t !== '' && t !== 'keep-alive' && t !== 'close');
 }
 
+/**
+ * What frames the request: never removed because a client's Connection header names it. A
+ * request whose `Connection: Content-Length` dropped its length went upstream unframed, and its
+ * body was read there as a second request with whatever identity headers the client wrote.
+ */
+const FRAMING = ['content-length', 'transfer-encoding', 'host'];
+
 /** Header names the client's Connection header nominates (normalised), or undefined for none. */
 function nominatedBy(connection: string | string[] | undefined): string[] | undefined {
   if (typeof connection !== 'string') return undefined;
   const lower = connection.toLowerCase();
   if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return undefined;
-  const names = connectionTokens(lower).map(normaliseHeaderName);
+  const names = connectionTokens(lower)
+    .map(normaliseHeaderName)
+    .filter((name) => !FRAMING.includes(name));
   return names.length === 0 ? undefined : names;
 }
 

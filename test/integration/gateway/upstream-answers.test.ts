@@ -155,6 +155,32 @@ describe('upstream answers and request bodies', () => {
     });
   }
 
+  // A Connection header may name hop-by-hop headers to drop, but never the ones that frame the
+  // body: without its Content-Length the body went upstream raw, as a second request.
+  for (const [method, connection] of [['GET', 'Content-Length'], ['GET', 'close, content_length'], ['DELETE', 'keep-alive, Content.Length'], ['OPTIONS', 'Content-Length, Transfer-Encoding']]) {
+    test(`Connection: ${connection} on ${method} cannot strip the body's length`, async () => {
+      const before = seen.length;
+      const { port } = new URL(gw.url);
+      const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n';
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(`${method} /x HTTP/1.1\r\nHost: gw\r\nConnection: ${connection}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+          setTimeout(() => socket.end(), 300);
+        });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const arrived = seen.slice(before);
+      assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
+      assert.equal(arrived[0]?.headers['content-length'], String(smuggled.length));
+      assert.equal(arrived[0]?.body, smuggled);
+    });
+  }
+
   test('a DELETE or OPTIONS without a body tells the upstream its length is 0', async () => {
     for (const method of ['DELETE', 'OPTIONS']) {
       const res = await gw.fetch('/x', { method });
