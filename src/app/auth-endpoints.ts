@@ -15,7 +15,7 @@ import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { isSameOrigin } from '../http/origin.js';
-import { hostOf } from '../proxy/routes.js';
+import { hostOf } from '../http/host.js';
 import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
 import { STYLE_CSS } from '../ui/html.js';
@@ -252,7 +252,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const host = hostOf(typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : req.headers.host);
     const uri = typeof req.headers['x-forwarded-uri'] === 'string' ? req.headers['x-forwarded-uri'] : '/';
     const target = normaliseTarget(uri, undefined);
-    if (!target.ok || !/^[A-Z]{1,16}$/.test(method)) {
+    if (!target.ok || !/^[A-Z]{1,16}$/.test(method) || host === undefined) {
       sendError(res, new PortcullisError('invalid_path', 'The forwarded request target is not acceptable'));
       return;
     }

@@ -13,7 +13,8 @@ import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setRequestId } from '../proxy/forwarder.js';
-import { RouteTable, hostOf, type CompiledRoute } from '../proxy/routes.js';
+import { hostOf } from '../http/host.js';
+import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
@@ -100,6 +101,12 @@ export class Gateway {
       return;
     }
     const host = hostOf(req.headers.host);
+    if (host === undefined) {
+      res.setHeader('x-request-id', facts.request_id);
+      this.count('none', 'none', 400);
+      sendCode(res, 'bad_request', 'The Host header is not a host name');
+      return;
+    }
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
       res.setHeader('x-request-id', facts.request_id);
@@ -135,6 +142,10 @@ export class Gateway {
       return;
     }
     const host = hostOf(req.headers.host);
+    if (host === undefined) {
+      rejectUpgrade(socket, 400, 'Bad Request');
+      return;
+    }
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
       rejectUpgrade(socket, 404, 'Not Found');

@@ -4,6 +4,7 @@
  */
 import type { AccessConfig } from '../config/schema.js';
 import type { Grant } from '../store/types.js';
+import { configuredHost } from '../http/host.js';
 import { grantsAllow } from './grants.js';
 import { compilePathPattern, type MatchContext, type PathPattern } from './matcher.js';
 
@@ -37,7 +38,7 @@ export interface CompiledAccess {
 }
 
 function compileHost(host: string): { exact?: string; suffix?: string } {
-  const lower = host.toLowerCase();
+  const lower = configuredHost(host);
   return lower.startsWith('*.') ? { suffix: lower.slice(1) } : { exact: lower };
 }
 

@@ -1,5 +1,6 @@
 /** Route selection: exact Host (when set) and the longest path prefix on a segment boundary. */
 import type { RouteConfig } from '../config/schema.js';
+import { configuredHost } from '../http/host.js';
 
 export interface CompiledRoute {
   config: RouteConfig;
@@ -18,7 +19,7 @@ export class RouteTable {
       .map((config) => ({
         config,
         name: config.name,
-        host: config.host.toLowerCase(),
+        host: configuredHost(config.host),
         prefix: config.path_prefix.replace(/\/+$/, ''),
         upstreamHost: config.upstream.startsWith('builtin:') ? '' : new URL(config.upstream).host,
       }))
@@ -41,16 +42,4 @@ export class RouteTable {
     const rest = path.slice(route.prefix.length);
     return rest === '' ? '/' : rest;
   }
-}
-
-/** Host header without port, lower-case; '' when absent or malformed. */
-export function hostOf(hostHeader: string | undefined): string {
-  if (!hostHeader) return '';
-  const host = hostHeader.trim().toLowerCase();
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end === -1 ? '' : host.slice(0, end + 1);
-  }
-  const colon = host.indexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
 }

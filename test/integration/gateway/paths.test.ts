@@ -1,22 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { rawGet } from '../../helpers/raw-request.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
 
-/** Writes a raw HTTP/1.1 request so the target reaches the gateway byte for byte. */
-function rawTarget(url: string, target: string, extra = ''): Promise<{ status: number; text: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => {
-      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n${extra}\r\n`);
-    });
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('end', () => resolve({ status: Number(text.slice(9, 12)), text }));
-    socket.on('error', reject);
-  });
-}
+const rawTarget = (url: string, target: string, extra = ''): Promise<{ status: number; text: string }> => rawGet(url, target, { extra });
 
 describe('path normalisation and path tricks', () => {
   let upstream: Upstream;
