@@ -111,11 +111,23 @@ function splitAuthorization(header: string): { scheme: string; value: string } {
   return { scheme: header.slice(0, space).toLowerCase(), value: header.slice(space + 1).trim() };
 }
 
+/**
+ * A verified external JWT, remembered until its exp (at most an hour). It stands only for the
+ * user record it was federated into: same source and auth_version (bumped by a role change,
+ * disable, revoke; new for a recreated user), so a role change, a revoke, or a deleted user
+ * recreated under the same name (say, as a local user) ends it at once.
+ */
 interface CachedExternal {
   username: string;
+  source: string;
+  authVersion: number;
   roles: string[];
   projects: string[];
   expiresAt: number;
+}
+
+function stillFor(cached: CachedExternal, user: UserRecord | undefined): user is UserRecord {
+  return user !== undefined && !user.disabled && user.source === cached.source && user.auth_version === cached.authVersion;
 }
 
 export class Authenticator {
@@ -184,7 +196,7 @@ export class Authenticator {
     const cached = this.external.get(sha256(token));
     if (!cached || cached.expiresAt <= this.now()) return MISS;
     const user = this.options.users.peek(cached.username);
-    if (!user || user.disabled) return MISS;
+    if (!user || !stillFor(cached, user)) return MISS;
     return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
   }
 
@@ -258,7 +270,7 @@ export class Authenticator {
     const now = this.now();
     if (cached && cached.expiresAt > now) {
       const user = await this.options.users.get(cached.username);
-      if (user && !user.disabled) return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
+      if (stillFor(cached, user)) return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
       this.external.delete(key);
     }
     const verifier = this.options.externalJwt;
@@ -269,7 +281,8 @@ export class Authenticator {
     const federated = await federateUser(this.options.store, result.issuer, result.claims, now);
     if (!federated.ok) return fail(federated.reason, 'jwt', result.claims.username);
     const ttl = Math.max(1, Math.min(result.claims.exp * 1000 - now, 3_600_000));
-    this.external.set(key, { username: federated.user.username, roles: federated.roles, projects: federated.projects, expiresAt: result.claims.exp * 1000 }, { ttl });
+    const { username, source, auth_version: authVersion } = federated.user;
+    this.external.set(key, { username, source, authVersion, roles: federated.roles, projects: federated.projects, expiresAt: result.claims.exp * 1000 }, { ttl });
     this.options.users.invalidate(federated.user.username);
     this.options.recordLogin?.('success', 'jwt', '');
     this.options.events.emit('UserLoggedIn', federated.user.username, { user_type: 'jwt', roles: federated.roles, method: 'bearer', issuer: result.issuer.name }, context);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, createLocalJWKSet, jwtVerify, type CryptoKey } from 'jose';
-import { startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { externalUser } from '../../../src/authn/federation.js';
+import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 const HS_SECRET = 'a-shared-secret-of-at-least-32-bytes!!';
 
@@ -23,10 +24,12 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
       .setExpirationTime(options.exp ?? now + 600)
       .sign(rsa.privateKey);
   };
-  const hsToken = (claims: Record<string, unknown>): Promise<string> => {
+  const hsToken = (claims: Record<string, unknown>, iss = 'https://lab.example'): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://lab.example').setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + 600).sign(hs);
+    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + 600).sign(hs);
   };
+  const adminApi = (method: string, path: string, body?: unknown): Promise<Response> =>
+    gw.fetch(`/.auth/api${path}`, { method, headers: { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'), 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
 
   before(async () => {
     rsa = await generateKeyPair('RS256', { extractable: true });
@@ -42,8 +45,9 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
         jwt_issuers: [
           { name: 'portal', issuer: 'https://portal.example', audience: 'portcullis', algorithms: ['RS256'], jwks_url: `http://127.0.0.1:${port}/jwks.json`, roles_claim: 'realm_access.roles', handoff_cookie: 'portal_handoff' },
           { name: 'lab', issuer: 'https://lab.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, privileged_roles: 'drop' },
+          { name: 'corp', issuer: 'https://corp.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, users: 'existing' },
         ],
-        access: { default_policy: 'authenticated', rules: [{ name: 'admin-only', paths: ['/admin/**'], roles: ['admin'] }] },
+        access: { default_policy: 'authenticated', rules: [{ name: 'admin-only', paths: ['/admin/**'], roles: ['admin'] }, { name: 'managers', paths: ['/mgr/**'], roles: ['manager'] }] },
       },
     });
     await gw.registry.users.create({ username: 'localbob', password: 'Bob-Passw0rd1', roles: ['user'] }, undefined);
@@ -81,6 +85,23 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     const seen = await echo(commas);
     assert.equal(seen['x-auth-roles'], 'user%2Cadmin,x%2Capi');
     assert.equal(seen['x-auth-projects'], 'p%2Cq');
+  });
+
+  test('a remembered JWT follows its user record: a role change applies at once, a recreated local user is not logged in', async () => {
+    await gw.registry.store.createUserIfAbsent(externalUser({ username: 'carol', name: 'Carol', email: '', roles: ['manager', 'user'], projects: [] }, 'jwt:corp', Date.now()));
+    const carol = { headers: { authorization: `Bearer ${await hsToken({ sub: 'carol' }, 'https://corp.example')}` } };
+    assert.equal((await gw.fetch('/mgr/x', carol)).status, 200);
+    assert.equal((await gw.fetch('/mgr/x', carol)).status, 200, 'from the cache');
+    assert.equal((await adminApi('PATCH', '/users/carol', { roles: ['user'] })).status, 200);
+    assert.equal((await gw.fetch('/mgr/x', carol)).status, 403, 'the same token no longer carries manager');
+
+    const dave = { headers: { authorization: `Bearer ${await hsToken({ sub: 'dave', roles: ['user'] })}` } };
+    const first = await gw.fetch('/x', dave);
+    assert.equal(first.status, 200);
+    assert.equal((await echo(first))['x-auth-source'], 'jwt:lab');
+    assert.equal((await adminApi('DELETE', '/users/dave')).status, 204);
+    assert.equal((await adminApi('POST', '/users', { username: 'dave', password: 'Dave-Local-Passw0rd1', roles: ['user'] })).status, 201);
+    assert.equal((await gw.fetch('/x', dave)).status, 401, 'the old token is no key to the new local dave');
   });
 
   test('a JWT never logs in a local user', async () => {
