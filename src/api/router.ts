@@ -12,7 +12,7 @@ import { validateGrant } from '../authz/grants.js';
 import { parseDuration } from '../config/duration.js';
 import { PortcullisError } from '../errors/errors.js';
 import { serialiseCookie } from '../http/cookies.js';
-import { passesCsrfCheck } from '../http/origin.js';
+import { isSameOrigin, passesCsrfCheck } from '../http/origin.js';
 import type { Grant, UserRecord } from '../store/types.js';
 import { usernameProblem } from '../users/validation.js';
 import { failIfFields, optionalBoolean, optionalString, optionalStringList, readBody } from './body.js';
@@ -21,6 +21,12 @@ import { eventJson, tokenJson, userJson } from './serialise.js';
 
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Node's parser gives a request a body only with Transfer-Encoding or a non-zero Content-Length. */
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 interface Caller {
   identity: Identity;
@@ -71,8 +77,20 @@ export function createApiRouter(registry: Registry): express.Router {
     if (auth.kind !== 'identity' || !auth.user || auth.identity.method === 'anonymous') {
       throw new PortcullisError('unauthenticated', 'Authentication required', { headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });
     }
-    if (auth.identity.method === 'session' && STATE_CHANGING.has(req.method) && !passesCsrfCheck(req, config.server.public_url)) {
-      throw new PortcullisError('csrf_rejected', 'State-changing requests with a session need X-Requested-With: portcullis from the same origin');
+    if (STATE_CHANGING.has(req.method)) {
+      if (auth.identity.method === 'session' && !passesCsrfCheck(req, config.server.public_url)) {
+        throw new PortcullisError('csrf_rejected', 'State-changing requests with a session need X-Requested-With: portcullis from the same origin');
+      }
+      // A browser that once answered the gateway's Basic challenge sends those credentials with
+      // any page's form: a cross-site browser request is refused for Basic too.
+      if (auth.identity.method === 'basic' && !isSameOrigin(req, config.server.public_url)) {
+        throw new PortcullisError('csrf_rejected', 'Cross-site requests cannot change state');
+      }
+      // The API reads JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it
+      // cross-site without a CORS preflight, which the gateway never grants.
+      if (hasBody(req) && !req.is(['application/json', 'application/*+json'])) {
+        throw new PortcullisError('unsupported_media_type', 'The API accepts application/json bodies only');
+      }
     }
     if (auth.identity.must_change_password && !(req.path === '/me' && req.method === 'GET') && !(req.path === '/me/password' && req.method === 'POST')) {
       throw new PortcullisError('password_change_required', 'You must change your password first');
