@@ -27,7 +27,17 @@ const ALWAYS_STRIPPED = [
   'x-original-method',
   'x-auth-request-user',
   'x-auth-request-email',
+  'x-auth-request-groups',
+  'x-auth-request-preferred-username',
+  'x-auth-request-access-token',
   'x-forwarded-user',
+  // Client-address and host headers other proxies set and some backends believe.
+  'x-forwarded',
+  'true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'x-host',
 ];
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];

@@ -61,6 +61,14 @@ describe('header hygiene towards the upstream', () => {
       ['X-Forwarded-For', '6.6.6.6'],
       ['X_Forwarded_Host', 'evil.example'],
       ['X-Forwarded-Proto', 'https'],
+      ['True-Client-IP', '6.6.6.6'],
+      ['X-Client-IP', '6.6.6.6'],
+      ['Client_IP', '6.6.6.6'],
+      ['X-Cluster-Client-IP', '6.6.6.6'],
+      ['X-Forwarded', 'for=6.6.6.6'],
+      ['X-Host', 'admin.example.org'],
+      ['X-Auth-Request-Groups', 'admins'],
+      ['X-Auth-Request-Preferred-Username', 'root'],
     ]);
     assert.equal(res.status, 200);
     const seen = upstream.last();
@@ -70,7 +78,7 @@ describe('header hygiene towards the upstream', () => {
     assert.deepEqual(rawHeaderValues(seen, 'x-auth-source'), ['local']);
     assert.equal(rawHeaderValues(seen, 'x-auth-assertion').length, 1);
     assert.notEqual(rawHeaderValues(seen, 'x-auth-assertion')[0], 'forged');
-    for (const name of ['x_auth_user', 'x.auth.roles', 'remote-user', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'forwarded', 'x_forwarded_host']) {
+    for (const name of ['x_auth_user', 'x.auth.roles', 'remote-user', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'forwarded', 'x_forwarded_host', 'true-client-ip', 'x-client-ip', 'client_ip', 'x-cluster-client-ip', 'x-forwarded', 'x-host', 'x-auth-request-groups', 'x-auth-request-preferred-username']) {
       assert.deepEqual(rawHeaderValues(seen, name), [], name);
     }
     assert.deepEqual(rawHeaderValues(seen, 'x-forwarded-for'), ['127.0.0.1']);
