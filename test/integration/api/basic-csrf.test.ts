@@ -15,7 +15,7 @@ describe('the API and ambient Basic credentials', () => {
   });
 
   test('a cross-site browser request with Basic credentials cannot change state', async () => {
-    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }]) {
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }] as Record<string, string>[]) {
       const res = await gw.fetch('/.auth/api/users', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'mallory', password: 'Mallory-Passw0rd1', roles: ['admin'] }) });
       assert.equal(res.status, 403, JSON.stringify(headers));
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'csrf_rejected');
