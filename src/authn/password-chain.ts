@@ -38,6 +38,76 @@ export type PasswordResult =
 /** Names the chain will look at at all: no whitespace, no filter or DN metacharacters. */
 const LOOKUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The part of the PasswordHasher the chain uses (a narrower type lets tests count its calls). */
+export type ChainHasher = Pick<PasswordHasher, 'verify' | 'verifyDummy' | 'hash' | 'needsRehash'>;
+
+type SourceResult = Omit<Extract<PasswordResult, { ok: true }>, 'cached'> | Extract<PasswordResult, { ok: false }>;
+
+/** How a reserved guess ended: a failure counts towards the lockout, `void` gives the slot back. */
+type GuessOutcome = { kind: 'failure'; failures: number } | { kind: 'success' } | { kind: 'void' };
+
+interface FailureHistory {
+  /** Failures of the name in the window, as the store last counted them (all replicas). */
+  failures: number;
+  observedAt: number;
+  lockedUntil: number;
+}
+
+/**
+ * Guesses per username in this process, reserved synchronously BEFORE the slow KDF or bind:
+ * guesses in flight plus failures already counted never exceed `max_failures`, however many
+ * requests arrive at once. The store's lockout stays the record shared by replicas; this only
+ * closes the gap between reading it and counting a failure in it.
+ */
+export class GuessBudget {
+  private readonly inFlight = new Map<string, number>();
+  /** Bounded: an evicted name keeps its store lockout, it only loses the in-process count. */
+  private readonly history: LRUCache<string, FailureHistory>;
+  private readonly lockout: Config['users']['lockout'];
+
+  constructor(lockout: Config['users']['lockout'], max = 100_000) {
+    this.lockout = lockout;
+    this.history = new LRUCache<string, FailureHistory>({ max });
+  }
+
+  /** Takes one guess for the name, or false when its budget is spent (answer as locked out). */
+  tryReserve(name: string, now: number): boolean {
+    const { max_failures, window } = this.lockout;
+    const seen = this.history.get(name);
+    let slots = max_failures;
+    if (seen) {
+      if (seen.lockedUntil > now) return false;
+      const recent = seen.observedAt > now - window ? seen.failures : 0;
+      // After a lockout ends with failures still in the window, every failure locks again:
+      // one guess at a time, as the store alone would allow.
+      slots = recent >= max_failures ? 1 : max_failures - recent;
+    }
+    const running = this.inFlight.get(name) ?? 0;
+    if (running >= slots) return false;
+    this.inFlight.set(name, running + 1);
+    return true;
+  }
+
+  /** Gives the reservation back, converted into what it turned out to be. */
+  release(name: string, now: number, outcome: GuessOutcome): void {
+    const running = (this.inFlight.get(name) ?? 1) - 1;
+    if (running > 0) this.inFlight.set(name, running);
+    else this.inFlight.delete(name);
+    if (outcome.kind === 'success') this.history.delete(name);
+    else if (outcome.kind === 'failure') {
+      const previous = this.history.get(name);
+      const lockedUntil = outcome.failures >= this.lockout.max_failures ? now + this.lockout.duration : (previous?.lockedUntil ?? 0);
+      this.history.set(name, { failures: outcome.failures, observedAt: now, lockedUntil });
+    }
+  }
+
+  /** What the process counted for a name, for a failure the store could not count. */
+  failuresOf(name: string, now: number): number {
+    const seen = this.history.get(name);
+    return seen && seen.observedAt > now - this.lockout.window ? seen.failures : 0;
+  }
+}
+
 export interface LoginRecorder {
   (result: 'success' | 'failure', userType: UserType, reason: string): void;
 }
@@ -46,7 +116,7 @@ export interface PasswordChainOptions {
   config: Config;
   store: Store;
   users: UserCache;
-  hasher: PasswordHasher;
+  hasher: ChainHasher;
   events: EventBus;
   logger: Logger;
   directory?: PasswordDirectory | undefined;
@@ -74,10 +144,12 @@ export class PasswordChain {
   private readonly cacheKey = randomBytes(32).toString('base64');
   private readonly verified: LRUCache<string, CachedVerification>;
   private readonly pending = new Map<string, Promise<PasswordResult>>();
+  private readonly budget: GuessBudget;
 
   constructor(options: PasswordChainOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
+    this.budget = new GuessBudget(options.config.users.lockout);
     this.verified = new LRUCache<string, CachedVerification>({ max: options.config.ldap?.cache_max ?? 10_000, ttl: options.localCacheTtlMs ?? 5 * 60_000, ttlAutopurge: false });
   }
 
@@ -162,61 +234,92 @@ export class PasswordChain {
     return sha256(`${this.cacheKey}${name.length}:${name}\0${password}`);
   }
 
-  private async verifyAtSource(name: string, password: string): Promise<Omit<Extract<PasswordResult, { ok: true }>, 'cached'> | Extract<PasswordResult, { ok: false }>> {
-    const { store, hasher, config } = this.options;
+  /**
+   * Every path spends exactly one password verification (the real one or the dummy), whatever
+   * the name is, so the time does not tell unknown, local, directory, disabled or locked names
+   * apart. The guess is reserved before that work and counted (or given back) after it.
+   */
+  private async verifyAtSource(name: string, password: string): Promise<SourceResult> {
+    const { store, hasher } = this.options;
     if (!LOOKUP_NAME.test(name)) {
       await hasher.verifyDummy(password);
       return { ok: false, reason: 'unknown_user', userType: 'local', status: 401 };
     }
     const lockName = name.toLowerCase();
-    const lockedUntil = await store.getLockout(lockName);
     const now = this.now();
-    if (lockedUntil !== undefined && lockedUntil > now) {
-      await hasher.verifyDummy(password);
-      const user = await store.getUser(name);
-      return { ok: false, reason: 'locked_out', userType: user?.source === 'ldap' ? 'ldap' : 'local', status: 401 };
-    }
-    const user = await store.getUser(name);
-    let outcome: Omit<Extract<PasswordResult, { ok: true }>, 'cached'> | Extract<PasswordResult, { ok: false }>;
-    if (user && user.source === 'local') {
-      const good = password !== '' && user.password_hash !== null && (await hasher.verify(password, user.password_hash));
-      if (!good) {
-        if (user.password_hash === null) await hasher.verifyDummy(password);
-        outcome = { ok: false, reason: 'bad_password', userType: 'local', status: 401 };
-      } else if (user.disabled) outcome = { ok: false, reason: 'account_disabled', userType: 'local', status: 401 };
+    // Synchronous with the check: no await between reading the budget and taking from it.
+    if (!this.budget.tryReserve(lockName, now)) return this.refuseLocked(name, password);
+    let outcome: GuessOutcome = { kind: 'void' };
+    try {
+      const lockedUntil = await store.getLockout(lockName);
+      if (lockedUntil !== undefined && lockedUntil > now) return await this.refuseLocked(name, password);
+      // From here on a guess is evaluated: it counts unless it succeeds or the directory is down.
+      outcome = { kind: 'failure', failures: this.budget.failuresOf(lockName, now) + 1 };
+      const result = await this.evaluate(name, password, now);
+      if (result.ok) {
+        outcome = { kind: 'success' };
+        await store.clearLoginFailures(lockName).catch(() => undefined);
+      } else if (result.reason === 'directory_unavailable') outcome = { kind: 'void' };
       else {
-        if (hasher.needsRehash(user.password_hash as string)) {
-          const rehashed = await hasher.hash(password);
-          await store.updateUser(user.username, { password_hash: rehashed, now }).catch(() => undefined);
-        }
-        outcome = { ok: true, user, userType: 'local' };
+        const failures = await store.recordLoginFailure(lockName, now, now - this.options.config.users.lockout.window);
+        outcome = { kind: 'failure', failures };
+        if (failures >= this.options.config.users.lockout.max_failures) await this.lock(lockName, now, failures);
       }
-    } else if (user && user.source !== 'ldap') {
-      // jwt:<issuer> users never log in with a password.
-      await hasher.verifyDummy(password);
-      outcome = { ok: false, reason: 'bad_password', userType: 'jwt', status: 401 };
-    } else if (this.options.directory && config.ldap) {
-      outcome = await this.verifyWithDirectory(name, password, user);
-    } else {
-      await hasher.verifyDummy(password);
-      outcome = { ok: false, reason: user ? 'bad_password' : 'unknown_user', userType: user ? 'ldap' : 'local', status: 401 };
+      return result;
+    } finally {
+      this.budget.release(lockName, now, outcome);
     }
-    if (!outcome.ok && outcome.reason !== 'directory_unavailable') await this.countFailure(lockName, now);
-    else if (outcome.ok) await store.clearLoginFailures(lockName).catch(() => undefined);
-    return outcome;
   }
 
-  private async verifyWithDirectory(name: string, password: string, existing: UserRecord | undefined): Promise<Omit<Extract<PasswordResult, { ok: true }>, 'cached'> | Extract<PasswordResult, { ok: false }>> {
-    if (password === '') return { ok: false, reason: existing ? 'bad_password' : 'unknown_user', userType: 'ldap', status: 401 };
-    let result;
-    try {
-      result = await (this.options.directory as PasswordDirectory).authenticate(name, password);
-    } catch (err) {
+  /** The answer for a name whose guesses are spent: the same work and message as any failure. */
+  private async refuseLocked(name: string, password: string): Promise<SourceResult> {
+    await this.options.hasher.verifyDummy(password);
+    const user = await this.options.store.getUser(name).catch(() => undefined);
+    return { ok: false, reason: 'locked_out', userType: user?.source === 'ldap' ? 'ldap' : 'local', status: 401 };
+  }
+
+  private async evaluate(name: string, password: string, now: number): Promise<SourceResult> {
+    const { store, hasher, config } = this.options;
+    const user = await store.getUser(name);
+    if (user && user.source === 'local') {
+      // The hash is checked even for an empty password: skipping it would time out the name.
+      const matches = user.password_hash !== null ? await hasher.verify(password, user.password_hash) : (await hasher.verifyDummy(password), false);
+      if (!matches || password === '') return { ok: false, reason: 'bad_password', userType: 'local', status: 401 };
+      if (user.disabled) return { ok: false, reason: 'account_disabled', userType: 'local', status: 401 };
+      if (hasher.needsRehash(user.password_hash as string)) {
+        const rehashed = await hasher.hash(password);
+        await store.updateUser(user.username, { password_hash: rehashed, now }).catch(() => undefined);
+      }
+      return { ok: true, user, userType: 'local' };
+    }
+    if (user && user.source !== 'ldap') {
+      // jwt:<issuer> users never log in with a password.
+      await hasher.verifyDummy(password);
+      return { ok: false, reason: 'bad_password', userType: 'jwt', status: 401 };
+    }
+    if (this.options.directory && config.ldap) return this.verifyWithDirectory(name, password, user);
+    await hasher.verifyDummy(password);
+    return { ok: false, reason: user ? 'bad_password' : 'unknown_user', userType: user ? 'ldap' : 'local', status: 401 };
+  }
+
+  private async verifyWithDirectory(name: string, password: string, existing: UserRecord | undefined): Promise<SourceResult> {
+    const { hasher } = this.options;
+    const refused: SourceResult = { ok: false, reason: existing ? 'bad_password' : 'unknown_user', userType: 'ldap', status: 401 };
+    if (password === '') {
+      await hasher.verifyDummy(password);
+      return refused;
+    }
+    // The dummy verification runs alongside the bind: a directory name costs what a local one
+    // does (as long as the directory answers faster than the KDF), found in it or not.
+    const [bind, spent] = await Promise.allSettled([(this.options.directory as PasswordDirectory).authenticate(name, password), hasher.verifyDummy(password)]);
+    if (spent.status === 'rejected') throw spent.reason;
+    if (bind.status === 'rejected') {
+      const err: unknown = bind.reason;
       this.options.logger.warn('directory unavailable during login', { err: isPortcullisError(err) ? err : new Error('directory error') });
       return { ok: false, reason: 'directory_unavailable', userType: 'ldap', status: 503 };
     }
-    if (result.kind !== 'ok') return { ok: false, reason: existing ? 'bad_password' : 'unknown_user', userType: 'ldap', status: 401 };
-    const user = await this.upsertDirectoryUser(result.user, existing);
+    if (bind.value.kind !== 'ok') return refused;
+    const user = await this.upsertDirectoryUser(bind.value.user, existing);
     if (user.disabled) return { ok: false, reason: 'account_disabled', userType: 'ldap', status: 401 };
     return { ok: true, user, userType: 'ldap' };
   }
@@ -259,13 +362,9 @@ export class PasswordChain {
     return updated;
   }
 
-  private async countFailure(name: string, now: number): Promise<void> {
-    const { store, config } = this.options;
-    const lockout = config.users.lockout;
-    const failures = await store.recordLoginFailure(name, now, now - lockout.window);
-    if (failures >= lockout.max_failures) {
-      await store.setLockout(name, now + lockout.duration);
-      this.options.logger.warn('username locked out after repeated failures', { username: name.slice(0, 64), failures });
-    }
+  /** Locks the name in the store for every replica (this process has locked it already). */
+  private async lock(name: string, now: number, failures: number): Promise<void> {
+    await this.options.store.setLockout(name, now + this.options.config.users.lockout.duration);
+    this.options.logger.warn('username locked out after repeated failures', { username: name.slice(0, 64), failures });
   }
 }

@@ -41,7 +41,9 @@ function options(ln: number, r: number, p: number): ScryptOptions {
 
 export class PasswordHasher {
   readonly cost: number;
-  private dummy: string | undefined;
+  /** Salt and key of the dummy verification: random, never a hash of anything, never matched. */
+  private readonly dummySalt = randomBytes(SALT_LENGTH);
+  private readonly dummyKey = randomBytes(KEY_LENGTH);
 
   constructor(cost = 15) {
     if (!Number.isInteger(cost) || cost < 10 || cost > 20) throw new TypeError('password hash cost (log2 N) must be 10..20');
@@ -65,12 +67,14 @@ export class PasswordHasher {
     return timingSafeEqual(key, parsed.hash);
   }
 
-  /** Spends the same work as a real verification, for unknown users (no enumeration by timing). */
+  /**
+   * Spends the work of one verification at the configured cost and matches nothing: for unknown
+   * users, names that go to the directory, locked or refused attempts (no enumeration by
+   * timing). Needs no precomputed hash, so the first call costs the same as every other one.
+   */
   async verifyDummy(password: string): Promise<void> {
-    this.dummy ??= await this.hash(randomBytes(16).toString('hex'));
-    const parsed = parse(this.dummy) as Parsed;
-    const key = await scrypt(password, parsed.salt, options(parsed.ln, parsed.r, parsed.p));
-    timingSafeEqual(key, parsed.hash);
+    const key = await scrypt(password, this.dummySalt, options(this.cost, 8, 1));
+    timingSafeEqual(key, this.dummyKey);
   }
 
   needsRehash(stored: string): boolean {

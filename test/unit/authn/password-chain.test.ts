@@ -1,0 +1,239 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PasswordChain, type ChainHasher, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { UserCache } from '../../../src/authn/user-cache.js';
+import { configSchema } from '../../../src/config/schema.js';
+import { EventBus } from '../../../src/events/bus.js';
+import type { RequestContext } from '../../../src/events/types.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import { openStore } from '../../../src/store/open.js';
+import type { Store } from '../../../src/store/types.js';
+import { PasswordHasher } from '../../../src/users/password-hash.js';
+
+const context = { ip: '127.0.0.1', user_agent: 'test', request_id: 'r' } as unknown as RequestContext;
+
+/** Delegates to a real hasher and counts each kind of call (no timing involved). */
+class CountingHasher implements ChainHasher {
+  readonly real = new PasswordHasher(10);
+  verifies = 0;
+  dummies = 0;
+  hashes = 0;
+
+  get verifications(): number {
+    return this.verifies + this.dummies;
+  }
+  reset(): void {
+    this.verifies = 0;
+    this.dummies = 0;
+    this.hashes = 0;
+  }
+  async verify(password: string, stored: string): Promise<boolean> {
+    this.verifies++;
+    return this.real.verify(password, stored);
+  }
+  async verifyDummy(password: string): Promise<void> {
+    this.dummies++;
+    return this.real.verifyDummy(password);
+  }
+  async hash(password: string): Promise<string> {
+    this.hashes++;
+    return this.real.hash(password);
+  }
+  needsRehash(stored: string): boolean {
+    return this.real.needsRehash(stored);
+  }
+}
+
+/** A directory twin: carol/Carol-Ldap-1 binds, everything else is refused; counts binds. */
+class FakeDirectory implements PasswordDirectory {
+  binds = 0;
+  down = false;
+  async authenticate(username: string, password: string): Promise<Awaited<ReturnType<PasswordDirectory['authenticate']>>> {
+    this.binds++;
+    await new Promise((r) => setImmediate(r));
+    if (this.down) throw new Error('connect ECONNREFUSED');
+    if (username.toLowerCase() === 'carol' && password === 'Carol-Ldap-1') return { kind: 'ok', user: { username: 'carol', name: 'Carol', email: '', roles: ['user'], projects: [] } };
+    return { kind: 'invalid' };
+  }
+}
+
+interface Harness {
+  store: Store;
+  hasher: CountingHasher;
+  directory: FakeDirectory;
+  chain: PasswordChain;
+  clock: { now: number };
+}
+
+async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string }): Promise<Harness> {
+  const store = await openStore('sqlite::memory:');
+  await store.migrate();
+  const clock = { now: 1_700_000_000_000 };
+  const now = (): number => clock.now;
+  const config = configSchema.parse({
+    users: { password_hash_cost: 10, lockout: { max_failures: options.maxFailures ?? 1000, window: '15m', duration: options.duration ?? '15m' } },
+    ...(options.ldap ? { ldap: { url: 'ldap://127.0.0.1:1', user_base: 'ou=people,dc=example,dc=org' } } : {}),
+  });
+  const hasher = new CountingHasher();
+  const directory = new FakeDirectory();
+  const events = new EventBus({ logger: silentLogger, now });
+  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now });
+  const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, now: clock.now };
+  const create = async (username: string, fields: Record<string, unknown>): Promise<void> => {
+    await store.createUser({ ...base, username, roles: ['user'], source: 'local', password_hash: null, ...fields });
+  };
+  await create('ann', { password_hash: await hasher.real.hash('Ann-Passw0rd1') });
+  await create('dora', { password_hash: await hasher.real.hash('Dora-Passw0rd1'), disabled: true });
+  await create('apionly', { roles: ['api'] });
+  await create('partner', { source: 'jwt:portal' });
+  await create('bob', { source: 'ldap' });
+  await create('lockedlou', { password_hash: await hasher.real.hash('Lou-Passw0rd1') });
+  await create('victim', { password_hash: await hasher.real.hash('Victim-Passw0rd1') });
+  await store.setLockout('lockedlou', clock.now + 60_000);
+  return { store, hasher, directory, chain, clock };
+}
+
+const reasonOf = (result: PasswordResult): string => (result.ok ? 'ok' : result.reason);
+
+describe('every password login spends exactly one password verification', () => {
+  for (const ldap of [false, true]) {
+    describe(ldap ? 'with a directory configured' : 'without a directory', () => {
+      let h: Harness;
+      before(async () => {
+        h = await harness({ ldap });
+      });
+      after(() => h?.store.close());
+
+      const cases: [string, string, string, string][] = [
+        ['a local user with an empty password', 'ann', '', 'bad_password'],
+        ['a local user with a wrong password', 'ann', 'Wrong-Passw0rd1', 'bad_password'],
+        ['a local user with the right password', 'ANN', 'Ann-Passw0rd1', 'ok'],
+        ['a disabled user with the right password', 'dora', 'Dora-Passw0rd1', 'account_disabled'],
+        ['a disabled user with an empty password', 'dora', '', 'bad_password'],
+        ['a user without a password', 'apionly', '', 'bad_password'],
+        ['a user without a password, given one', 'apionly', 'Some-Passw0rd1', 'bad_password'],
+        ['a jwt:<issuer> user', 'partner', 'Some-Passw0rd1', 'bad_password'],
+        ['a locked-out user with the right password', 'lockedlou', 'Lou-Passw0rd1', 'locked_out'],
+        ['a locked-out user with an empty password', 'lockedlou', '', 'locked_out'],
+        ['an unknown name', 'ghost', 'Some-Passw0rd1', 'unknown_user'],
+        ['an unknown name with an empty password', 'ghost', '', 'unknown_user'],
+        ['a name the chain never looks up', 'bad name', 'x', 'unknown_user'],
+        ['an empty name', '', '', 'unknown_user'],
+        ['an LDAP user with a wrong password', 'bob', 'Wrong-Passw0rd1', 'bad_password'],
+        ['an LDAP user with an empty password', 'bob', '', 'bad_password'],
+        ...(ldap ? ([['a directory user with the right password', 'carol', 'Carol-Ldap-1', 'ok']] as [string, string, string, string][]) : []),
+      ];
+      for (const [label, name, password, reason] of cases) {
+        test(`${label}: one verification`, async () => {
+          h.hasher.reset();
+          const result = await h.chain.verify(name, password, 'form', context, false);
+          assert.equal(reasonOf(result), reason);
+          assert.equal(h.hasher.verifications, 1, `verify ${h.hasher.verifies} + dummy ${h.hasher.dummies}`);
+          assert.equal(h.hasher.hashes, 0);
+        });
+      }
+
+      test('a Basic credential verified before is answered from the cache without any hashing', async () => {
+        assert.equal(reasonOf(await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, true)), 'ok');
+        h.hasher.reset();
+        const again = await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, true);
+        assert.ok(again.ok && again.cached);
+        const cached = h.chain.verifyCached('ann', 'Ann-Passw0rd1');
+        assert.ok(typeof cached === 'object' && cached.ok && cached.cached, 'the synchronous hot path answers once the user is cached');
+        assert.equal(h.hasher.verifications, 0);
+      });
+    });
+  }
+
+  test('a directory name waits for the dummy verification even when the bind is refused at once', async () => {
+    const h = await harness({ ldap: true });
+    try {
+      const result = await h.chain.verify('ghost', 'Some-Passw0rd1', 'form', context, false);
+      assert.equal(reasonOf(result), 'unknown_user');
+      assert.equal(h.directory.binds, 1);
+      assert.equal(h.hasher.dummies, 1);
+      h.directory.down = true;
+      assert.equal(reasonOf(await h.chain.verify('bob', 'Bob-Ldap-1', 'form', context, false)), 'directory_unavailable');
+      assert.equal(h.hasher.dummies, 2, 'an outage costs the same work too');
+    } finally {
+      await h.store.close();
+    }
+  });
+});
+
+describe('concurrent guesses never exceed max_failures', () => {
+  test('30 concurrent wrong passwords and then the right one: at most max_failures are verified, the right one is refused as locked out', async () => {
+    const h = await harness({ ldap: false, maxFailures: 5 });
+    try {
+      const guesses = Array.from({ length: 30 }, (_, i) => `Wrong-guess${i}`);
+      guesses.push('Victim-Passw0rd1');
+      const results = await Promise.all(guesses.map((p) => h.chain.verify('victim', p, 'form', context, false)));
+      assert.ok(h.hasher.verifies <= 5, `${h.hasher.verifies} guesses were verified`);
+      assert.equal(h.hasher.verifications, 31, 'refused guesses still spend the dummy verification');
+      assert.equal(reasonOf(results[30] as PasswordResult), 'locked_out');
+      assert.equal(results.filter((r) => r.ok).length, 0);
+      assert.equal(results.filter((r) => reasonOf(r) === 'bad_password').length, h.hasher.verifies);
+      assert.ok(((await h.store.getLockout('victim')) ?? 0) > h.clock.now, 'the store holds the lockout for other replicas');
+
+      assert.equal(reasonOf(await h.chain.verify('Victim', 'Victim-Passw0rd1', 'form', context, false)), 'locked_out');
+      assert.ok(h.hasher.verifies <= 5);
+      h.clock.now += 16 * 60_000;
+      assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok', 'the lockout ends after its duration');
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('the right password arriving while max_failures guesses are in flight is refused like a locked account', async () => {
+    const h = await harness({ ldap: false, maxFailures: 3 });
+    try {
+      const wrong = Array.from({ length: 3 }, (_, i) => h.chain.verify('victim', `Wrong-guess${i}`, 'form', context, false));
+      const right = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false);
+      assert.equal(reasonOf(right), 'locked_out');
+      assert.deepEqual((await Promise.all(wrong)).map(reasonOf), ['bad_password', 'bad_password', 'bad_password']);
+      assert.equal(h.hasher.verifies, 3);
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('a sequential user is never held back by the in-process budget below the limit, and a success resets it', async () => {
+    const h = await harness({ ldap: false, maxFailures: 3 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context, false)), 'bad_password');
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context, false)), 'bad_password');
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok');
+      }
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('concurrent guesses at a directory name bind at most max_failures times', async () => {
+    const h = await harness({ ldap: true, maxFailures: 3 });
+    try {
+      const guesses = Array.from({ length: 20 }, (_, i) => `Wrong-guess${i}`);
+      guesses.push('Carol-Ldap-1');
+      const results = await Promise.all(guesses.map((p) => h.chain.verify('carol', p, 'basic', context, true)));
+      assert.ok(h.directory.binds <= 3, `${h.directory.binds} binds`);
+      assert.equal(reasonOf(results[20] as PasswordResult), 'locked_out');
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('after a lockout shorter than the window, guesses are evaluated one at a time', async () => {
+    const h = await harness({ ldap: false, maxFailures: 3, duration: '1m' });
+    try {
+      for (let i = 0; i < 3; i++) await h.chain.verify('victim', `Wrong-guess${i}`, 'form', context, false);
+      h.clock.now += 2 * 60_000;
+      h.hasher.reset();
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => h.chain.verify('victim', `Again-wrong${i}`, 'form', context, false)));
+      assert.equal(h.hasher.verifies, 1);
+      assert.equal(results.filter((r) => reasonOf(r) === 'bad_password').length, 1);
+    } finally {
+      await h.store.close();
+    }
+  });
+});
