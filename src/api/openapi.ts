@@ -19,7 +19,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Change own password (ends every session and token; a session caller gets a fresh cookie)',
           requestBody: body({ type: 'object', additionalProperties: false, required: ['current_password', 'new_password'], properties: { current_password: { type: 'string' }, new_password: { type: 'string' } } }),
-          responses: { '200': json({ type: 'object', properties: { user: { $ref: '#/components/schemas/User' } } }), ...errors(400, 401, 403) },
+          responses: { '200': json({ type: 'object', properties: { user: { $ref: '#/components/schemas/User' } } }), ...errors(400, 401, 403, 429) },
         },
       },
       '/users': {

@@ -113,7 +113,7 @@ export function createApiRouter(registry: Registry): express.Router {
   router.post('/me/password', async (req, res) => {
     const body = readBody(req.body, ['current_password', 'new_password']);
     const { identity } = caller(req);
-    const updated = await users.changeOwnPassword(identity.username, body.current_password, body.new_password, facts(req));
+    const updated = await users.changeOwnPassword(identity.username, body.current_password, body.new_password, facts(req), identity.method);
     if (identity.method === 'session') {
       // The change ended every session; this browser gets a fresh one.
       const session = await registry.sessions.create(updated, 'form');

@@ -80,9 +80,9 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     const events = new EventBus({ logger, store, webhooks, now });
     closers.unshift(() => events.drain(2000), () => events.close());
     const hasher = new PasswordHasher(config.users.password_hash_cost);
-    const users = new UserService({ store, hasher, policy: config.users.password_policy, events, now });
+    const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, now });
     await bootstrapAdmin({ store, hasher, policy: config.users.password_policy, adminUsername: config.users.admin_username, env, logger, now, ...(options.announce ? { announce: options.announce } : {}) });
-    if (config.users.seed_file !== '') await seedUsers({ file: config.users.seed_file, store, hasher, logger, now });
+    if (config.users.seed_file !== '') await seedUsers({ file: config.users.seed_file, store, hasher, logger, events, now });
 
     const gatewayKeys = await GatewayKeys.load(store, { issuer: config.server.public_url, now, logger: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields) });
     const userCache = new UserCache(store, { stats });

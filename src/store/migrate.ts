@@ -32,3 +32,17 @@ export async function applyMigrations(tx: SqlTransaction, migrations: readonly M
   if (applied.length > 0) logger('info', 'store migrations applied', { versions: applied });
   return applied;
 }
+
+/**
+ * Migration 2 of both dialects: sessions and tokens that outlived their user, or are older than
+ * the user now holding the name (left by a delete racing a login before that version), belong
+ * to nobody. The same SQL in SQLite and PostgreSQL.
+ */
+export const ORPHANED_CREDENTIALS_CLEANUP: readonly string[] = [
+  `DELETE FROM sessions WHERE NOT EXISTS (
+    SELECT 1 FROM users u WHERE u.username_key = sessions.username_key AND u.created_at <= sessions.created_at
+  )`,
+  `DELETE FROM tokens WHERE NOT EXISTS (
+    SELECT 1 FROM users u WHERE u.username_key = tokens.username_key AND u.created_at <= tokens.created_at
+  )`,
+];

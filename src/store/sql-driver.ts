@@ -34,6 +34,16 @@ export interface SqlDriver extends SqlExecutor {
   migrate(): Promise<void>;
   /** SQL for "the JSON text array in `column` has the string bound to `placeholder`". */
   jsonArrayContains(column: string, placeholder: string): string;
+  /**
+   * Suffix for a SELECT that must hold its rows against concurrent UPDATE/DELETE until the
+   * transaction ends (PostgreSQL ` FOR SHARE`; SQLite: '' — its write transactions never interleave).
+   */
+  readonly shareRowsClause: string;
+  /**
+   * Makes the transactions that call it with the same key run one after the other (PostgreSQL:
+   * a transaction-scoped advisory lock; SQLite: a no-op, BEGIN IMMEDIATE already serialises writers).
+   */
+  serialise(tx: SqlTransaction, key: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -3,14 +3,17 @@
  * (`$n` placeholders, ON CONFLICT, RETURNING); dialect differences stay in the drivers.
  * Every change other replicas' caches must see is published inside its transaction.
  */
+import { randomInt } from 'node:crypto';
 import { PortcullisError } from '../errors/errors.js';
 import type { ChangeHub } from './change-hub.js';
 import type { SqlDriver, SqlTransaction } from './sql-driver.js';
 import { likePattern, num, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
 import type {
+  DeleteUserOptions,
   EventQuery,
   EventRecord,
   NewUser,
+  SeedOutcome,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -36,12 +39,32 @@ const PATCH_COLUMNS = {
   grants: 'json',
   quotas: 'json',
   last_login_at: 'plain',
-} as const satisfies Record<Exclude<keyof UserPatch, 'end_sessions' | 'now'>, 'plain' | 'json'>;
+} as const satisfies Record<Exclude<keyof UserPatch, 'end_sessions' | 'guard_last_admin' | 'now'>, 'plain' | 'json'>;
 
 /** Quota windows older than this are dropped by purge even when no newer window replaced them. */
 const QUOTA_RETENTION_MS = 366 * 24 * 3_600_000;
 /** Login failures older than this are dropped by purge (recordLoginFailure prunes per name too). */
 const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
+/** Advisory lock key ("pcla") of the transactions that may take away an enabled admin. */
+const ADMIN_LOCK_KEY = 0x70636c61;
+
+/**
+ * First auth_version of a new user: random in [1, 2^48), so a user created under the name of
+ * a deleted one never matches the sessions and tokens of its predecessor (bumps stay far
+ * below 2^53, exact in JS numbers, SQLite INTEGER and PostgreSQL BIGINT).
+ */
+function firstAuthVersion(): number {
+  return randomInt(1, 2 ** 48);
+}
+
+function isEnabledAdmin(user: UserRecord): boolean {
+  return !user.disabled && user.roles.includes('admin');
+}
+
+/** A session or token for a user that is gone or has moved on: fail closed. */
+function staleCredential(): PortcullisError {
+  return new PortcullisError('unauthenticated', 'The account was changed or deleted meanwhile: sign in again');
+}
 
 export class SqlStore implements Store {
   readonly dialect: 'sqlite' | 'postgres';
@@ -138,19 +161,31 @@ export class SqlStore implements Store {
     if (patch.end_sessions) sets.push('auth_version = auth_version + 1');
     params.push(key);
     return this.driver.transaction(async (tx) => {
+      let before: UserRecord | undefined;
+      if (patch.guard_last_admin) {
+        await this.driver.serialise(tx, ADMIN_LOCK_KEY);
+        const found = await tx.query('SELECT * FROM users WHERE username_key = $1', [key]);
+        if (!found.rows[0]) return undefined;
+        before = toUser(found.rows[0]);
+      }
       const { rows } = await tx.query(`UPDATE users SET ${sets.join(', ')} WHERE username_key = $${params.length} RETURNING *`, params);
       if (!rows[0]) return undefined;
+      const updated = toUser(rows[0]);
+      if (before && isEnabledAdmin(before) && !isEnabledAdmin(updated)) await this.assertAnEnabledAdmin(tx);
       if (patch.end_sessions) await this.endSessionsOf(tx, key, patch.now);
       await tx.publish({ kind: 'user', key });
-      return toUser(rows[0]);
+      return updated;
     });
   }
 
-  async deleteUser(username: string): Promise<boolean> {
+  async deleteUser(username: string, options: DeleteUserOptions = {}): Promise<boolean> {
     const key = userKey(username);
     return this.driver.transaction(async (tx) => {
-      const { rowCount } = await tx.query('DELETE FROM users WHERE username_key = $1', [key]);
-      if (rowCount === 0) return false;
+      if (options.guard_last_admin) await this.driver.serialise(tx, ADMIN_LOCK_KEY);
+      const { rows } = await tx.query('DELETE FROM users WHERE username_key = $1 RETURNING *', [key]);
+      if (!rows[0]) return false;
+      if (options.guard_last_admin && isEnabledAdmin(toUser(rows[0]))) await this.assertAnEnabledAdmin(tx);
+      // The user row is gone (and held until commit): no session or token can be added for it.
       await tx.query('DELETE FROM sessions WHERE username_key = $1', [key]);
       await tx.query('DELETE FROM tokens WHERE username_key = $1', [key]);
       await tx.publish({ kind: 'user', key });
@@ -171,14 +206,35 @@ export class SqlStore implements Store {
     return num(rows[0]?.total ?? 0);
   }
 
+  async seededUsers(): Promise<string[]> {
+    const { rows } = await this.driver.query('SELECT username_key FROM seeded_users ORDER BY username_key');
+    return rows.map((row) => String(row.username_key));
+  }
+
+  async seedUser(user: NewUser): Promise<SeedOutcome> {
+    const key = userKey(user.username);
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('INSERT INTO seeded_users (username_key, seeded_at) VALUES ($1, $2) ON CONFLICT (username_key) DO NOTHING', [key, user.now]);
+      if (rowCount === 0) return 'seeded_before';
+      const row = await this.insertUser(tx, user);
+      if (!row) return 'exists';
+      await tx.publish({ kind: 'user', key });
+      return 'created';
+    });
+  }
+
   // ---- sessions ---------------------------------------------------------------------------
 
   async createSession(session: SessionRecord): Promise<void> {
-    await this.driver.query(
+    // One statement: the row is written only while the user exists at this auth_version, and
+    // (PostgreSQL) the user row is held until commit, so a concurrent delete or revoke either
+    // waits and then removes this row, or runs first and this inserts nothing.
+    const { rowCount } = await this.driver.query(
       `INSERT INTO sessions (id_hash, username, username_key, auth_version, method, created_at, last_seen_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE username_key = $3 AND auth_version = $4${this.driver.shareRowsClause}`,
       [session.id_hash, session.username, userKey(session.username), session.auth_version, session.method, session.created_at, session.last_seen_at, session.expires_at],
     );
+    if (rowCount !== 1) throw staleCredential();
   }
 
   async getSession(idHash: string): Promise<SessionRecord | undefined> {
@@ -209,9 +265,10 @@ export class SqlStore implements Store {
   // ---- API tokens -------------------------------------------------------------------------
 
   async createToken(token: TokenRecord): Promise<void> {
-    await this.driver.query(
+    // Conditional on the user at this auth_version, as createSession.
+    const { rowCount } = await this.driver.query(
       `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM users WHERE username_key = $4 AND auth_version = $7${this.driver.shareRowsClause}`,
       [
         token.id,
         token.token_hash,
@@ -226,6 +283,7 @@ export class SqlStore implements Store {
         token.revoked_at,
       ],
     );
+    if (rowCount !== 1) throw staleCredential();
   }
 
   async getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined> {
@@ -409,7 +467,7 @@ export class SqlStore implements Store {
     const { rows } = await tx.query(
       `INSERT INTO users (username_key, username, name, email, roles, mapped_roles, projects, mapped_projects, source, password_hash,
          disabled, must_change_password, grants, quotas, auth_version, created_at, updated_at, last_login_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15, NULL)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15, $15, NULL)
        ON CONFLICT (username_key) DO NOTHING RETURNING *`,
       [
         userKey(user.username),
@@ -427,9 +485,16 @@ export class SqlStore implements Store {
         JSON.stringify(user.grants),
         JSON.stringify(user.quotas),
         user.now,
+        firstAuthVersion(),
       ],
     );
     return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** Inside a serialised transaction, after its write: refuses to leave no enabled admin. */
+  private async assertAnEnabledAdmin(tx: SqlTransaction): Promise<void> {
+    const { rows } = await tx.query(`SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND ${this.driver.jsonArrayContains('roles', '$2')}`, [false, 'admin']);
+    if (num(rows[0]?.total ?? 0) < 1) throw new PortcullisError('last_admin', 'The last enabled admin cannot be deleted, disabled or demoted');
   }
 
   /** Ends every session and API token of a user (inside the caller's transaction). */

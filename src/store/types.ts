@@ -41,8 +41,22 @@ export type UserPatch = Partial<
 > & {
   /** When true, auth_version is bumped and all sessions/tokens of the user are ended. */
   end_sessions?: boolean;
+  /**
+   * When true, the update is refused with `last_admin` if it would leave no enabled admin.
+   * The check and the write are one serialised transaction, so two concurrent demotions or
+   * disables can never both pass it.
+   */
+  guard_last_admin?: boolean;
   now: number;
 };
+
+export interface DeleteUserOptions {
+  /** As UserPatch.guard_last_admin: refuse (`last_admin`) to delete the last enabled admin. */
+  guard_last_admin?: boolean;
+}
+
+/** What applying one seed-file entry did (SPEC 9: each seeded user is created once). */
+export type SeedOutcome = 'created' | 'exists' | 'seeded_before';
 
 export interface UserQuery {
   q?: string;
@@ -118,21 +132,39 @@ export interface Store {
 
   getUser(username: string): Promise<UserRecord | undefined>;
   listUsers(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
-  /** Throws PortcullisError conflict when the name exists case-insensitively. */
+  /**
+   * Throws PortcullisError conflict when the name exists case-insensitively. A new user's
+   * auth_version starts at a random value, never at the one a deleted namesake had, so no
+   * session or token of a predecessor can match it.
+   */
   createUser(user: NewUser): Promise<UserRecord>;
   /** Returns false when the user exists already (seeding never overwrites). */
   createUserIfAbsent(user: NewUser): Promise<boolean>;
   updateUser(username: string, patch: UserPatch): Promise<UserRecord | undefined>;
-  deleteUser(username: string): Promise<boolean>;
+  /** Deletes the user with its sessions and tokens in one transaction. */
+  deleteUser(username: string, options?: DeleteUserOptions): Promise<boolean>;
   countEnabledAdmins(): Promise<number>;
   countUsers(): Promise<number>;
 
+  /** Lower-case usernames of the seed-file entries applied so far. */
+  seededUsers(): Promise<string[]>;
+  /**
+   * Applies one seed entry once: records it and creates the user unless the name exists.
+   * An entry recorded before is never applied again, even when its user was deleted since.
+   */
+  seedUser(user: NewUser): Promise<SeedOutcome>;
+
+  /**
+   * Stores a session only while its user exists at `auth_version` (checked in the same
+   * statement, holding the user row): otherwise throws PortcullisError unauthenticated.
+   */
   createSession(session: SessionRecord): Promise<void>;
   getSession(idHash: string): Promise<SessionRecord | undefined>;
   touchSession(idHash: string, lastSeenAt: number): Promise<void>;
   deleteSession(idHash: string): Promise<void>;
   deleteSessionsOfUser(username: string): Promise<number>;
 
+  /** As createSession: stored only while the user exists at `auth_version`, else unauthenticated. */
   createToken(token: TokenRecord): Promise<void>;
   getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;

@@ -1,12 +1,15 @@
 /**
  * Seed file (SPEC 9): lines `username[:role]=password`, `#` comments and blank lines.
- * Each user is created once; an existing user is skipped, never overwritten. A malformed
- * line is an error naming its line number, never its password. A missing file seeds
- * nothing and lets nobody in.
+ * Each user is created once; an existing user is skipped, never overwritten. The store
+ * records every entry it applied, so a seeded user an admin deleted later stays deleted
+ * across restarts. A malformed line is an error naming its line number, never its password.
+ * A missing file seeds nothing and lets nobody in.
  */
 import { readFileSync } from 'node:fs';
+import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/types.js';
+import { userKey } from '../store/types.js';
 import type { PasswordHasher } from './password-hash.js';
 import { USERNAME_RE } from './validation.js';
 
@@ -66,7 +69,17 @@ export function parseSeedFile(text: string, file = 'seed file'): SeedEntry[] {
   return entries;
 }
 
-export async function seedUsers(options: { file: string; store: Store; hasher: PasswordHasher; logger: Logger; now?: () => number }): Promise<{ created: string[]; skipped: string[] }> {
+export interface SeedOptions {
+  file: string;
+  store: Store;
+  hasher: PasswordHasher;
+  logger: Logger;
+  /** When given, each created user emits UserCreated with actor `seed`. */
+  events?: EventBus | undefined;
+  now?: () => number;
+}
+
+export async function seedUsers(options: SeedOptions): Promise<{ created: string[]; skipped: string[] }> {
   const { file, store, hasher, logger } = options;
   let text: string;
   try {
@@ -81,12 +94,14 @@ export async function seedUsers(options: { file: string; store: Store; hasher: P
   const entries = parseSeedFile(text, file);
   const created: string[] = [];
   const skipped: string[] = [];
+  const applied = new Set(await store.seededUsers());
   for (const entry of entries) {
-    if (await store.getUser(entry.username)) {
+    if (applied.has(userKey(entry.username))) {
       skipped.push(entry.username);
       continue;
     }
-    const inserted = await store.createUserIfAbsent({
+    // Not applied yet: record it and create the user unless the name exists (one transaction).
+    const outcome = await store.seedUser({
       username: entry.username,
       name: '',
       email: '',
@@ -102,7 +117,12 @@ export async function seedUsers(options: { file: string; store: Store; hasher: P
       quotas: {},
       now: (options.now ?? Date.now)(),
     });
-    (inserted ? created : skipped).push(entry.username);
+    if (outcome !== 'created') {
+      skipped.push(entry.username);
+      continue;
+    }
+    created.push(entry.username);
+    options.events?.emit('UserCreated', entry.username, { actor: 'seed', roles: [entry.role], source: 'local' });
   }
   if (created.length > 0 || skipped.length > 0) logger.info('seed file applied', { file, created: created.length, skipped: skipped.length });
   return { created, skipped };

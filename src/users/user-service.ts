@@ -3,7 +3,7 @@
  * the CLI (through the API), bootstrap and seeding all go through here, so every rule of
  * SPEC 8 holds whichever door a change comes through.
  */
-import type { PasswordPolicy } from '../config/schema.js';
+import { lockoutSchema, type PasswordPolicy } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
@@ -42,11 +42,20 @@ export interface UpdateUserInput {
   quotas?: Record<string, number>;
 }
 
+/** `users.lockout` (SPEC 3): failures of one name within `window` lock it for `duration`. */
+export interface LockoutPolicy {
+  max_failures: number;
+  window: number;
+  duration: number;
+}
+
 export interface UserServiceOptions {
   store: Store;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
   events: EventBus;
+  /** Lockout for wrong current passwords on a self-service change; the config defaults when absent. */
+  lockout?: LockoutPolicy | undefined;
   now?: () => number;
 }
 
@@ -54,7 +63,10 @@ export class UserService {
   readonly store: Store;
   readonly hasher: PasswordHasher;
   readonly policy: PasswordPolicy;
+  readonly lockout: LockoutPolicy;
   private readonly events: EventBus;
+  /** Self-service password changes in progress, per lower-case name (see changeOwnPassword). */
+  private readonly changing = new Map<string, Promise<void>>();
   private readonly now: () => number;
 
   constructor(options: UserServiceOptions) {
@@ -62,6 +74,7 @@ export class UserService {
     this.hasher = options.hasher;
     this.policy = options.policy;
     this.events = options.events;
+    this.lockout = options.lockout ?? lockoutSchema.parse({});
     this.now = options.now ?? Date.now;
   }
 
@@ -148,6 +161,7 @@ export class UserService {
       throw new PortcullisError('cannot_modify_self', rolesChanged ? 'You cannot change your own roles' : 'You cannot disable your own account');
     }
     const losesAdmin = user.roles.includes('admin') && !user.disabled && (disabling || !newRoles.includes('admin'));
+    // Early answer only: the store re-checks atomically with the write (guard_last_admin).
     if (losesAdmin) await this.assertNotLastAdmin();
     if (input.password === undefined && input.must_change_password === true && user.password_hash === null) {
       throw new PortcullisError('validation_failed', 'Invalid user', { fields: { must_change_password: 'the user has no password' } });
@@ -184,6 +198,9 @@ export class UserService {
     }
     if (changed.length === 0) return user;
     patch.end_sessions = rolesChanged || disabling || input.password !== undefined;
+    // Whatever `user` said a moment ago: the store refuses, in the write's own transaction, to
+    // leave no enabled admin (two admins demoting or disabling each other at once).
+    patch.guard_last_admin = rolesChanged || patch.disabled === true;
     const updated = await this.store.updateUser(user.username, patch);
     if (!updated) throw new PortcullisError('not_found', 'User not found');
     this.events.emit('UserUpdated', updated.username, { actor: actor?.username ?? 'system', changed }, context);
@@ -195,19 +212,44 @@ export class UserService {
     const user = await this.get(username);
     if (actor && userKey(actor.username) === userKey(user.username)) throw new PortcullisError('cannot_modify_self', 'You cannot delete your own account');
     if (user.roles.includes('admin') && !user.disabled) await this.assertNotLastAdmin();
-    if (!(await this.store.deleteUser(user.username))) throw new PortcullisError('not_found', 'User not found');
+    if (!(await this.store.deleteUser(user.username, { guard_last_admin: true }))) throw new PortcullisError('not_found', 'User not found');
     this.events.emit('UserDeleted', user.username, { actor: actor?.username ?? 'system' }, context);
   }
 
-  /** Self-service change: verifies the current password first; ends every other session. */
-  async changeOwnPassword(username: string, currentPassword: unknown, newPassword: unknown, context?: RequestContext): Promise<UserRecord> {
+  /**
+   * Self-service change: verifies the current password first; ends every other session.
+   * The current password is a login attempt for lockout (SPEC 3): a wrong one counts as a
+   * failure of the name and emits UserLoginFailed (bad_password), and while the name is locked
+   * the change is refused (429, UserLoginFailed locked_out) without verifying anything.
+   * `method` is the caller's authentication method, for the event. Changes of one name run
+   * one at a time in this process, so parallel guesses cannot slip between the lockout check
+   * and the failure count (nor verify against a hash a concurrent change just replaced).
+   */
+  changeOwnPassword(username: string, currentPassword: unknown, newPassword: unknown, context?: RequestContext, method = 'form'): Promise<UserRecord> {
+    return this.oneAtATime(userKey(username), () => this.changeOwnPasswordNow(username, currentPassword, newPassword, context, method));
+  }
+
+  private async changeOwnPasswordNow(username: string, currentPassword: unknown, newPassword: unknown, context: RequestContext | undefined, method: string): Promise<UserRecord> {
     const user = await this.get(username);
     if (user.source !== 'local' || user.password_hash === null) {
       throw new PortcullisError('bad_request', `Passwords of ${user.source === 'local' ? 'password-less' : user.source} users are not managed here`);
     }
-    if (typeof currentPassword !== 'string' || !(await this.hasher.verify(currentPassword, user.password_hash))) {
+    const lockName = userKey(user.username);
+    const now = this.now();
+    const lockedUntil = await this.store.getLockout(lockName);
+    if (lockedUntil !== undefined && lockedUntil > now) {
+      this.events.emit('UserLoginFailed', user.username, { user_type: 'local', reason: 'locked_out', method }, context);
+      throw new PortcullisError('too_many_requests', 'Too many failed attempts: try again later', {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil((lockedUntil - now) / 1000))) },
+      });
+    }
+    const good = typeof currentPassword === 'string' && currentPassword !== '' && (await this.hasher.verify(currentPassword, user.password_hash));
+    if (!good) {
+      this.events.emit('UserLoginFailed', user.username, { user_type: 'local', reason: 'bad_password', method }, context);
+      await this.countFailure(lockName, now);
       throw new PortcullisError('validation_failed', 'The current password is not correct', { fields: { current_password: 'is not correct' } });
     }
+    await this.store.clearLoginFailures(lockName);
     const problem = passwordProblem(newPassword, this.policy);
     if (problem) throw new PortcullisError('weak_password', `The new password ${problem}`, { fields: { new_password: problem } });
     if (newPassword === currentPassword) {
@@ -229,6 +271,28 @@ export class UserService {
     const user = await this.get(username);
     await this.store.updateUser(user.username, { end_sessions: true, now: this.now() });
     this.events.emit('TokenRevoked', user.username, { actor: actor?.username ?? 'system', scope: 'all' }, context);
+  }
+
+  /** Runs `fn` after every earlier call for the same key has settled (in this process). */
+  private async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.changing.get(key) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.changing.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.changing.get(key) === settled) this.changing.delete(key);
+    }
+  }
+
+  /** Records a failure of the name and locks it once `max_failures` fall within `window`. */
+  private async countFailure(lockName: string, now: number): Promise<void> {
+    const failures = await this.store.recordLoginFailure(lockName, now, now - this.lockout.window);
+    if (failures >= this.lockout.max_failures) await this.store.setLockout(lockName, now + this.lockout.duration);
   }
 
   private async assertNotLastAdmin(): Promise<void> {

@@ -97,6 +97,12 @@ export class PostgresDriver implements SqlDriver {
     return `(${column})::jsonb @> jsonb_build_array(${placeholder}::text)`;
   }
 
+  readonly shareRowsClause = ' FOR SHARE';
+
+  async serialise(tx: SqlTransaction, key: number): Promise<void> {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [key]);
+  }
+
   /** Whether the LISTEN connection is up (changes from other replicas are arriving). */
   get listening(): boolean {
     return this.listener.connected;

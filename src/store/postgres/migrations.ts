@@ -1,5 +1,5 @@
 /** PostgreSQL schema, versioned. Never edit a released step: append a new one. */
-import type { Migration } from '../migrate.js';
+import { ORPHANED_CREDENTIALS_CLEANUP, type Migration } from '../migrate.js';
 
 export const postgresMigrations: readonly Migration[] = [
   {
@@ -93,6 +93,18 @@ export const postgresMigrations: readonly Migration[] = [
       'CREATE INDEX events_occurred_at_idx ON events (occurred_at)',
       'CREATE INDEX events_type_idx ON events (type, occurred_at)',
       'CREATE INDEX events_username_key_idx ON events (username_key, occurred_at)',
+    ],
+  },
+  {
+    version: 2,
+    name: 'seed-file entries applied; no sessions or tokens of deleted users',
+    statements: [
+      // A seed entry is applied once, ever: a seeded user deleted later stays deleted.
+      `CREATE TABLE seeded_users (
+        username_key TEXT PRIMARY KEY,
+        seeded_at BIGINT NOT NULL
+      )`,
+      ...ORPHANED_CREDENTIALS_CLEANUP,
     ],
   },
 ];

@@ -132,6 +132,13 @@ export class SqliteDriver implements SqlDriver {
     return `EXISTS (SELECT 1 FROM json_each(${column}) WHERE json_each.value = ${placeholder})`;
   }
 
+  /** Every write transaction runs alone (the in-process lock, then BEGIN IMMEDIATE across processes). */
+  readonly shareRowsClause = '';
+
+  async serialise(): Promise<void> {
+    // BEGIN IMMEDIATE already made this transaction the only writer.
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

@@ -23,6 +23,15 @@ export function newUser(username: string, overrides: Partial<NewUser> = {}): New
   };
 }
 
+/**
+ * Creates the user unless it exists and returns its auth_version: sessions and tokens are
+ * stored only for an existing user at its current auth_version (random for a new user).
+ */
+export async function userFor(store: Store, username: string): Promise<number> {
+  const existing = await store.getUser(username);
+  return (existing ?? (await store.createUser(newUser(username)))).auth_version;
+}
+
 export function session(idHash: string, username: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
   return { id_hash: idHash, username, auth_version: 1, method: 'form', created_at: T0, last_seen_at: T0, expires_at: T0 + 3_600_000, ...overrides };
 }

@@ -52,9 +52,9 @@ test('a change made through one store instance reaches a second instance within 
   const other = await open();
   const seen = collectChanges(other);
   try {
-    await store.createUser(newUser('Remote'));
+    const { auth_version: remote } = await store.createUser(newUser('Remote'));
     await seen.waitFor(has('user', 'remote'), 1_000);
-    await store.createSession(session('remote-session', 'remote'));
+    await store.createSession(session('remote-session', 'remote', { auth_version: remote }));
     await store.deleteSession('remote-session');
     await seen.waitFor(has('session', 'remote-session'), 1_000);
     await other.updateUser('remote', { roles: ['admin'], end_sessions: true, now: T0 });

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import type { SigningKeyRecord, StoreChange } from '../../../src/store/types.js';
 import type { StoreHarness } from './store-contract.js';
-import { collectChanges, has, newUser, session, sleep, T0, token } from './fixtures.js';
+import { collectChanges, has, newUser, session, sleep, T0, token, userFor } from './fixtures.js';
 
 const MIN = 60_000;
 
@@ -108,10 +108,11 @@ export function stateContract(harness: StoreHarness): void {
   test('purge removes what expired and keeps what is current', async () => {
     const store = await harness.fresh();
     const now = T0 + 10 * MIN;
-    await store.createSession(session('old', 'quinn', { expires_at: now - 1 }));
-    await store.createSession(session('live', 'quinn', { expires_at: now + MIN }));
-    await store.createToken(token('t-old', 'quinn', { expires_at: now }));
-    await store.createToken(token('t-live', 'quinn', { expires_at: now + MIN }));
+    const quinn = await userFor(store, 'quinn');
+    await store.createSession(session('old', 'quinn', { expires_at: now - 1, auth_version: quinn }));
+    await store.createSession(session('live', 'quinn', { expires_at: now + MIN, auth_version: quinn }));
+    await store.createToken(token('t-old', 'quinn', { expires_at: now, auth_version: quinn }));
+    await store.createToken(token('t-live', 'quinn', { expires_at: now + MIN, auth_version: quinn }));
     await store.recordJti('portal', 'expired', now - 1);
     await store.recordJti('portal', 'live', now + MIN);
     await store.insertEvent({ type: 'Old', time: T0, username: null, data: {} });
@@ -135,12 +136,12 @@ export function stateContract(harness: StoreHarness): void {
     const store = await harness.fresh();
     const seen = collectChanges(store);
     try {
-      await store.createUser(newUser('Rita'));
+      const { auth_version: rita } = await store.createUser(newUser('Rita'));
       await seen.waitFor(has('user', 'rita'));
       await assert.rejects(store.createUser(newUser('rita')));
-      await store.createSession(session('sess-rita', 'rita'));
-      await store.createToken(token('tok-rita', 'rita'));
-      await store.createToken(token('tok-rita-2', 'rita'));
+      await store.createSession(session('sess-rita', 'rita', { auth_version: rita }));
+      await store.createToken(token('tok-rita', 'rita', { auth_version: rita }));
+      await store.createToken(token('tok-rita-2', 'rita', { auth_version: rita }));
       await store.deleteSession('sess-rita');
       await store.revokeToken('tok-rita', T0);
       await store.revokeTokensOfUser('RITA', T0);

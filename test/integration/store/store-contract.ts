@@ -6,7 +6,8 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { PortcullisError } from '../../../src/errors/errors.js';
 import type { Store } from '../../../src/store/types.js';
-import { newUser, session, T0, token } from './fixtures.js';
+import { guardsContract } from './store-contract-guards.js';
+import { newUser, session, T0, token, userFor } from './fixtures.js';
 import { stateContract } from './store-contract-state.js';
 
 export interface StoreHarness {
@@ -34,7 +35,7 @@ export function storeContract(harness: StoreHarness): void {
       newUser('Alice', { roles: ['user', 'manager'], projects: ['alpha'], grants: [{ paths: ['/m/**'], methods: ['GET'] }], quotas: { submit: 10 }, must_change_password: true }),
     );
     assert.equal(created.username, 'Alice');
-    assert.equal(created.auth_version, 1);
+    assert.ok(Number.isSafeInteger(created.auth_version) && created.auth_version >= 1);
     assert.equal(created.created_at, T0);
     assert.equal(created.last_login_at, null);
     for (const name of ['alice', 'ALICE', 'Alice']) {
@@ -75,7 +76,7 @@ export function storeContract(harness: StoreHarness): void {
 
   test('updates only the patched fields and stamps updated_at', async () => {
     const store = await harness.fresh();
-    await store.createUser(newUser('dave', { password_hash: null }));
+    const { auth_version: version } = await store.createUser(newUser('dave', { password_hash: null }));
     const updated = await store.updateUser('DAVE', { name: 'Dave D', roles: ['admin'], disabled: true, last_login_at: T0 + 5, quotas: { a: 1 }, now: T0 + 10 });
     assert.ok(updated);
     assert.equal(updated.name, 'Dave D');
@@ -86,7 +87,7 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal(updated.last_login_at, T0 + 5);
     assert.equal(updated.updated_at, T0 + 10);
     assert.equal(updated.created_at, T0);
-    assert.equal(updated.auth_version, 1);
+    assert.equal(updated.auth_version, version);
     assert.deepEqual(await store.getUser('dave'), updated);
     const cleared = await store.updateUser('dave', { password_hash: null, disabled: false, now: T0 + 11 });
     assert.equal(cleared?.disabled, false);
@@ -95,17 +96,17 @@ export function storeContract(harness: StoreHarness): void {
 
   test('end_sessions bumps auth_version, deletes the sessions and revokes the tokens of that user only', async () => {
     const store = await harness.fresh();
-    await store.createUser(newUser('erin'));
-    await store.createUser(newUser('frank'));
-    await store.createSession(session('s-erin', 'erin'));
-    await store.createSession(session('s-frank', 'frank'));
-    await store.createToken(token('t-erin', 'Erin'));
-    await store.createToken(token('t-frank', 'frank'));
+    const erin = await userFor(store, 'erin');
+    const frank = await userFor(store, 'frank');
+    await store.createSession(session('s-erin', 'erin', { auth_version: erin }));
+    await store.createSession(session('s-frank', 'frank', { auth_version: frank }));
+    await store.createToken(token('t-erin', 'Erin', { auth_version: erin }));
+    await store.createToken(token('t-frank', 'frank', { auth_version: frank }));
     const plain = await store.updateUser('erin', { name: 'E', now: T0 + 1 });
-    assert.equal(plain?.auth_version, 1);
+    assert.equal(plain?.auth_version, erin);
     assert.ok(await store.getSession('s-erin'), 'a plain update keeps sessions');
     const ended = await store.updateUser('erin', { roles: ['support'], end_sessions: true, now: T0 + 2 });
-    assert.equal(ended?.auth_version, 2);
+    assert.equal(ended?.auth_version, erin + 1);
     assert.equal(await store.getSession('s-erin'), undefined);
     assert.equal((await store.getToken('t-erin'))?.revoked_at, T0 + 2);
     assert.ok(await store.getSession('s-frank'));
@@ -114,9 +115,9 @@ export function storeContract(harness: StoreHarness): void {
 
   test('deleting a user deletes its sessions and tokens', async () => {
     const store = await harness.fresh();
-    await store.createUser(newUser('gina'));
-    await store.createSession(session('s-gina', 'gina'));
-    await store.createToken(token('t-gina', 'gina'));
+    const gina = await userFor(store, 'gina');
+    await store.createSession(session('s-gina', 'gina', { auth_version: gina }));
+    await store.createToken(token('t-gina', 'gina', { auth_version: gina }));
     assert.equal(await store.deleteUser('GINA'), true);
     assert.equal(await store.getUser('gina'), undefined);
     assert.equal(await store.getSession('s-gina'), undefined);
@@ -154,10 +155,12 @@ export function storeContract(harness: StoreHarness): void {
 
   test('stores, touches and deletes sessions', async () => {
     const store = await harness.fresh();
-    await store.createSession(session('s1', 'Hank', { method: 'basic' }));
-    await store.createSession(session('s2', 'hank'));
-    await store.createSession(session('s3', 'ivy'));
-    assert.deepEqual(await store.getSession('s1'), session('s1', 'Hank', { method: 'basic' }));
+    const hank = await userFor(store, 'hank');
+    const ivy = await userFor(store, 'ivy');
+    await store.createSession(session('s1', 'Hank', { method: 'basic', auth_version: hank }));
+    await store.createSession(session('s2', 'hank', { auth_version: hank }));
+    await store.createSession(session('s3', 'ivy', { auth_version: ivy }));
+    assert.deepEqual(await store.getSession('s1'), session('s1', 'Hank', { method: 'basic', auth_version: hank }));
     await store.touchSession('s1', T0 + 500);
     assert.equal((await store.getSession('s1'))?.last_seen_at, T0 + 500);
     await store.touchSession('s1', T0 + 100);
@@ -171,10 +174,11 @@ export function storeContract(harness: StoreHarness): void {
 
   test('stores, finds, lists, touches and revokes API tokens', async () => {
     const store = await harness.fresh();
-    await store.createToken(token('t1', 'Jack', { kind: 'jwt', created_at: T0 }));
-    await store.createToken(token('t2', 'jack', { created_at: T0 + 1 }));
-    await store.createToken(token('t3', 'kim'));
-    assert.deepEqual(await store.getTokenByHash('hash-t1'), token('t1', 'Jack', { kind: 'jwt' }));
+    const jack = await userFor(store, 'jack');
+    await store.createToken(token('t1', 'Jack', { kind: 'jwt', created_at: T0, auth_version: jack }));
+    await store.createToken(token('t2', 'jack', { created_at: T0 + 1, auth_version: jack }));
+    await store.createToken(token('t3', 'kim', { auth_version: await userFor(store, 'kim') }));
+    assert.deepEqual(await store.getTokenByHash('hash-t1'), token('t1', 'Jack', { kind: 'jwt', auth_version: jack }));
     assert.equal(await store.getTokenByHash('hash-none'), undefined);
     assert.deepEqual((await store.listTokens('JACK')).map((t) => t.id), ['t2', 't1']);
     assert.equal((await store.listTokens()).length, 3);
@@ -190,4 +194,5 @@ export function storeContract(harness: StoreHarness): void {
   });
 
   stateContract(harness);
+  guardsContract(harness);
 }
