@@ -1,12 +1,26 @@
 /**
  * Webhook sink: POSTs each event as JSON, signed with HMAC-SHA256 of the body in
  * `X-Portcullis-Signature: sha256=<hex>`, retried with exponential backoff. Delivery runs
- * in the background; a slow or dead receiver never blocks a request.
+ * in the background; a slow or dead receiver never blocks a request, and never holds more than
+ * DELIVERIES_AT_ONCE connections or QUEUE_LIMIT waiting events: an unauthenticated client can
+ * make login-failure events as fast as it likes, and a receiver that never answers must not turn
+ * them into thousands of sockets and megabytes of heap. Events past the limit are dropped and
+ * counted in the log (they are still in the event log and the store).
  */
 import { createHmac } from 'node:crypto';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { PortcullisEvent } from './types.js';
+
+/** Deliveries in flight per webhook. */
+export const DELIVERIES_AT_ONCE = 4;
+/** Events waiting per webhook beyond those in flight. */
+export const QUEUE_LIMIT = 1000;
+
+interface Queued {
+  event: PortcullisEvent;
+  done: () => void;
+}
 
 export class WebhookSink {
   private readonly config: WebhookConfig;
@@ -15,6 +29,9 @@ export class WebhookSink {
   private readonly baseDelayMs: number;
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly queue: Queued[] = [];
+  private active = 0;
+  private dropped = 0;
 
   constructor(config: WebhookConfig, options: { logger: Logger; fetch?: typeof fetch; baseDelayMs?: number }) {
     this.config = config;
@@ -27,7 +44,38 @@ export class WebhookSink {
     return this.config.types.length === 0 || this.config.types.includes(type);
   }
 
-  async deliver(event: PortcullisEvent): Promise<void> {
+  /** Queues the event; the promise settles when it was delivered, given up on, or dropped. */
+  deliver(event: PortcullisEvent): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.queue.length >= QUEUE_LIMIT) {
+      this.dropped++;
+      // The first drop and then every thousandth: a flood must not flood the log as well.
+      if (this.dropped % 1000 === 1) this.logger.warn('webhook queue full: events dropped', { url: redact(this.config.url), dropped: this.dropped, event: event.event });
+      return Promise.resolve();
+    }
+    return new Promise<void>((done) => {
+      this.queue.push({ event, done });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.active < DELIVERIES_AT_ONCE && this.queue.length > 0) {
+      const next = this.queue.shift() as Queued;
+      if (this.closed) {
+        next.done();
+        continue;
+      }
+      this.active++;
+      void this.send(next.event).finally(() => {
+        this.active--;
+        next.done();
+        this.pump();
+      });
+    }
+  }
+
+  private async send(event: PortcullisEvent): Promise<void> {
     const body = JSON.stringify(event);
     const signature = 'sha256=' + createHmac('sha256', this.config.secret).update(body).digest('hex');
     for (let attempt = 1; attempt <= this.config.max_attempts && !this.closed; attempt++) {
@@ -55,6 +103,7 @@ export class WebhookSink {
 
   close(): void {
     this.closed = true;
+    for (const waiting of this.queue.splice(0)) waiting.done();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
   }
@@ -71,11 +120,11 @@ export class WebhookSink {
   }
 }
 
-/** Drops credentials and query from a URL before logging it. */
+/** Only the scheme and host of a URL for the log: paths carry secrets too (Slack-style hooks). */
 function redact(url: string): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+    return `${parsed.protocol}//${parsed.host}`;
   } catch {
     return '(invalid url)';
   }
