@@ -2,9 +2,11 @@
  * The CLI's side of the HTTP API: the token file (~/.portcullis/auth-token.json, mode 0600),
  * authenticated calls, and the exit codes of SPEC 12.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { format } from './output.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, notAllowed: 77, config: 78 } as const;
 
@@ -38,13 +40,24 @@ export function readTokenFile(path: string): TokenFile | undefined {
   }
 }
 
-/** Writes atomically with mode 0600 in a 0700 directory. */
-export function writeTokenFile(path: string, data: TokenFile): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(temp, 0o600);
-  renameSync(temp, path);
+/**
+ * Writes atomically with mode 0600 in a 0700 directory. The temporary file has an unguessable
+ * name and is created exclusively (`wx`: never through a link someone planted in a shared
+ * directory); the default directory is made 0700 even when it already existed.
+ */
+export function writeTokenFile(path: string, data: TokenFile, env: NodeJS.ProcessEnv = process.env): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (dir === dirname(tokenFilePath(undefined, { HOME: env.HOME }))) chmodSync(dir, 0o700);
+  const temp = `${path}.${randomBytes(9).toString('base64url')}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(temp, 0o600);
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
 }
 
 export function removeTokenFile(path: string): void {
@@ -57,12 +70,39 @@ export interface Session {
   file?: TokenFile;
 }
 
-/** PORTCULLIS_TOKEN (+ PORTCULLIS_SERVER) or the token file; 77 when neither is there. */
+/**
+ * PORTCULLIS_TOKEN (+ PORTCULLIS_SERVER) or the token file; 77 when neither is there. A saved
+ * token goes only to the server it was issued by: a PORTCULLIS_SERVER naming another origin
+ * (staging, a typo, someone's .env) is refused rather than handed the token.
+ */
 export function currentSession(pathFlag?: string, env: NodeJS.ProcessEnv = process.env): Session {
   if (env.PORTCULLIS_TOKEN) return { server: env.PORTCULLIS_SERVER ?? 'http://127.0.0.1:8080', token: env.PORTCULLIS_TOKEN };
   const file = readTokenFile(tokenFilePath(pathFlag, env));
   if (!file) throw new CliError('Not logged in: run `portcullis login` first', EXIT.notAllowed);
-  return { server: env.PORTCULLIS_SERVER ?? file.server, token: file.token, file };
+  if (env.PORTCULLIS_SERVER && originOf(env.PORTCULLIS_SERVER) !== originOf(file.server)) {
+    throw new CliError(`The saved token is for ${file.server}, not PORTCULLIS_SERVER=${env.PORTCULLIS_SERVER}: log in there, or unset PORTCULLIS_SERVER`, EXIT.notAllowed);
+  }
+  return { server: file.server, token: file.token, file };
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** A warning for credentials about to cross the network in clear text (http to a non-loopback host). */
+export function plainTextWarning(server: string): string | undefined {
+  try {
+    const url = new URL(server);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+    return url.protocol === 'http:' && !loopback ? `warning: ${url.origin} is plain http: the password and token cross the network unencrypted\n` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ApiErrorBody {
@@ -89,8 +129,9 @@ export async function call<T>(session: Session, method: string, path: string, bo
 
 export function apiError(status: number, body: ApiErrorBody | undefined): CliError {
   const error = body?.error;
-  const lines = [error?.message ?? `HTTP ${status}`];
-  for (const [field, message] of Object.entries(error?.fields ?? {})) lines.push(`  ${field}: ${message}`);
+  // The server's words, with their control characters made visible (format()).
+  const lines = [error?.message !== undefined ? format(error.message) : `HTTP ${status}`];
+  for (const [field, message] of Object.entries(error?.fields ?? {})) lines.push(`  ${format(field)}: ${format(message)}`);
   if (status === 401) return new CliError(`${lines.join('\n')}\nNot logged in or the token is no longer valid: run \`portcullis login\``, EXIT.notAllowed);
   if (status === 403) return new CliError(lines.join('\n'), EXIT.notAllowed);
   return new CliError(lines.join('\n'), EXIT.error);

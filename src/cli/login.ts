@@ -1,6 +1,6 @@
 /** `portcullis login | logout | whoami` (SPEC 12). */
-import { CliError, EXIT, call, currentSession, readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './client.js';
-import { print, table } from './output.js';
+import { CliError, EXIT, call, currentSession, plainTextWarning, readTokenFile, removeTokenFile, tokenFilePath, writeTokenFile } from './client.js';
+import { format, print, table } from './output.js';
 import { promptHidden } from './prompt.js';
 
 export interface LoginOptions {
@@ -23,6 +23,8 @@ export async function login(options: LoginOptions): Promise<void> {
     password = await promptHidden(`Password for ${username}: `);
   }
   if (process.stderr.isTTY) process.stderr.write(`Logging in to ${server} …\n`);
+  const clearText = plainTextWarning(server);
+  if (clearText) process.stderr.write(clearText);
   let response: Response;
   try {
     response = await fetch(new URL('/.auth/token', server), {
@@ -39,7 +41,7 @@ export async function login(options: LoginOptions): Promise<void> {
   if (response.status === 503) throw new CliError('The directory is unavailable; try again later', EXIT.error);
   if (response.status !== 201 || !body.token) throw new CliError(`login failed: HTTP ${response.status}`, EXIT.error);
   writeTokenFile(path, { server, username: body.user?.username ?? username, token: body.token, expires_at: body.expires_at ?? '', ...(body.id ? { id: body.id } : {}) });
-  print({ server, username: body.user?.username ?? username, expires_at: body.expires_at, path }, options.json === true, () => `Logged in to ${server} as ${body.user?.username ?? username} (token saved to ${path}, expires ${body.expires_at})\n`);
+  print({ server, username: body.user?.username ?? username, expires_at: body.expires_at, path }, options.json === true, () => `Logged in to ${server} as ${format(body.user?.username ?? username)} (token saved to ${path}, expires ${format(body.expires_at)})\n`);
 }
 
 export async function logout(options: { path?: string | undefined }): Promise<void> {

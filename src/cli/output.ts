@@ -10,9 +10,10 @@ export function format(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (Array.isArray(value)) return value.map(format).join(',');
   if (typeof value === 'object') return JSON.stringify(value);
-  // Control characters from the server never reach the terminal as such.
+  // Control characters from the server (C0, DEL, C1 such as the one-byte CSI) never reach the
+  // terminal as such.
   // eslint-disable-next-line no-control-regex
-  return String(value).replace(/[\u0000-\u001f\u007f]/g, '?');
+  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 export function print(value: unknown, json: boolean, render: () => string): void {

@@ -27,7 +27,7 @@ test('a receiver that never answers holds at most a few connections and a bounde
       });
     })) as unknown as typeof fetch;
   const lines: string[] = [];
-  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/services/T0/B0/SECRETPATH', secret: 'a-webhook-secret-of-some-length', types: [], timeout: 60_000, max_attempts: 1 }, { logger: createLogger({ write: (l) => lines.push(l) }), fetch: hang });
+  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/services/T0/B0/SECRETPATH', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 }, { logger: createLogger({ write: (l) => lines.push(l) }), fetch: hang });
   const deliveries = Array.from({ length: 3000 }, (_, i) => sink.deliver(event(i)));
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(most, DELIVERIES_AT_ONCE, 'connections in flight');
