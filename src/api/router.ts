@@ -97,6 +97,7 @@ export function createApiRouter(registry: Registry): express.Router {
     }
     (req as CallerRequest).caller = { identity: auth.identity, user: auth.user };
     res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
     next();
   });
 

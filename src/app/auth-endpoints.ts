@@ -322,6 +322,8 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     if (type === 'entity.too.large') error = new PortcullisError('payload_too_large', 'The request body is too large');
     else if (type === 'entity.parse.failed' || (status === 400 && type)) error = new PortcullisError('bad_request', 'The request body could not be parsed');
     else if (type === 'encoding.unsupported' || type === 'charset.unsupported') error = new PortcullisError('unsupported_media_type', 'Unsupported body encoding');
+    // The router's own 400s, such as a path parameter that is not valid percent-encoding.
+    else if (status === 400 && err instanceof URIError) error = new PortcullisError('bad_request', 'The request path could not be decoded');
     else error = toPortcullisError(err);
     if (!error.expose) registry.logger.error('endpoint failed', { request_id: ctx(req)?.facts.request_id, err: err as Error });
     sendError(res, error);

@@ -33,7 +33,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: 32 * 1024 }, gateway.handleRequest);
   server.on('upgrade', gateway.handleUpgrade);
   server.on('clientError', (err, socket) => {
-    if (!socket.writable) return socket.destroy();
+    // A response already under way on this connection (a pipelined garbage request behind a
+    // slow answer): a 400 written now would land inside its body. Cut the connection instead.
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent) return socket.destroy();
     const tooLarge = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
     socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
