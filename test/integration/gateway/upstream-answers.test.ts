@@ -127,30 +127,34 @@ describe('upstream answers and request bodies', () => {
     assert.ok(released, 'the upstream saw its response closed');
   });
 
+  /** Sends raw bytes on a fresh connection; the gateway's answer and what reached the upstream. */
+  const sendRaw = async (bytes: string): Promise<{ answer: string; arrived: Seen[] }> => {
+    const before = seen.length;
+    const { port } = new URL(gw.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(bytes);
+        setTimeout(() => socket.end(), 300);
+      });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return { answer, arrived: seen.slice(before) };
+  };
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n';
+
   // GET has no body by default in Node's client; DELETE and OPTIONS are the methods http-proxy
   // gave `Content-Length: 0` when the client sent none, which with a chunked body let its
   // bytes reach the upstream unframed, as a second request carrying whatever headers it liked.
   for (const method of ['GET', 'DELETE', 'OPTIONS']) {
     test(`a chunked body keeps its framing on ${method}, so nothing is smuggled as a second request`, async () => {
-      const before = seen.length;
-      const { port } = new URL(gw.url);
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () => {
-          socket.write(
-            `${method} /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
-              '3e\r\nGET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n\r\n0\r\n\r\n',
-          );
-        });
-        let text = '';
-        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-        socket.on('end', () => resolve(text));
-        socket.on('error', reject);
-      });
+      const { answer, arrived } = await sendRaw(`${method} /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`);
       assert.match(answer, /^HTTP\/1\.1 200 /);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const arrived = seen.slice(before);
       assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
-      assert.equal(arrived[0]?.body, 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n');
+      assert.equal(arrived[0]?.body, smuggled);
       assert.equal(arrived[0]?.headers['transfer-encoding'], 'chunked');
     });
   }
@@ -159,22 +163,8 @@ describe('upstream answers and request bodies', () => {
   // body: without its Content-Length the body went upstream raw, as a second request.
   for (const [method, connection] of [['GET', 'Content-Length'], ['GET', 'close, content_length'], ['DELETE', 'keep-alive, Content.Length'], ['OPTIONS', 'Content-Length, Transfer-Encoding']]) {
     test(`Connection: ${connection} on ${method} cannot strip the body's length`, async () => {
-      const before = seen.length;
-      const { port } = new URL(gw.url);
-      const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\nX-Auth-User: admin\r\n\r\n';
-      const answer = await new Promise<string>((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () => {
-          socket.write(`${method} /x HTTP/1.1\r\nHost: gw\r\nConnection: ${connection}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
-          setTimeout(() => socket.end(), 300);
-        });
-        let text = '';
-        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-        socket.on('close', () => resolve(text));
-        socket.on('error', reject);
-      });
+      const { answer, arrived } = await sendRaw(`${method} /x HTTP/1.1\r\nHost: gw\r\nConnection: ${connection}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
       assert.match(answer, /^HTTP\/1\.1 200 /);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const arrived = seen.slice(before);
       assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
       assert.equal(arrived[0]?.headers['content-length'], String(smuggled.length));
       assert.equal(arrived[0]?.body, smuggled);
