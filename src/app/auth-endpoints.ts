@@ -248,12 +248,18 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       sendError(res, new PortcullisError('forbidden', 'Forward-auth requests are only accepted from server.trusted_proxies'));
       return;
     }
-    const method = String(req.headers['x-forwarded-method'] ?? 'GET').toUpperCase();
+    // The front proxy must say what it is about to forward: without X-Forwarded-Method/-Uri
+    // the decision would be about a request (GET /) nobody made, and an allow for it would
+    // let anything through. And in this mode the backend receives the front proxy's target as
+    // the client wrote it, not the gateway's normalised one: a target that normalises to
+    // something else (`/admin/%2e%2e` → `/`) is refused instead of decided for the wrong path.
+    const forwardedMethod = req.headers['x-forwarded-method'];
+    const uri = req.headers['x-forwarded-uri'];
+    const method = typeof forwardedMethod === 'string' ? forwardedMethod.toUpperCase() : '';
     const host = hostOf(typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : req.headers.host);
-    const uri = typeof req.headers['x-forwarded-uri'] === 'string' ? req.headers['x-forwarded-uri'] : '/';
-    const target = normaliseTarget(uri, undefined);
-    if (!target.ok || !/^[A-Z]{1,16}$/.test(method) || host === undefined) {
-      sendError(res, new PortcullisError('invalid_path', 'The forwarded request target is not acceptable'));
+    const target = typeof uri === 'string' ? normaliseTarget(uri, undefined) : undefined;
+    if (!target?.ok || !/^[A-Z]{1,16}$/.test(method) || host === undefined || !isNormalForm(uri as string, target.path)) {
+      sendError(res, new PortcullisError('invalid_path', 'X-Forwarded-Method and X-Forwarded-Uri must name the request, its path in normal form'));
       return;
     }
     const route = registry.routes.match(host, target.path);
@@ -350,3 +356,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   };
 }
 
+/** Is the path of a request target exactly its normalised form (hex digits' case aside)? */
+function isNormalForm(target: string, normalised: string): boolean {
+  const q = target.indexOf('?');
+  const path = (q === -1 ? target : target.slice(0, q)).replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase());
+  return path === normalised;
+}

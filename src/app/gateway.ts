@@ -11,9 +11,10 @@ import type { Identity } from '../authn/identity.js';
 import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
-import { normaliseTarget } from '../http/normalise.js';
-import { Forwarder, rejectUpgrade, requestIdOf, setRequestId } from '../proxy/forwarder.js';
 import { hostOf } from '../http/host.js';
+import { normaliseTarget } from '../http/normalise.js';
+import { isSameOrigin } from '../http/origin.js';
+import { Forwarder, rejectUpgrade, requestIdOf, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
@@ -155,10 +156,23 @@ export class Gateway {
       rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
+    // Only WebSocket is proxied: any other protocol (h2c, ...) gets an answer, not a silent socket.
+    if (typeof req.headers.upgrade !== 'string' || req.headers.upgrade.trim().toLowerCase() !== 'websocket') {
+      rejectUpgrade(socket, 400, 'Bad Request');
+      return;
+    }
     const outcome = await this.authorize(req, facts, { method: 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: false });
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(socket);
+      return;
+    }
+    // Browsers send cookies with a cross-site WebSocket handshake and the same-origin policy does
+    // not guard WebSocket answers: a session-authenticated upgrade must come from our own pages.
+    if (outcome.identity?.method === 'session' && !isSameOrigin(req, this.registry.config.server.public_url)) {
+      this.count(route.name, outcome.decision.rule, 403);
+      this.denied(outcome.decision.rule, 'cross_site_websocket', outcome.identity, facts, 'GET', target.path);
+      rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
     this.count(route.name, outcome.decision.rule, 101);

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
+import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
@@ -170,5 +170,31 @@ describe('forwarding, upstream failures and WebSockets', () => {
   test('a route with websocket: false refuses upgrades', async () => {
     const { status } = await openSocket(gw.url.replace('http', 'ws') + '/nows/x', basic);
     assert.equal(status, 403);
+  });
+
+  test('a session-cookie WebSocket handshake from another site is refused; from our own pages it is proxied', async () => {
+    const cookie = await gw.login('admin', ADMIN_PASSWORD);
+    const before = upstream.upgrades.length;
+    for (const foreign of [{ origin: 'https://evil.example' }, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
+      const { status } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', { cookie, ...foreign });
+      assert.equal(status, 403, JSON.stringify(foreign));
+    }
+    assert.equal(upstream.upgrades.length, before, 'nothing reached the upstream');
+    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', { cookie, origin: gw.url });
+    assert.ok(ws, 'same-origin handshake proxied');
+    ws?.close();
+  });
+
+  test('an Upgrade to anything but WebSocket is answered 400, never left hanging', async () => {
+    const { hostname, port } = new URL(gw.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(Number(port), hostname, () => socket.write(`GET /x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAuthorization: ${basic.authorization}\r\n\r\n`));
+      let text = '';
+      socket.setTimeout(3000, () => socket.destroy());
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
   });
 });
