@@ -12,7 +12,7 @@ import { isPortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
 import type { Logger } from '../observability/logger.js';
-import type { Store, UserRecord } from '../store/types.js';
+import type { LoginAttemptId, Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
 import { externalUser } from './federation.js';
 import type { AuthMethod, LoginFailureReason, UserType } from './identity.js';
@@ -56,8 +56,8 @@ interface FailureHistory {
 /**
  * Guesses per username in this process, reserved synchronously BEFORE the slow KDF or bind:
  * guesses in flight plus failures already counted never exceed `max_failures`, however many
- * requests arrive at once. The store's lockout stays the record shared by replicas; this only
- * closes the gap between reading it and counting a failure in it.
+ * requests arrive at once. The store's reservation (Store.reserveLoginAttempt) is what holds the
+ * limit across replicas; this spares it a round trip for every guess one process can refuse alone.
  */
 export class GuessBudget {
   private readonly inFlight = new Map<string, number>();
@@ -237,7 +237,8 @@ export class PasswordChain {
   /**
    * Every path spends exactly one password verification (the real one or the dummy), whatever
    * the name is, so the time does not tell unknown, local, directory, disabled or locked names
-   * apart. The guess is reserved before that work and counted (or given back) after it.
+   * apart. The guess is reserved before that work, in this process and then in the store for
+   * every replica, and counted (or given back) after it.
    */
   private async verifyAtSource(name: string, password: string): Promise<SourceResult> {
     const { store, hasher } = this.options;
@@ -249,25 +250,38 @@ export class PasswordChain {
     const now = this.now();
     // Synchronous with the check: no await between reading the budget and taking from it.
     if (!this.budget.tryReserve(lockName, now)) return this.refuseLocked(name, password);
+    const { max_failures, window } = this.options.config.users.lockout;
     let outcome: GuessOutcome = { kind: 'void' };
+    let reserved: LoginAttemptId | undefined;
     try {
-      const lockedUntil = await store.getLockout(lockName);
-      if (lockedUntil !== undefined && lockedUntil > now) return await this.refuseLocked(name, password);
-      // From here on a guess is evaluated: it counts unless it succeeds or the directory is down.
-      outcome = { kind: 'failure', failures: this.budget.failuresOf(lockName, now) + 1 };
-      const result = await this.evaluate(name, password, now);
+      // The store reserves the guess for every replica before any work on it: a store error
+      // here propagates (store_unavailable, 503) and no guess is evaluated.
+      const attempt = await store.reserveLoginAttempt(lockName, now, now - window, max_failures);
+      if (!attempt.admitted) return await this.refuseLocked(name, password);
+      reserved = attempt.id;
+      const user = await store.getUser(name);
+      // From here on a guess is evaluated: its reserved failure stays counted unless it
+      // succeeds (the failures are cleared) or the directory is down (the reservation is given back).
+      outcome = { kind: 'failure', failures: attempt.failures };
+      const result = await this.evaluate(name, password, now, user);
       if (result.ok) {
         outcome = { kind: 'success' };
         await store.clearLoginFailures(lockName).catch(() => undefined);
       } else if (result.reason === 'directory_unavailable') outcome = { kind: 'void' };
-      else {
-        const failures = await store.recordLoginFailure(lockName, now, now - this.options.config.users.lockout.window);
-        outcome = { kind: 'failure', failures };
-        if (failures >= this.options.config.users.lockout.max_failures) await this.lock(lockName, now, failures);
-      }
+      else if (attempt.failures >= max_failures) await this.lock(lockName, now, attempt.failures);
       return result;
     } finally {
+      if (reserved !== undefined && outcome.kind === 'void') await this.giveBack(lockName, reserved);
       this.budget.release(lockName, now, outcome);
+    }
+  }
+
+  /** Gives a reserved guess back; if the store cannot, it stays counted (failing closed). */
+  private async giveBack(lockName: string, id: LoginAttemptId): Promise<void> {
+    try {
+      await this.options.store.releaseLoginAttempt(lockName, id);
+    } catch (err) {
+      this.options.logger.warn('could not release a reserved login attempt', { username: lockName.slice(0, 64), err: err instanceof Error ? err : new Error(String(err)) });
     }
   }
 
@@ -278,9 +292,8 @@ export class PasswordChain {
     return { ok: false, reason: 'locked_out', userType: user?.source === 'ldap' ? 'ldap' : 'local', status: 401 };
   }
 
-  private async evaluate(name: string, password: string, now: number): Promise<SourceResult> {
+  private async evaluate(name: string, password: string, now: number, user: UserRecord | undefined): Promise<SourceResult> {
     const { store, hasher, config } = this.options;
-    const user = await store.getUser(name);
     if (user && user.source === 'local') {
       // The hash is checked even for an empty password: skipping it would time out the name.
       const matches = user.password_hash !== null ? await hasher.verify(password, user.password_hash) : (await hasher.verifyDummy(password), false);

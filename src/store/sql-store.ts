@@ -7,11 +7,13 @@ import { randomInt } from 'node:crypto';
 import { PortcullisError } from '../errors/errors.js';
 import type { ChangeHub } from './change-hub.js';
 import type { SqlDriver, SqlTransaction } from './sql-driver.js';
-import { likePattern, num, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
+import { likePattern, num, numOrNull, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
 import type {
   DeleteUserOptions,
   EventQuery,
   EventRecord,
+  LoginAttempt,
+  LoginAttemptId,
   NewUser,
   SeedOutcome,
   SessionRecord,
@@ -340,6 +342,37 @@ export class SqlStore implements Store {
       const { rows } = await tx.query('SELECT COUNT(*) AS total FROM login_failures WHERE username_key = $1 AND failed_at >= $2', [key, windowStart]);
       return num(rows[0]?.total ?? 0);
     });
+  }
+
+  async reserveLoginAttempt(username: string, now: number, windowStart: number, maxFailures: number): Promise<LoginAttempt> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      // Upserting the name's lockout row locks it (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+      // runs this alone): reservations for one name take their turn on every replica.
+      const { rows: lockRows } = await tx.query(
+        'INSERT INTO lockouts (username_key, locked_until) VALUES ($1, NULL) ON CONFLICT (username_key) DO UPDATE SET username_key = excluded.username_key RETURNING locked_until',
+        [key],
+      );
+      const lockedUntil = numOrNull(lockRows[0]?.locked_until) ?? 0;
+      if (lockedUntil > now) return { admitted: false };
+      await tx.query('DELETE FROM login_failures WHERE username_key = $1 AND failed_at < $2', [key, windowStart]);
+      const { rows } = await tx.query(
+        'SELECT COUNT(*) AS total, COUNT(CASE WHEN failed_at >= $3 THEN 1 END) AS since_unlock FROM login_failures WHERE username_key = $1 AND failed_at >= $2',
+        [key, windowStart, lockedUntil],
+      );
+      const total = num(rows[0]?.total ?? 0);
+      // At the limit with no guess since the last lockout ended: that one guess may go ahead
+      // (and locks the name again if it fails).
+      if (total >= maxFailures && num(rows[0]?.since_unlock ?? 0) > 0) return { admitted: false };
+      const { rows: inserted } = await tx.query('INSERT INTO login_failures (username_key, failed_at) VALUES ($1, $2) RETURNING id', [key, now]);
+      const id = inserted[0]?.id;
+      if (typeof id !== 'string' && typeof id !== 'number') throw new Error('login attempt was not recorded');
+      return { admitted: true, id, failures: total + 1 };
+    });
+  }
+
+  async releaseLoginAttempt(username: string, id: LoginAttemptId): Promise<void> {
+    await this.driver.query('DELETE FROM login_failures WHERE id = $1 AND username_key = $2', [id, userKey(username)]);
   }
 
   async clearLoginFailures(username: string): Promise<void> {

@@ -34,6 +34,11 @@ export interface UserRecord {
   last_login_at: number | null;
 }
 
+export type LoginAttemptId = string | number;
+
+/** A reserved password guess (admitted, with the name's failures in the window counting it), or a refusal. */
+export type LoginAttempt = { admitted: true; id: LoginAttemptId; failures: number } | { admitted: false };
+
 export type NewUser = Omit<UserRecord, 'auth_version' | 'created_at' | 'updated_at' | 'last_login_at'> & { now: number };
 
 export type UserPatch = Partial<
@@ -176,6 +181,17 @@ export interface Store {
   /** Records a failure and returns how many failures the name has since `windowStart`. */
   recordLoginFailure(username: string, now: number, windowStart: number): Promise<number>;
   clearLoginFailures(username: string): Promise<void>;
+  /**
+   * Reserves one password guess for the name before it is checked, atomically across replicas:
+   * refused while the name is locked (`locked_until > now`) or while its failures since
+   * `windowStart` (reserved guesses still being checked included) reach `maxFailures`; after a
+   * lockout has ended with failures still in the window, one guess at a time. An admitted guess
+   * is stored as a failure up front (`failures` counts it); a success clears it with
+   * clearLoginFailures, a guess that was never checked gives it back with releaseLoginAttempt.
+   */
+  reserveLoginAttempt(username: string, now: number, windowStart: number, maxFailures: number): Promise<LoginAttempt>;
+  /** Gives back a reservation of reserveLoginAttempt (the guess was not checked). */
+  releaseLoginAttempt(username: string, id: LoginAttemptId): Promise<void>;
   setLockout(username: string, until: number): Promise<void>;
   getLockout(username: string): Promise<number | undefined>;
 

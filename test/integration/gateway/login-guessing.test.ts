@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { countHashing } from '../../helpers/hash-counter.js';
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const basic = (u: string, p: string): RequestInit => ({ headers: { authorization: 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64') } });
@@ -14,17 +15,7 @@ describe('password guessing through the gateway', () => {
     gw = await startGateway({ config: { users: { password_hash_cost: 12, lockout: { max_failures: 5, window: '15m', duration: '15m' } } } });
     await gw.registry.users.create({ username: 'victim', password: 'Victim-Passw0rd1', roles: ['user'] }, undefined);
     await gw.registry.users.create({ username: 'victim2', password: 'Victim-Passw0rd1', roles: ['user'] }, undefined);
-    const hasher = gw.registry.hasher;
-    const verify = hasher.verify.bind(hasher);
-    const verifyDummy = hasher.verifyDummy.bind(hasher);
-    hasher.verify = (password, stored) => {
-      calls.verify++;
-      return verify(password, stored);
-    };
-    hasher.verifyDummy = (password) => {
-      calls.dummy++;
-      return verifyDummy(password);
-    };
+    countHashing(gw, calls);
   });
   after(() => gw?.close());
 

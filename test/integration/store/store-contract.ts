@@ -1,12 +1,14 @@
 /**
  * The store contract: the same tests run against SQLite and PostgreSQL
- * (sqlite-store.test.ts, postgres-store.test.ts). Part one: users, sessions, tokens.
+ * (sqlite-store.test.ts, postgres-store.test.ts). Part one: users, sessions, tokens; part
+ * three (store-contract-lockout.ts): reserving password guesses.
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { PortcullisError } from '../../../src/errors/errors.js';
 import type { Store } from '../../../src/store/types.js';
 import { guardsContract } from './store-contract-guards.js';
+import { lockoutContract } from './store-contract-lockout.js';
 import { newUser, session, T0, token, userFor } from './fixtures.js';
 import { stateContract } from './store-contract-state.js';
 
@@ -195,4 +197,5 @@ export function storeContract(harness: StoreHarness): void {
 
   stateContract(harness);
   guardsContract(harness);
+  lockoutContract(harness);
 }
