@@ -14,7 +14,7 @@ import { clearCookie } from '../http/cookies.js';
 import { hostOf } from '../http/host.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { isSameOrigin } from '../http/origin.js';
-import { Forwarder, rejectUpgrade, requestIdOf, setRequestId } from '../proxy/forwarder.js';
+import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
@@ -26,7 +26,7 @@ export interface AuthEndpointHandler {
 }
 
 export type Outcome =
-  | { ok: true; identity: Identity | undefined; decision: Decision }
+  | { ok: true; identity: Identity | undefined; decision: Decision; clearCookie?: boolean }
   | { ok: false; status: number; write: (res: ServerResponse | Duplex) => void; rule: string; route: string };
 
 export interface AuthorizeTarget {
@@ -123,6 +123,7 @@ export class Gateway {
       outcome.write(res);
       return;
     }
+    if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
     const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
     if (prepared) await prepared;
     const rule = outcome.decision.rule;
@@ -200,12 +201,17 @@ export class Gateway {
     const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
     const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [] } : undefined;
     const decision = decide(registry.access, { method, host, path }, caller);
+    // A session cookie that was no good (unknown, expired, sent twice) is cleared on any answer.
+    const stale = auth.clearCookie === true;
     if (decision.effect === 'allow' && !identity?.must_change_password) {
-      if (decision.quota && identity) return this.withinQuota(decision, decision.quota, identity, user, facts, method, path, routeName);
-      return { ok: true, identity, decision };
+      if (decision.quota && identity) {
+        const quota = this.withinQuota(decision, decision.quota, identity, user, facts, method, path, routeName);
+        return stale ? quota.then((outcome) => (outcome.ok ? { ...outcome, clearCookie: true } : outcome)) : quota;
+      }
+      return stale ? { ok: true, identity, decision, clearCookie: true } : { ok: true, identity, decision };
     }
     const rd = path + (query ? `?${query}` : '');
-    const clear: Record<string, string> = auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(registry.config.session.cookie_name, this.secureCookies) } : {};
+    const clear: Record<string, string> = stale ? { 'set-cookie': clearCookie(registry.config.session.cookie_name, this.secureCookies) } : {};
     if (decision.effect === 'unauthenticated') {
       registry.metrics.accessDenied.inc({ rule: decision.rule, reason: decision.reason });
       if (interactive) {

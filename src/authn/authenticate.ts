@@ -38,7 +38,7 @@ export interface GatewayJwtView {
 }
 
 export type Authentication =
-  | { kind: 'identity'; identity: Identity; user: UserRecord | undefined; session?: ResolvedSession }
+  | { kind: 'identity'; identity: Identity; user: UserRecord | undefined; session?: ResolvedSession; clearCookie?: boolean }
   | { kind: 'none'; clearCookie: boolean }
   | { kind: 'failed'; status: 401 | 503; reason: LoginFailureReason; scheme: 'Bearer' | 'Basic' };
 
@@ -224,7 +224,8 @@ export class Authenticator {
     if (name === '') return { kind: 'none', clearCookie };
     const user = await this.options.users.get(name);
     if (!user || user.disabled) return { kind: 'none', clearCookie };
-    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user };
+    // The anonymous identity stands in for a session cookie that was no good: still clear it.
+    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user, ...(clearCookie ? { clearCookie } : {}) };
   }
 
   private async fromBasic(value: string, context: RequestContext): Promise<Authentication> {

@@ -27,8 +27,9 @@ export interface ForwardHooks {
 }
 
 const REQUEST_ID = Symbol('portcullis.requestId');
+const GATEWAY_COOKIE = Symbol('portcullis.gatewayCookie');
 const UPSTREAM_RESPONSE = Symbol('portcullis.upstreamResponse');
-type Marked = IncomingMessage & { [REQUEST_ID]?: string };
+type Marked = IncomingMessage & { [REQUEST_ID]?: string; [GATEWAY_COOKIE]?: string };
 const UPSTREAM_TIMEOUT = 'PORTCULLIS_UPSTREAM_TIMEOUT';
 type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage };
 
@@ -43,6 +44,11 @@ function upstreamTimeout(message: string): Error {
 /** Marks the request with the id its response will carry in X-Request-Id. */
 export function setRequestId(req: IncomingMessage, requestId: string): void {
   (req as Marked)[REQUEST_ID] = requestId;
+}
+
+/** Marks the request with a Set-Cookie of the gateway's own (clearing a stale session) for its response. */
+export function setGatewayCookie(req: IncomingMessage, cookie: string): void {
+  (req as Marked)[GATEWAY_COOKIE] = cookie;
 }
 
 export function requestIdOf(req: IncomingMessage): string | undefined {
@@ -162,6 +168,8 @@ export class Forwarder {
     }
     const requestId = requestIdOf(req);
     if (requestId !== undefined) head.push('x-request-id', requestId);
+    const cookie = (req as Marked)[GATEWAY_COOKIE];
+    if (cookie !== undefined) head.push('set-cookie', cookie);
     try {
       if (proxyRes.statusMessage) res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, head);
       else res.writeHead(proxyRes.statusCode ?? 502, head);
@@ -196,6 +204,8 @@ export class Forwarder {
     if (route.config.upstream === 'builtin:echo') {
       const requestId = requestIdOf(req);
       if (requestId !== undefined) res.setHeader('x-request-id', requestId);
+      const cookie = (req as Marked)[GATEWAY_COOKIE];
+      if (cookie !== undefined) res.setHeader('set-cookie', cookie);
       echo(req, res);
       return;
     }
