@@ -100,12 +100,6 @@ export class GuessBudget {
       this.history.set(name, { failures: outcome.failures, observedAt: now, lockedUntil });
     }
   }
-
-  /** What the process counted for a name, for a failure the store could not count. */
-  failuresOf(name: string, now: number): number {
-    const seen = this.history.get(name);
-    return seen && seen.observedAt > now - this.lockout.window ? seen.failures : 0;
-  }
 }
 
 export interface LoginRecorder {

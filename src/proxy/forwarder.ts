@@ -55,6 +55,10 @@ export function requestIdOf(req: IncomingMessage): string | undefined {
   return (req as Marked)[REQUEST_ID];
 }
 
+function gatewayCookieOf(req: IncomingMessage): string | undefined {
+  return (req as Marked)[GATEWAY_COOKIE];
+}
+
 /** Header names an upstream's Connection header nominates (lower-case), or undefined. */
 function nominatedBy(rawHeaders: string[]): string[] | undefined {
   let nominated: string[] | undefined;
@@ -168,7 +172,7 @@ export class Forwarder {
     }
     const requestId = requestIdOf(req);
     if (requestId !== undefined) head.push('x-request-id', requestId);
-    const cookie = (req as Marked)[GATEWAY_COOKIE];
+    const cookie = gatewayCookieOf(req);
     if (cookie !== undefined) head.push('set-cookie', cookie);
     try {
       if (proxyRes.statusMessage) res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, head);
@@ -204,7 +208,7 @@ export class Forwarder {
     if (route.config.upstream === 'builtin:echo') {
       const requestId = requestIdOf(req);
       if (requestId !== undefined) res.setHeader('x-request-id', requestId);
-      const cookie = (req as Marked)[GATEWAY_COOKIE];
+      const cookie = gatewayCookieOf(req);
       if (cookie !== undefined) res.setHeader('set-cookie', cookie);
       echo(req, res);
       return;
