@@ -221,9 +221,10 @@ export class UserService {
    * The current password is a login attempt for lockout (SPEC 3): a wrong one counts as a
    * failure of the name and emits UserLoginFailed (bad_password), and while the name is locked
    * the change is refused (429, UserLoginFailed locked_out) without verifying anything.
-   * `method` is the caller's authentication method, for the event. Changes of one name run
-   * one at a time in this process, so parallel guesses cannot slip between the lockout check
-   * and the failure count (nor verify against a hash a concurrent change just replaced).
+   * `method` is the caller's authentication method, for the event. Each guess is reserved in
+   * the store before it is checked (the limit holds across replicas); changes of one name also
+   * run one at a time in this process, so none verifies against a hash a concurrent change just
+   * replaced.
    */
   changeOwnPassword(username: string, currentPassword: unknown, newPassword: unknown, context?: RequestContext, method = 'form'): Promise<UserRecord> {
     return this.oneAtATime(userKey(username), () => this.changeOwnPasswordNow(username, currentPassword, newPassword, context, method));
@@ -236,9 +237,12 @@ export class UserService {
     }
     const lockName = userKey(user.username);
     const now = this.now();
-    const lockedUntil = await this.store.getLockout(lockName);
-    if (lockedUntil !== undefined && lockedUntil > now) {
+    // The guess is reserved in the store before the hash, as a login's is (PasswordChain): the
+    // limit holds across replicas, and the reservation stays counted unless the password is right.
+    const attempt = await this.store.reserveLoginAttempt(lockName, now, now - this.lockout.window, this.lockout.max_failures);
+    if (!attempt.admitted) {
       this.events.emit('UserLoginFailed', user.username, { user_type: 'local', reason: 'locked_out', method }, context);
+      const lockedUntil = (await this.store.getLockout(lockName)) ?? now + this.lockout.duration;
       throw new PortcullisError('too_many_requests', 'Too many failed attempts: try again later', {
         headers: { 'retry-after': String(Math.max(1, Math.ceil((lockedUntil - now) / 1000))) },
       });
@@ -246,7 +250,7 @@ export class UserService {
     const good = typeof currentPassword === 'string' && currentPassword !== '' && (await this.hasher.verify(currentPassword, user.password_hash));
     if (!good) {
       this.events.emit('UserLoginFailed', user.username, { user_type: 'local', reason: 'bad_password', method }, context);
-      await this.countFailure(lockName, now);
+      if (attempt.failures >= this.lockout.max_failures) await this.store.setLockout(lockName, now + this.lockout.duration);
       throw new PortcullisError('validation_failed', 'The current password is not correct', { fields: { current_password: 'is not correct' } });
     }
     await this.store.clearLoginFailures(lockName);
@@ -287,12 +291,6 @@ export class UserService {
     } finally {
       if (this.changing.get(key) === settled) this.changing.delete(key);
     }
-  }
-
-  /** Records a failure of the name and locks it once `max_failures` fall within `window`. */
-  private async countFailure(lockName: string, now: number): Promise<void> {
-    const failures = await this.store.recordLoginFailure(lockName, now, now - this.lockout.window);
-    if (failures >= this.lockout.max_failures) await this.store.setLockout(lockName, now + this.lockout.duration);
   }
 
   private async assertNotLastAdmin(): Promise<void> {
