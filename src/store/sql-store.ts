@@ -45,7 +45,7 @@ const PATCH_COLUMNS = {
 
 /** Quota windows older than this are dropped by purge even when no newer window replaced them. */
 const QUOTA_RETENTION_MS = 366 * 24 * 3_600_000;
-/** Login failures older than this are dropped by purge (recordLoginFailure prunes per name too). */
+/** Login failures older than this are dropped by purge (reserveLoginAttempt prunes per name too). */
 const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Advisory lock key ("pcla") of the transactions that may take away an enabled admin. */
 const ADMIN_LOCK_KEY = 0x70636c61;
@@ -328,21 +328,6 @@ export class SqlStore implements Store {
   }
 
   // ---- lockout, quotas, replay ------------------------------------------------------------
-
-  async recordLoginFailure(username: string, now: number, windowStart: number): Promise<number> {
-    const key = userKey(username);
-    return this.driver.transaction(async (tx) => {
-      // Upserting the name's lockout row locks it: concurrent failures for one name count in turn.
-      await tx.query(
-        'INSERT INTO lockouts (username_key, locked_until) VALUES ($1, NULL) ON CONFLICT (username_key) DO UPDATE SET username_key = excluded.username_key',
-        [key],
-      );
-      await tx.query('DELETE FROM login_failures WHERE username_key = $1 AND failed_at < $2', [key, windowStart]);
-      await tx.query('INSERT INTO login_failures (username_key, failed_at) VALUES ($1, $2)', [key, now]);
-      const { rows } = await tx.query('SELECT COUNT(*) AS total FROM login_failures WHERE username_key = $1 AND failed_at >= $2', [key, windowStart]);
-      return num(rows[0]?.total ?? 0);
-    });
-  }
 
   async reserveLoginAttempt(username: string, now: number, windowStart: number, maxFailures: number): Promise<LoginAttempt> {
     const key = userKey(username);

@@ -178,8 +178,6 @@ export interface Store {
   revokeToken(id: string, now: number): Promise<boolean>;
   revokeTokensOfUser(username: string, now: number): Promise<number>;
 
-  /** Records a failure and returns how many failures the name has since `windowStart`. */
-  recordLoginFailure(username: string, now: number, windowStart: number): Promise<number>;
   clearLoginFailures(username: string): Promise<void>;
   /**
    * Reserves one password guess for the name before it is checked, atomically across replicas:

@@ -17,25 +17,31 @@ function signingKey(kid: string, createdAt: number): SigningKeyRecord {
 export function stateContract(harness: StoreHarness): void {
   test('counts login failures inside the window, including the new one, case-insensitively', async () => {
     const store = await harness.fresh();
-    assert.equal(await store.recordLoginFailure('Lou', T0, T0 - 15 * MIN), 1);
-    assert.equal(await store.recordLoginFailure('lou', T0 + MIN, T0 - 14 * MIN), 2);
-    assert.equal(await store.recordLoginFailure('other', T0 + MIN, T0 - 14 * MIN), 1);
+    const failures = async (name: string, now: number, windowStart: number): Promise<number> => {
+      const attempt = await store.reserveLoginAttempt(name, now, windowStart, 100);
+      assert.ok(attempt.admitted);
+      return attempt.failures;
+    };
+    assert.equal(await failures('Lou', T0, T0 - 15 * MIN), 1);
+    assert.equal(await failures('lou', T0 + MIN, T0 - 14 * MIN), 2);
+    assert.equal(await failures('other', T0 + MIN, T0 - 14 * MIN), 1);
     // The first failure falls out of a window starting after it.
-    assert.equal(await store.recordLoginFailure('LOU', T0 + 16 * MIN, T0 + MIN), 2);
+    assert.equal(await failures('LOU', T0 + 16 * MIN, T0 + MIN), 2);
     await store.clearLoginFailures('lou');
-    assert.equal(await store.recordLoginFailure('lou', T0 + 17 * MIN, T0 + 2 * MIN), 1);
+    assert.equal(await failures('lou', T0 + 17 * MIN, T0 + 2 * MIN), 1);
   });
 
   test('counts concurrent login failures of one name without losing any', async () => {
     const store = await harness.fresh();
-    const counts = await Promise.all(Array.from({ length: 20 }, () => store.recordLoginFailure('mallory', T0, T0 - MIN)));
+    const attempts = await Promise.all(Array.from({ length: 20 }, () => store.reserveLoginAttempt('mallory', T0, T0 - MIN, 100)));
+    const counts = attempts.map((a) => (a.admitted ? a.failures : 0));
     assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
   test('sets and reads a lockout per name', async () => {
     const store = await harness.fresh();
     assert.equal(await store.getLockout('nina'), undefined);
-    await store.recordLoginFailure('nina', T0, T0 - MIN);
+    assert.ok((await store.reserveLoginAttempt('nina', T0, T0 - MIN, 5)).admitted);
     assert.equal(await store.getLockout('nina'), undefined, 'a failure alone is no lockout');
     await store.setLockout('Nina', T0 + 15 * MIN);
     assert.equal(await store.getLockout('NINA'), T0 + 15 * MIN);
