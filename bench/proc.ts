@@ -1,6 +1,32 @@
 /** Process CPU time and RSS from /proc (Linux), for the gateway's own process only. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/**
+ * CPU pinning (BENCH_PIN, default on with two or more CPUs and `taskset`): the proxy under test
+ * (bare http-proxy or the gateway) runs alone on the last CPU, wrk and the upstream on the
+ * others, so neither proxy competes with the load generator for its core and both are measured
+ * under the same conditions. Unpinned, the scheduler moves the three busy processes between
+ * the two cores from run to run.
+ */
+const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
+const LAST = availableParallelism() - 1;
+
+export type Placement = 'proxy' | 'load';
+
+/** The command and arguments that run `command args` on its placement's CPUs (unchanged when not pinning). */
+export function placed(placement: Placement, command: string, args: string[]): [string, string[]] {
+  if (!PIN) return [command, args];
+  const cpus = placement === 'proxy' ? String(LAST) : LAST === 1 ? '0' : `0-${LAST - 1}`;
+  // taskset execs the command: the child's pid is the command's own, as /proc readings need.
+  return ['/usr/bin/taskset', ['-c', cpus, command, ...args]];
+}
+
+/** How processes are placed, for the report. */
+export function placementNote(): string {
+  return PIN ? `proxy under test pinned to CPU ${LAST}, wrk and upstream to ${LAST === 1 ? 'CPU 0' : `CPUs 0-${LAST - 1}`}` : 'no CPU pinning';
+}
 
 let ticks: number | undefined;
 function clockTicks(): number {

@@ -5,7 +5,8 @@
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (32),
  * BENCH_SOAK_SECONDS (300), BENCH_SOAK_WARMUP (30: seconds of mixed traffic before the soak's first RSS reading), BENCH_USERS (100000), BENCH_PROFILE=1 (--cpu-prof the gateway),
- * BENCH_PACED_DELAY_MS (10: the pause per connection between requests in the paced comparison).
+ * BENCH_PACED_DELAY_MS (10: the pause per connection between requests in the paced comparison),
+ * BENCH_PIN (1: the proxy under test on its own CPU, see proc.ts; 0 turns it off).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { sqliteBinding } from '../src/store/sqlite/binding.js';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { startSlapd } from '../test/helpers/slapd.js';
-import { cpuSeconds, rssBytes } from './proc.js';
+import { cpuSeconds, placed, placementNote, rssBytes, type Placement } from './proc.js';
 import { mixedScript, pacedScript, postJsonScript } from './lua.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
@@ -40,8 +41,9 @@ interface Proc {
   info: Record<string, unknown>;
 }
 
-async function startProcess(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startProcess(args: string[], env: NodeJS.ProcessEnv = process.env, placement: Placement = 'proxy'): Promise<Proc> {
+  const [command, argv] = placed(placement, process.execPath, args);
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     rl.once('line', (l) => resolve(l));
@@ -146,7 +148,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   try {
-    const upstream = await startProcess(['bench/upstream.mjs']);
+    const upstream = await startProcess(['bench/upstream.mjs'], process.env, 'load');
     procs.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
     const bare = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
@@ -287,7 +289,7 @@ async function main(): Promise<void> {
     // Report.
     const f = (n: number, d = 0): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
     const lines: string[] = [];
-    lines.push(`Portcullis benchmark — ${new Date().toISOString()} — Node ${process.version}, ${CONNECTIONS} connections, ${DURATION}s per scenario after ${WARMUP}s warm-up`, '');
+    lines.push(`Portcullis benchmark — ${new Date().toISOString()} — Node ${process.version}, ${CONNECTIONS} connections, ${DURATION}s per scenario after ${WARMUP}s warm-up, ${placementNote()}`, '');
     lines.push('Ratios compare each scenario with the mean of the bare http-proxy runs just before and just after it.', '');
     lines.push('| scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | CPU vs bare | req/s vs bare | note |', '|---|---:|---:|---:|---:|---:|---:|---|');
     for (const r of rows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${f(r.rpsRatio, 2)}× | ${r.note ?? ''} |`);

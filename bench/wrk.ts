@@ -1,5 +1,6 @@
 /** Runs wrk against one URL and parses requests/s and latency percentiles. */
 import { spawn } from 'node:child_process';
+import { placed } from './proc.js';
 
 export interface WrkResult {
   requestsPerSecond: number;
@@ -59,7 +60,8 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
   if (options.script) args.push('-s', options.script);
   args.push(options.url);
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = placed('load', 'wrk', args);
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
