@@ -1,7 +1,6 @@
 /** Process CPU time and RSS from /proc (Linux), for the gateway's own process only. */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 
 /**
  * CPU pinning (BENCH_PIN, default on with two or more CPUs and `taskset`): the proxy under test
@@ -10,22 +9,33 @@ import { availableParallelism } from 'node:os';
  * under the same conditions. Unpinned, the scheduler moves the three busy processes between
  * the two cores from run to run.
  */
-const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
-const LAST = availableParallelism() - 1;
+/** The CPUs this process may run on (`Cpus_allowed_list`, e.g. `0-1` or `4,6-7`), in order. */
+function allowedCpus(): number[] {
+  const match = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!match) return [];
+  return (match[1] as string).split(',').flatMap((part) => {
+    const [from, to] = part.split('-').map(Number) as [number, number | undefined];
+    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i);
+  });
+}
+
+const CPUS = allowedCpus();
+const PIN = process.env.BENCH_PIN !== '0' && CPUS.length >= 2 && existsSync('/usr/bin/taskset');
+const PROXY_CPU = String(CPUS[CPUS.length - 1]);
+const LOAD_CPUS = CPUS.slice(0, -1).join(',');
 
 export type Placement = 'proxy' | 'load';
 
 /** The command and arguments that run `command args` on its placement's CPUs (unchanged when not pinning). */
 export function placed(placement: Placement, command: string, args: string[]): [string, string[]] {
   if (!PIN) return [command, args];
-  const cpus = placement === 'proxy' ? String(LAST) : LAST === 1 ? '0' : `0-${LAST - 1}`;
   // taskset execs the command: the child's pid is the command's own, as /proc readings need.
-  return ['/usr/bin/taskset', ['-c', cpus, command, ...args]];
+  return ['/usr/bin/taskset', ['-c', placement === 'proxy' ? PROXY_CPU : LOAD_CPUS, command, ...args]];
 }
 
 /** How processes are placed, for the report. */
 export function placementNote(): string {
-  return PIN ? `proxy under test pinned to CPU ${LAST}, wrk and upstream to ${LAST === 1 ? 'CPU 0' : `CPUs 0-${LAST - 1}`}` : 'no CPU pinning';
+  return PIN ? `proxy under test pinned to CPU ${PROXY_CPU}, wrk and upstream to CPU ${LOAD_CPUS}` : 'no CPU pinning';
 }
 
 let ticks: number | undefined;
