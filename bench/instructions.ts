@@ -119,7 +119,7 @@ async function main(): Promise<void> {
       join(dir, 'portcullis.yaml'),
       stringify({
         server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
-        metrics: { listen: '' },
+        metrics: { listen: '127.0.0.1:0' }, // served, as by default: the gateway then also samples its process metrics
         store: { url: `sqlite:${join(dir, 'portcullis.db')}` },
         users: { seed_file: join(dir, 'seed.txt') },
         routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],

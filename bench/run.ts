@@ -163,7 +163,7 @@ async function main(): Promise<void> {
       configFile,
       stringify({
         server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
-        metrics: { listen: '' },
+        metrics: { listen: '127.0.0.1:0' }, // served, as by default: the gateway then also samples its process metrics
         store: { url: `sqlite:${dbFile}` },
         users: { seed_file: seed },
         ldap: { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org', group_base: 'ou=groups,dc=example,dc=org', role_mapping: { staff: ['user'] }, cache_ttl: '10m' },

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   storeUrl?: string;
   /** Injected clock for timeouts and windows. */
   now?: () => number;
+  /** Let the server decide on the default process metrics, as in production (off by default: one process runs many gateways). */
+  processMetrics?: boolean;
 }
 
 export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
@@ -53,7 +55,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
   let running: RunningServer;
   try {
-    running = await startServer(config, { env, logger, defaultMetrics: false, announce: (line) => logs.push(line), ...(options.now ? { now: options.now } : {}) });
+    running = await startServer(config, { env, logger, ...(options.processMetrics ? {} : { defaultMetrics: false }), announce: (line) => logs.push(line), ...(options.now ? { now: options.now } : {}) });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
