@@ -9,7 +9,8 @@ import type { EndpointRequest } from '../app/auth-endpoints.js';
 import type { Registry } from '../app/registry.js';
 import { identityJson, type Identity } from '../authn/identity.js';
 import { validateGrant } from '../authz/grants.js';
-import { parseDuration } from '../config/duration.js';
+import { formatDuration, parseDuration } from '../config/duration.js';
+import type { Config } from '../config/index.js';
 import { PortcullisError } from '../errors/errors.js';
 import { serialiseCookie } from '../http/cookies.js';
 import { isSameOrigin, passesCsrfCheck } from '../http/origin.js';
@@ -20,6 +21,11 @@ import { openApiDocument } from './openapi.js';
 import { eventJson, tokenJson, userJson } from './serialise.js';
 
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
+
+/** The longest token a user of issuer `name` may hold: its max_token_lifetime (1 h, the default, if the issuer is no longer configured). */
+function federatedTokenLifetime(config: Config, name: string): number {
+  return config.jwt_issuers.find((issuer) => issuer.name === name)?.max_token_lifetime ?? 3_600_000;
+}
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Node's parser gives a request a body only with Transfer-Encoding or a non-zero Content-Length. */
@@ -215,14 +221,18 @@ export function createApiRouter(registry: Registry): express.Router {
     if (name.trim() === '' || name.length > 128) fields.name = 'must be 1 to 128 characters';
     const kind: 'opaque' | 'jwt' = body.kind === 'jwt' ? 'jwt' : 'opaque';
     if (body.kind !== undefined && body.kind !== 'opaque' && body.kind !== 'jwt') fields.kind = 'must be opaque or jwt';
-    let lifetime = 30 * 86_400_000;
+    const { user, identity } = caller(req);
+    // A user of an external issuer is vouched for by that issuer, which the gateway cannot ask
+    // about revocations: its tokens live no longer than the issuer lets one of its JWTs live.
+    const federatedCap = user.source.startsWith('jwt:') ? federatedTokenLifetime(config, user.source.slice(4)) : undefined;
+    let lifetime = Math.min(30 * 86_400_000, federatedCap ?? MAX_TOKEN_LIFETIME);
     if (body.expires_in !== undefined) {
       const parsed = typeof body.expires_in === 'string' ? parseDuration(body.expires_in) : undefined;
       if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME) fields.expires_in = 'a duration such as 30d, at most 366d';
+      else if (federatedCap !== undefined && parsed > federatedCap) fields.expires_in = `at most ${formatDuration(federatedCap)} for a user of issuer ${user.source.slice(4)} (its max_token_lifetime)`;
       else lifetime = parsed;
     }
     failIfFields(fields, 'Invalid token request');
-    const { user, identity } = caller(req);
     if (kind === 'jwt' && !identity.roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
     const created = await registry.tokens.create(user, { name: name.trim(), kind, expiresInMs: lifetime }, registry.gatewayKeys);
     events.emit('TokenCreated', user.username, { actor: identity.username, token_id: created.record.id, kind, name: name.trim() }, facts(req));

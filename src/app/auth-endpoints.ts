@@ -221,7 +221,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       fail('invalid_token');
       return;
     }
-    if (!(await registry.store.recordJti(issuer.name, claims.jti, claims.exp * 1000))) {
+    // Kept as long as the token is accepted: until exp plus the issuer's clock tolerance (and a
+    // second for rounding). Dropped at exp, a purge inside the tolerance let the jti in again.
+    if (!(await registry.store.recordJti(issuer.name, claims.jti, claims.exp * 1000 + issuer.clock_tolerance + 1000))) {
       fail('replayed_token');
       return;
     }

@@ -121,8 +121,8 @@ interface CachedExternal {
   username: string;
   source: string;
   authVersion: number;
-  roles: string[];
-  projects: string[];
+  /** The token's roles and projects (provision); undefined when they come from the store (existing). */
+  claimed: { roles: string[]; projects: string[] } | undefined;
   expiresAt: number;
 }
 
@@ -197,7 +197,7 @@ export class Authenticator {
     if (!cached || cached.expiresAt <= this.now()) return MISS;
     const user = this.options.users.peek(cached.username);
     if (!user || !stillFor(cached, user)) return MISS;
-    return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
+    return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed), user };
   }
 
   async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
@@ -271,7 +271,7 @@ export class Authenticator {
     const now = this.now();
     if (cached && cached.expiresAt > now) {
       const user = await this.options.users.get(cached.username);
-      if (stillFor(cached, user)) return { kind: 'identity', identity: identityOf(user, 'bearer', { roles: cached.roles, projects: cached.projects }), user };
+      if (stillFor(cached, user)) return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed), user };
       this.external.delete(key);
     }
     const verifier = this.options.externalJwt;
@@ -283,11 +283,14 @@ export class Authenticator {
     if (!federated.ok) return fail(federated.reason, 'jwt', result.claims.username);
     const ttl = Math.max(1, Math.min(result.claims.exp * 1000 - now, 3_600_000));
     const { username, source, auth_version: authVersion } = federated.user;
-    this.external.set(key, { username, source, authVersion, roles: federated.roles, projects: federated.projects, expiresAt: result.claims.exp * 1000 }, { ttl });
+    // With users: existing the roles and projects are the store's: read from the live record on
+    // every request (a projects change bumps no auth_version), not remembered from this one.
+    const claimed = result.issuer.users === 'existing' ? undefined : { roles: federated.roles, projects: federated.projects };
+    this.external.set(key, { username, source, authVersion, claimed, expiresAt: result.claims.exp * 1000 }, { ttl });
     this.options.users.invalidate(federated.user.username);
     this.options.recordLogin?.('success', 'jwt', '');
     this.options.events.emit('UserLoggedIn', federated.user.username, { user_type: 'jwt', roles: federated.roles, method: 'bearer', issuer: result.issuer.name }, context);
-    return { kind: 'identity', identity: identityOf(federated.user, 'bearer', { roles: federated.roles, projects: federated.projects }), user: federated.user };
+    return { kind: 'identity', identity: identityOf(federated.user, 'bearer', claimed), user: federated.user };
   }
 
   /** UserLoggedIn for a token credential the first time this process verifies it (keyed by token id). */

@@ -104,6 +104,15 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     assert.equal((await gw.fetch('/x', dave)).status, 401, 'the old token is no key to the new local dave');
   });
 
+  test('with users: existing a remembered JWT carries the live record\'s projects: a removal applies at once', async () => {
+    await gw.registry.store.createUserIfAbsent(externalUser({ username: 'erin', name: '', email: '', roles: ['user'], projects: ['alpha', 'beta'] }, 'jwt:corp', Date.now()));
+    const erin = { headers: { authorization: `Bearer ${await hsToken({ sub: 'erin', projects: ['gamma'] }, 'https://corp.example')}` } };
+    assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'alpha,beta', 'the store\'s projects, not the token\'s');
+    assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'alpha,beta', 'from the cache');
+    assert.equal((await adminApi('PATCH', '/users/erin', { projects: ['beta'] })).status, 200);
+    assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'beta', 'a projects change bumps no auth_version, and still applies');
+  });
+
   test('a JWT never logs in a local user', async () => {
     const res = await gw.fetch('/x', { headers: { authorization: `Bearer ${await rsToken({ sub: 'localbob' })}` } });
     assert.equal(res.status, 401);
