@@ -147,7 +147,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       gatewayKeys,
       access,
       routes: new RouteTable(config.routes),
-      headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name),
+      headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name, config.jwt_issuers.map((issuer) => issuer.handoff_cookie)),
       trustedProxies: config.server.trusted_proxies.length > 0 ? trustedProxyList(config.server.trusted_proxies) : undefined,
       now,
       ready: true,

@@ -105,9 +105,12 @@ export class HeaderPolicy {
   private readonly assertionName: string;
   private readonly pairsOf = new WeakMap<ForwardIdentity, string[]>();
   readonly sessionCookie: string;
+  /** Cookies that are gateway credentials: the session cookie and every issuer's hand-off cookie. */
+  private readonly credentialCookies: readonly string[];
 
-  constructor(identity: IdentityHeadersConfig, sessionCookie: string) {
+  constructor(identity: IdentityHeadersConfig, sessionCookie: string, handoffCookies: readonly string[] = []) {
     const { assertion, ...names } = identity;
+    this.credentialCookies = [sessionCookie, ...handoffCookies.filter((name) => name !== '' && name !== sessionCookie)];
     this.identityNames = Object.fromEntries(Object.entries(names).map(([key, name]) => [key, name.toLowerCase()])) as Omit<IdentityHeadersConfig, 'assertion'>;
     this.assertionName = assertion.toLowerCase();
     this.sessionCookie = sessionCookie;
@@ -140,7 +143,8 @@ export class HeaderPolicy {
         if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
         if (options.passCredentials) out.cookie = value;
         else {
-          const kept = value.includes(this.sessionCookie) ? removeCookie(value, this.sessionCookie) : value;
+          let kept = value;
+          for (const name of this.credentialCookies) if (kept.includes(name)) kept = removeCookie(kept, name);
           if (kept !== '') out.cookie = kept;
         }
       }

@@ -34,6 +34,8 @@ describe('header hygiene towards the upstream', () => {
           { name: 'creds', path_prefix: '/pass', upstream: upstream.url, pass_credentials: true },
         ],
         access: { default_policy: 'deny', rules: [{ name: 'pub', paths: ['/public/**'], policy: 'public' }, { name: 'all', paths: ['/**'], policy: 'authenticated' }] },
+        // Its hand-off cookie carries an external JWT, a credential like the session cookie.
+        jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example', audience: 'portcullis', algorithms: ['HS256'], secret: 'a-shared-secret-of-at-least-32-bytes!!', handoff_cookie: 'portal_handoff' }],
       },
     });
     basic = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -104,7 +106,7 @@ describe('header hygiene towards the upstream', () => {
       gw.url,
       '/x',
       [
-        ['Cookie', `theme=dark; ${cookie}`],
+        ['Cookie', `theme=dark; ${cookie}; portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig`],
         ['Connection', 'keep-alive, X-Hop-Secret'],
         ['X-Hop-Secret', 'v'],
         ['X-HTTP-Method-Override', 'DELETE'],
@@ -125,9 +127,10 @@ describe('header hygiene towards the upstream', () => {
   });
 
   test('forwards credentials only on a route with pass_credentials', async () => {
-    const res = await rawRequest(gw.url, '/pass/x', [['Authorization', basic]]);
+    const res = await rawRequest(gw.url, '/pass/x', [['Authorization', basic], ['Cookie', 'portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark']]);
     assert.equal(res.status, 200);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'authorization'), [basic]);
+    assert.deepEqual(rawHeaderValues(upstream.last(), 'cookie'), ['portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark']);
     await rawRequest(gw.url, '/x', [['Authorization', basic]]);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'authorization'), []);
   });
