@@ -60,7 +60,9 @@ export function parseSeedFile(text: string, file = 'seed file'): SeedEntry[] {
     const roleText = colon === -1 ? '' : left.slice(colon + 1).trim().toLowerCase();
     if (!USERNAME_RE.test(username)) throw new SeedFileError(file, lineNo, 'invalid username (letters, digits and _, starting with a letter)');
     const role = roleText === '' ? 'user' : ROLE_ALIASES[roleText];
-    if (!role) throw new SeedFileError(file, lineNo, `unknown role "${roleText.slice(0, 32)}"`);
+    // Not echoed: in a user:password line (an htpasswd habit) whose password ends in "=" the
+    // password stands where the role would.
+    if (!role) throw new SeedFileError(file, lineNo, `unknown role after ":" (known: ${Object.keys(ROLE_ALIASES).join(', ')})`);
     if (password === '') throw new SeedFileError(file, lineNo, 'empty password');
     if (seen.has(username.toLowerCase())) throw new SeedFileError(file, lineNo, `user ${username} is listed twice`);
     seen.add(username.toLowerCase());

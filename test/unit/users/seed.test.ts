@@ -24,10 +24,12 @@ test('names the line of a malformed entry and never its password', () => {
     ['1alice=hunter2secret\n', 1],
     ['alice=\n', 1],
     ['alice=a\nALICE=b\n', 2],
+    // htpasswd habit, user:password, with a base64 password ending in "=": the password sits where a role would
+    ['bob=ok\nalice:hunter2secretZm9vYmFy=\n', 2],
   ] as const) {
     assert.throws(
       () => parseSeedFile(text, 'seed.txt'),
-      (err: unknown) => err instanceof SeedFileError && err.line === line && err.message.startsWith(`seed.txt:${line}:`) && !err.message.includes('hunter2secret'),
+      (err: unknown) => err instanceof SeedFileError && err.line === line && err.message.startsWith(`seed.txt:${line}:`) && !err.message.toLowerCase().includes('hunter2secret'),
       text,
     );
   }
