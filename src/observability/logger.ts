@@ -60,9 +60,17 @@ function safeStringify(record: Record<string, unknown>): string {
   }
 }
 
-/** Truncates to 256 characters and escapes control characters (SPEC 10). */
+/**
+ * A "username" that is really a credential: an opaque API token (`pcl_` and 43 base64url
+ * characters) or a JWT, as sent by `curl -u "$TOKEN:"` or pasted into the login form. Such a
+ * name never reaches the log, the events table or a webhook.
+ */
+const CREDENTIAL_SHAPED = /^(?:pcl_[A-Za-z0-9_-]{40,}|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)\s*$/;
+
+/** Truncates to 256 characters and escapes control characters (SPEC 10); a credential-shaped name is replaced. */
 export function sanitiseUsername(value: unknown): string {
   const text = typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+  if (CREDENTIAL_SHAPED.test(text)) return `(redacted: a credential, ${text.length} characters)`;
   // eslint-disable-next-line no-control-regex
   const escaped = text.slice(0, 256).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return escaped.slice(0, 256);

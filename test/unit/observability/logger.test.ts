@@ -9,6 +9,15 @@ test('usernames in events are truncated to 256 characters with control character
   assert.equal(sanitiseUsername(undefined), '');
 });
 
+test('a credential given as a username is replaced, not recorded', () => {
+  const token = 'pcl_' + 'A1b2_C3d-'.repeat(5).slice(0, 43);
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlLWJ5dGVz';
+  assert.equal(sanitiseUsername(token), '(redacted: a credential, 47 characters)');
+  assert.equal(sanitiseUsername(jwt), `(redacted: a credential, ${jwt.length} characters)`);
+  assert.equal(sanitiseUsername(jwt + ' '), `(redacted: a credential, ${jwt.length + 1} characters)`, 'with the trailing blank of a copy and paste');
+  for (const name of ['pcl_admin', 'alice', 'eyJane', 'bob.smith@example.org']) assert.equal(sanitiseUsername(name), name, 'ordinary names stay');
+});
+
 test('an event is one JSON line and never carries password, token, cookie or hash fields', () => {
   const lines: string[] = [];
   const bus = new EventBus({ logger: createLogger({ write: (l) => lines.push(l) }), now: () => Date.UTC(2026, 10, 22, 10) });
