@@ -20,6 +20,7 @@ async function password(values: Values): Promise<{ password?: string; generated?
     return { password: generated, generated };
   }
   const given = str(values, 'password');
+  if (given !== undefined) process.stderr.write('warning: --password puts the password in the process list and the shell history; prefer --password-stdin\n');
   return given === undefined ? {} : { password: given };
 }
 
@@ -56,7 +57,8 @@ export async function user(action: string | undefined, args: string[], values: V
       if (str(values, 'email') !== undefined) body.email = str(values, 'email');
       if (values['must-change-password'] === true || secret.generated) body.must_change_password = true;
       const data = await call<Record<string, unknown>>(session, 'POST', '/users', body);
-      print(data, json, () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
+      // With --json the generated password is part of the JSON: printed nowhere else, it would be lost.
+      print(secret.generated ? { ...data, generated_password: secret.generated } : data, json, () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
       return;
     }
     case 'update': {

@@ -78,7 +78,7 @@ function ldapProblems(config: Config, add: (path: string, message: string) => vo
   }
   urls.forEach((url, i) => {
     const path = Array.isArray(ldap.url) ? `ldap.url[${i}]` : 'ldap.url';
-    if (!/^ldaps?:\/\/[^\s/]+\/?$/.test(url)) add(path, `must be ldap://host[:port] or ldaps://host[:port], got "${url}"`);
+    if (!/^ldaps?:\/\/[^\s/]+\/?$/.test(url)) add(path, 'must be ldap://host[:port] or ldaps://host[:port] (the value is not repeated: it may carry a password)');
     if (ldap.start_tls && url.startsWith('ldaps://')) add('ldap.start_tls', 'cannot be combined with an ldaps:// URL');
   });
   if (ldap.user_dn_template === '') {

@@ -102,6 +102,13 @@ describe('portcullis CLI against a running gateway', () => {
     assert.equal(update.code, 0, update.stderr);
     assert.deepEqual((await gw.registry.store.getUser('dave'))?.roles, ['manager', 'user']);
     assert.equal((await gw.registry.store.getUser('dave'))?.disabled, true);
+    const generated = await run(['user', 'add', 'gina', '--generate-password', '--json'], env);
+    assert.equal(generated.code, 0, generated.stderr);
+    const gina = JSON.parse(generated.stdout) as { username: string; generated_password?: string; must_change_password: boolean };
+    assert.equal(gina.username, 'gina');
+    assert.ok((gina.generated_password ?? '').length >= 12, 'the generated password is in the JSON, or it would be lost');
+    assert.equal(gina.must_change_password, true);
+    assert.equal((await gw.login('gina', gina.generated_password as string)).startsWith('portcullis_session='), true);
     const passwd = await run(['user', 'passwd', 'dave', '--generate-password'], env);
     assert.match(passwd.stdout, /Generated password: \S+/);
     assert.equal((await run(['user', 'revoke', 'dave'], env)).code, 0);
@@ -114,6 +121,7 @@ describe('portcullis CLI against a running gateway', () => {
     const r = await run(['user', 'add', 'erin', '--password', 'weak'], env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /password: must be at least 8 characters/);
+    assert.match(r.stderr, /--password puts the password in the process list/);
     const self = await run(['user', 'delete', 'admin', '--yes'], env);
     assert.equal(self.code, 1);
     assert.match(self.stderr, /cannot delete your own account/);
