@@ -51,7 +51,9 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
     });
     logger.warn('no enabled admin: restored the bootstrap admin', { username: existing.username });
   } else {
-    await store.createUser({
+    // Replicas starting together on a fresh store all get here: one creates the admin, the
+    // others find it created and start as if it had been there (before, they failed to start).
+    const created = await store.createUserIfAbsent({
       username: options.adminUsername,
       name: 'Administrator',
       email: '',
@@ -67,6 +69,7 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
       quotas: {},
       now,
     });
+    if (!created) return 'exists';
   }
   if (generated) {
     const line = `Created admin user "${options.adminUsername}" with generated password ${finalPassword}`;
