@@ -38,6 +38,8 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
   const finalPassword = generated ? generatePassword() : (password as string);
   const now = (options.now ?? Date.now)();
   const existing = await store.getUser(options.adminUsername);
+  // Another replica created (or restored) it since the count above.
+  if (existing && !existing.disabled && existing.roles.includes('admin')) return 'exists';
   const hash = await hasher.hash(finalPassword);
   if (existing) {
     // The named admin exists but is disabled or lost its role: restore it rather than fail to start.
@@ -49,6 +51,9 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
       end_sessions: true,
       now,
     });
+    // Two replicas restoring at once: the one whose hash is stored announces, the other stays quiet.
+    const restored = await store.getUser(existing.username);
+    if (restored?.password_hash !== hash) return 'exists';
     logger.warn('no enabled admin: restored the bootstrap admin', { username: existing.username });
   } else {
     // Replicas starting together on a fresh store all get here: one creates the admin, the
