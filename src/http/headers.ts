@@ -104,7 +104,6 @@ export class HeaderPolicy {
   private readonly identityNames: Omit<IdentityHeadersConfig, 'assertion'>;
   private readonly assertionName: string;
   private readonly pairsOf = new WeakMap<ForwardIdentity, string[]>();
-  readonly sessionCookie: string;
   /** Cookies that are gateway credentials: the session cookie and every issuer's hand-off cookie. */
   private readonly credentialCookies: readonly string[];
 
@@ -113,7 +112,6 @@ export class HeaderPolicy {
     this.credentialCookies = [sessionCookie, ...handoffCookies.filter((name) => name !== '' && name !== sessionCookie)];
     this.identityNames = Object.fromEntries(Object.entries(names).map(([key, name]) => [key, name.toLowerCase()])) as Omit<IdentityHeadersConfig, 'assertion'>;
     this.assertionName = assertion.toLowerCase();
-    this.sessionCookie = sessionCookie;
     this.stripped = new Set(ALWAYS_STRIPPED);
     for (const name of Object.values(identity)) if (name !== '') this.stripped.add(normaliseHeaderName(name));
     // Default names are stripped even when an operator renamed or disabled them: a backend
