@@ -6,7 +6,8 @@
  * without restarting the gateway.
  */
 import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import { PRIVILEGED_ROLES, type LdapConfig } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
@@ -76,13 +77,18 @@ export class LdapDirectory {
   private async login(username: string, password: string): Promise<DirectoryUser> {
     const config = this.config;
     const service = await this.connect();
+    // Without a service account, a DN-template login reads the entry and its groups as the user,
+    // on the connection it bound (the anonymous one may read neither); closed below.
+    let asUser: Client | undefined;
     try {
       if (config.bind_dn !== '') await this.timed('bind', () => service.bind(config.bind_dn, config.bind_password));
       let entry: Entry;
+      let reader = service;
       if (config.user_dn_template !== '') {
         const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
-        await this.bindAs(dn, password);
-        entry = await this.readEntry(config.bind_dn !== '' ? service : await this.userClient(dn, password), dn);
+        if (config.bind_dn !== '') await this.bindAs(dn, password);
+        else reader = asUser = await this.boundAs(dn, password);
+        entry = await this.readEntry(reader, dn);
       } else {
         const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
         const { searchEntries } = await this.timed('search', () =>
@@ -94,7 +100,7 @@ export class LdapDirectory {
       }
       const typed = first(entry[config.attributes.username]);
       if (typed === undefined || typed.toLowerCase() !== username.toLowerCase()) throw new InvalidLogin();
-      const groups = config.group_base !== '' ? await this.groupsOf(service, entry.dn, username) : [];
+      const groups = config.group_base !== '' ? await this.groupsOf(reader, entry.dn, username) : [];
       return {
         dn: entry.dn,
         username: typed,
@@ -108,6 +114,7 @@ export class LdapDirectory {
       throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
     } finally {
       await service.unbind().catch(() => undefined);
+      await asUser?.unbind().catch(() => undefined);
     }
   }
 
@@ -116,23 +123,22 @@ export class LdapDirectory {
     return [a.username, a.name, a.email];
   }
 
-  /** Binds as the user on a separate connection; code 49 is a wrong password. */
+  /** Binds as the user on a separate connection, closed again; code 49 is a wrong password. */
   private async bindAs(dn: string, password: string): Promise<void> {
+    await (await this.boundAs(dn, password)).unbind().catch(() => undefined);
+  }
+
+  /** A new connection bound as the user (the caller closes it); code 49 is a wrong password. */
+  private async boundAs(dn: string, password: string): Promise<Client> {
     const client = await this.connect();
     try {
       await this.timed('bind', () => client.bind(dn, password));
+      return client;
     } catch (err) {
+      await client.unbind().catch(() => undefined);
       if (err instanceof InvalidCredentialsError) throw new InvalidLogin();
       throw err;
-    } finally {
-      await client.unbind().catch(() => undefined);
     }
-  }
-
-  private async userClient(dn: string, password: string): Promise<Client> {
-    const client = await this.connect();
-    await this.timed('bind', () => client.bind(dn, password));
-    return client;
   }
 
   private async readEntry(client: Client, dn: string): Promise<Entry> {
@@ -158,8 +164,9 @@ export class LdapDirectory {
     const roles = new Set<string>();
     const projects = new Set<string>();
     for (const group of groups) {
-      for (const role of config.role_mapping[group] ?? []) roles.add(role);
-      for (const project of config.project_mapping[group] ?? []) projects.add(project);
+      // Own keys only: a directory group named constructor or toString is no mapping.
+      if (Object.hasOwn(config.role_mapping, group)) for (const role of config.role_mapping[group] ?? []) roles.add(role);
+      if (Object.hasOwn(config.project_mapping, group)) for (const project of config.project_mapping[group] ?? []) projects.add(project);
     }
     let mapped = [...roles];
     if (mapped.length === 0) mapped = [...config.default_roles];
@@ -173,9 +180,17 @@ export class LdapDirectory {
     for (const url of this.urls) {
       // ldapts treats any tlsOptions as "connect with TLS": pass them only for ldaps://.
       const secure = url.startsWith('ldaps://');
-      const client = new Client({ url, timeout: this.config.timeout, connectTimeout: this.config.timeout, strictDN: true, ...(secure ? { tlsOptions: this.tls } : {}) });
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      const client = new Client({
+        url,
+        timeout: this.config.timeout,
+        connectTimeout: this.config.timeout,
+        strictDN: true,
+        createSecureConnection: this.handshakeWithin as typeof tlsConnect,
+        ...(secure ? { tlsOptions: this.tlsFor(host) } : {}),
+      });
       try {
-        if (this.config.start_tls) await this.timed('starttls', () => client.startTLS(this.tls));
+        if (this.config.start_tls) await this.timed('starttls', () => client.startTLS(this.tlsFor(host)));
         else await this.timed('connect', () => probe(client));
         return client;
       } catch (err) {
@@ -186,6 +201,34 @@ export class LdapDirectory {
     }
     throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: lastError });
   }
+
+  /**
+   * TLS options for one connection to `host`, a fresh object each time (ldapts writes the socket
+   * into it). The certificate is checked against the configured host: with StartTLS the plain
+   * socket carries no host name, and Node then checked the certificate against "localhost".
+   */
+  private tlsFor(host: string): ConnectionOptions {
+    return { ...this.tls, host, ...(isIP(host) === 0 ? { servername: host } : {}) };
+  }
+
+  /**
+   * tls.connect with the handshake bounded by ldap.timeout: ldapts waits for StartTLS's
+   * handshake without a timer, so a directory that answered the extended operation and then
+   * went silent held the login (and its reserved guess) forever.
+   */
+  private readonly handshakeWithin = (...args: unknown[]): TLSSocket => {
+    // ldapts calls it as (options) for StartTLS and as (port, host, options) for ldaps://.
+    const socket = (tlsConnect as (...a: unknown[]) => TLSSocket)(...args);
+    const options = args.find((a): a is ConnectionOptions => typeof a === 'object' && a !== null);
+    const timer = setTimeout(() => {
+      socket.destroy(new Error(`TLS handshake with the directory took longer than ${this.config.timeout} ms`));
+      (options?.socket as Socket | undefined)?.destroy();
+    }, this.config.timeout);
+    timer.unref();
+    socket.once('secureConnect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+    return socket;
+  };
 
   private async timed<T>(op: 'bind' | 'search' | 'connect' | 'starttls', fn: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint();
