@@ -217,7 +217,8 @@ function applyEnvOverrides(raw: Record<string, Json>, env: NodeJS.ProcessEnv, pr
 function applyOverride(raw: Record<string, Json>, override: string, problems: ConfigProblem[]): void {
   const eq = override.indexOf('=');
   if (eq <= 0) {
-    problems.push({ path: '', message: `--set expects key.path=value, got "${override}"` });
+    // Not echoed: a mistyped `--set ldap.bind_password:secret` would print the secret.
+    problems.push({ path: '', message: '--set expects key.path=value (no "=" found; the argument is not repeated)' });
     return;
   }
   const key = override.slice(0, eq);

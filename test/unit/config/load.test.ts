@@ -71,6 +71,9 @@ test('PORTCULLIS_<PATH> overrides the file, and flags override the environment',
   assert.equal(config.users.lockout.max_failures, 9);
   assert.deepEqual(config.server.trusted_proxies, ['10.0.0.0/8', '127.0.0.1']);
   assert.equal(loadConfig({ text, env, overrides: ['server.listen=127.0.0.1:3000'] }).server.listen, '127.0.0.1:3000');
+  const typo = problems(() => loadConfig({ text, env: {}, overrides: ['ldap.bind_password:S3cret-In-A-Typo'] }));
+  assert.ok(typo.some((p) => p.includes('--set expects key.path=value')), typo.join('\n'));
+  assert.ok(!typo.some((p) => p.includes('S3cret')), 'a mistyped --set is not echoed: it may hold a secret');
   const bad = problems(() => loadConfig({ text, env: { PORTCULLIS_USERS_LOCKOUT_MAX_FAILURES: 'many' } }));
   assert.ok(bad.some((p) => p.includes('PORTCULLIS_USERS_LOCKOUT_MAX_FAILURES: must be a number')), bad.join('\n'));
 });
