@@ -19,6 +19,7 @@ import { usernameProblem } from '../users/validation.js';
 import { failIfFields, optionalBoolean, optionalString, optionalStringList, readBody } from './body.js';
 import { openApiDocument } from './openapi.js';
 import { eventJson, tokenJson, userJson } from './serialise.js';
+import { loginUnavailable } from '../authn/password-chain.js';
 
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
 
@@ -75,7 +76,7 @@ export function createApiRouter(registry: Registry): express.Router {
     const auth = await (req as EndpointRequest).portcullis.auth();
     if (auth.kind === 'failed') {
       throw auth.status === 503
-        ? new PortcullisError('directory_unavailable', 'The directory is unavailable')
+        ? loginUnavailable(auth.reason)
         : new PortcullisError(auth.scheme === 'Basic' ? 'invalid_credentials' : 'invalid_token', auth.scheme === 'Basic' ? 'Invalid username or password' : 'Invalid or expired token', {
             headers: { 'www-authenticate': `${auth.scheme} realm="portcullis"` },
           });

@@ -24,6 +24,7 @@ import type { Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
 import type { RequestFacts } from './request-context.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
+import { loginUnavailable } from '../authn/password-chain.js';
 
 export interface EndpointRequest extends Request {
   portcullis: EndpointContext;
@@ -105,11 +106,11 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts, false);
     if (!result.ok) {
       if (json) {
-        if (result.status === 503) sendError(res, new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+        if (result.status === 503) sendError(res, loginUnavailable(result.reason));
         else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE));
         return;
       }
-      const message = result.status === 503 ? 'The directory is unavailable. Please try again later.' : INVALID_LOGIN_MESSAGE;
+      const message = result.status !== 503 ? INVALID_LOGIN_MESSAGE : result.reason === 'overloaded' ? 'Too many logins at the moment. Please try again shortly.' : 'The directory is unavailable. Please try again later.';
       sendHtml(res, result.status, loginPage({ rd, error: message, username: typeof body.username === 'string' ? body.username.slice(0, 256) : '' }));
       return;
     }
@@ -141,7 +142,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   app.get('/.auth/me', async (req, res) => {
     const auth = await ctx(req).auth();
     if (auth.kind !== 'identity') {
-      sendError(res, auth.kind === 'failed' && auth.status === 503 ? new PortcullisError('directory_unavailable', 'The directory is unavailable') : new PortcullisError('unauthenticated', 'Authentication required'), {
+      sendError(res, auth.kind === 'failed' && auth.status === 503 ? loginUnavailable(auth.reason) : new PortcullisError('unauthenticated', 'Authentication required'), {
         'www-authenticate': 'Bearer realm="portcullis"',
         ...(auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(cookieName, secure) } : {}),
       });
@@ -173,7 +174,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     }
     const result = await registry.passwords.verify(username, password, method, ctx(req).facts, false);
     if (!result.ok) {
-      if (result.status === 503) sendError(res, new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+      if (result.status === 503) sendError(res, loginUnavailable(result.reason));
       else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE), { 'www-authenticate': 'Basic realm="portcullis"' });
       return;
     }

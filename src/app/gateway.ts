@@ -20,6 +20,7 @@ import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
 import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
+import { loginUnavailable } from '../authn/password-chain.js';
 
 export interface AuthEndpointHandler {
   (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string): void;
@@ -298,7 +299,7 @@ export class Gateway {
 
   private authFailure(auth: Extract<Authentication, { kind: 'failed' }>, route: string): Outcome {
     if (auth.status === 503) {
-      return this.refuse(503, route, 'none', new PortcullisError('directory_unavailable', 'The directory is unavailable'));
+      return this.refuse(503, route, 'none', loginUnavailable(auth.reason));
     }
     const message = auth.scheme === 'Basic' ? INVALID_LOGIN_MESSAGE : 'Invalid or expired token';
     const code = auth.scheme === 'Basic' ? 'invalid_credentials' : 'invalid_token';

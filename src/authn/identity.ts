@@ -29,6 +29,7 @@ export type LoginFailureReason =
   | 'locked_out'
   | 'account_disabled'
   | 'directory_unavailable'
+  | 'overloaded'
   | 'invalid_token'
   | 'expired_token'
   | 'untrusted_issuer'

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.js';
-import { isPortcullisError } from '../errors/errors.js';
+import { PortcullisError, isPortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -118,6 +118,23 @@ export interface PasswordChainOptions {
   now?: () => number;
   /** TTL of cached successful local verifications (Basic); LDAP uses ldap.cache_ttl. */
   localCacheTtlMs?: number;
+  /** Verifications in progress at once (each spends one KDF); beyond it a login is refused at once. */
+  maxConcurrentLogins?: number;
+}
+
+/**
+ * Logins verified at once in one process. Each spends a KDF (≈100 ms, 32 MiB at the default
+ * cost) on libuv's threadpool of 4, shared with dns.lookup: without a bound, a flood of logins
+ * with made-up names queued there without limit and stalled every other login (and new
+ * upstream connections to host names). 32 is ≈3 s of queue at the default cost.
+ */
+export const MAX_CONCURRENT_LOGINS = 32;
+
+/** The error for a login refused with 503: the directory down, or too many logins at once. */
+export function loginUnavailable(reason: LoginFailureReason): PortcullisError {
+  return reason === 'overloaded'
+    ? new PortcullisError('logins_overloaded', 'Too many logins in progress; try again shortly', { headers: { 'retry-after': '1' } })
+    : new PortcullisError('directory_unavailable', 'The directory is unavailable');
 }
 
 interface CachedVerification {
@@ -132,6 +149,7 @@ function stillValid(hit: CachedVerification, user: UserRecord | null | undefined
 }
 
 export class PasswordChain {
+  private loginsInProgress = 0;
   private readonly options: PasswordChainOptions;
   private readonly now: () => number;
   /** Per-process secret mixed into cache keys: a key reveals nothing about a password without it. */
@@ -198,7 +216,20 @@ export class PasswordChain {
   }
 
   private async verifyAndRecord(name: string, secret: string, method: AuthMethod, context: RequestContext, key: string | undefined): Promise<PasswordResult> {
-    const result = await this.verifyAtSource(name, secret);
+    // Refused before any work and whatever the name: no guess is reserved or counted, no hash
+    // is spent, and the answer does not tell names apart. Counted in the metrics only: an event
+    // per refusal would turn the flood into store writes.
+    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS)) {
+      this.options.recordLogin?.('failure', 'local', 'overloaded');
+      return { ok: false, reason: 'overloaded', userType: 'local', status: 503 };
+    }
+    this.loginsInProgress++;
+    let result: SourceResult;
+    try {
+      result = await this.verifyAtSource(name, secret);
+    } finally {
+      this.loginsInProgress--;
+    }
     if (result.ok) {
       if (key) {
         const ttl = result.userType === 'ldap' ? (this.options.config.ldap?.cache_ttl ?? 0) : undefined;

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   internal_error: 500,
   upstream_unavailable: 502,
   directory_unavailable: 503,
+  logins_overloaded: 503,
   store_unavailable: 503,
   not_ready: 503,
   upstream_timeout: 504,

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PasswordChain, type ChainHasher, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { PasswordChain, loginUnavailable, type ChainHasher, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
 import { UserCache } from '../../../src/authn/user-cache.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { EventBus } from '../../../src/events/bus.js';
@@ -65,7 +65,7 @@ interface Harness {
   clock: { now: number };
 }
 
-async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string }): Promise<Harness> {
+async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string; maxConcurrentLogins?: number; hasher?: CountingHasher }): Promise<Harness> {
   const store = await openStore('sqlite::memory:');
   await store.migrate();
   const clock = { now: 1_700_000_000_000 };
@@ -74,10 +74,10 @@ async function harness(options: { ldap: boolean; maxFailures?: number; duration?
     users: { password_hash_cost: 10, lockout: { max_failures: options.maxFailures ?? 1000, window: '15m', duration: options.duration ?? '15m' } },
     ...(options.ldap ? { ldap: { url: 'ldap://127.0.0.1:1', user_base: 'ou=people,dc=example,dc=org' } } : {}),
   });
-  const hasher = new CountingHasher();
+  const hasher = options.hasher ?? new CountingHasher();
   const directory = new FakeDirectory();
   const events = new EventBus({ logger: silentLogger, now });
-  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now });
+  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now, ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}) });
   const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, now: clock.now };
   const create = async (username: string, fields: Record<string, unknown>): Promise<void> => {
     await store.createUser({ ...base, username, roles: ['user'], source: 'local', password_hash: null, ...fields });
@@ -236,4 +236,53 @@ describe('concurrent guesses never exceed max_failures', () => {
       await h.store.close();
     }
   });
+});
+
+/** A hasher whose verifications wait until released (then it stops holding); counts the calls that reached it. */
+class HeldHasher extends CountingHasher {
+  entered = 0;
+  private holding = true;
+  private readonly waiting: Array<() => void> = [];
+  private hold(): Promise<void> {
+    this.entered++;
+    return this.holding ? new Promise((resolve) => this.waiting.push(resolve)) : Promise.resolve();
+  }
+  release(): void {
+    this.holding = false;
+    for (const go of this.waiting.splice(0)) go();
+  }
+  override async verify(password: string, stored: string): Promise<boolean> {
+    await this.hold();
+    return super.verify(password, stored);
+  }
+  override async verifyDummy(password: string): Promise<void> {
+    await this.hold();
+    return super.verifyDummy(password);
+  }
+}
+
+test('a flood of logins with made-up names is refused at once past the bound, without a hash or a counted guess', async () => {
+  const hasher = new HeldHasher();
+  const h = await harness({ ldap: false, maxConcurrentLogins: 4, maxFailures: 3, hasher });
+  try {
+    // Four logins with made-up names take every slot at once (each then waits on its hash).
+    const flood = Array.from({ length: 4 }, (_, i) => h.chain.verify(`bogus${i}`, 'x', 'form', context, false));
+    // Past the bound: refused at once, for a real name too, and with the right password.
+    for (let i = 0; i < 5; i++) {
+      const refused = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false);
+      assert.deepEqual(refused, { ok: false, reason: 'overloaded', userType: 'local', status: 503 });
+    }
+    assert.ok(hasher.entered <= 4, `only the four admitted logins reach the hasher (${hasher.entered})`);
+    hasher.release();
+    assert.deepEqual((await Promise.all(flood)).map(reasonOf), ['unknown_user', 'unknown_user', 'unknown_user', 'unknown_user']);
+    assert.equal(hasher.entered, 4);
+    // The five refusals were no guesses: victim (max_failures 3) logs in now.
+    assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok');
+    // Every login path answers such a refusal with this error (the directory's own stays as it was).
+    const overloaded = loginUnavailable('overloaded');
+    assert.deepEqual([overloaded.code, overloaded.status, overloaded.headers], ['logins_overloaded', 503, { 'retry-after': '1' }]);
+    assert.equal(loginUnavailable('directory_unavailable').code, 'directory_unavailable');
+  } finally {
+    await h.store.close();
+  }
 });
