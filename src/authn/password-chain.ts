@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Config } from '../config/schema.js';
+import type { Config, LockoutPolicy } from '../config/schema.js';
 import { PortcullisError, isPortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
@@ -63,9 +63,9 @@ export class GuessBudget {
   private readonly inFlight = new Map<string, number>();
   /** Bounded: an evicted name keeps its store lockout, it only loses the in-process count. */
   private readonly history: LRUCache<string, FailureHistory>;
-  private readonly lockout: Config['users']['lockout'];
+  private readonly lockout: LockoutPolicy;
 
-  constructor(lockout: Config['users']['lockout'], max = 100_000) {
+  constructor(lockout: LockoutPolicy, max = 100_000) {
     this.lockout = lockout;
     this.history = new LRUCache<string, FailureHistory>({ max });
   }

@@ -203,6 +203,8 @@ export type RuleConfig = z.output<typeof ruleSchema>;
 export type AccessConfig = z.output<typeof accessSchema>;
 export type IdentityHeadersConfig = z.output<typeof identityHeadersSchema>;
 export type PasswordPolicy = z.output<typeof passwordPolicySchema>;
+/** `users.lockout` (SPEC 3): failures of one name within `window` lock it for `duration`. */
+export type LockoutPolicy = z.output<typeof lockoutSchema>;
 export type WebhookConfig = z.output<typeof webhookSchema>;
 
 /** Roles no external JWT may ever grant and no LDAP mapping may name without opting in. */

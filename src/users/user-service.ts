@@ -3,7 +3,7 @@
  * the CLI (through the API), bootstrap and seeding all go through here, so every rule of
  * SPEC 8 holds whichever door a change comes through.
  */
-import { lockoutSchema, type PasswordPolicy } from '../config/schema.js';
+import { lockoutSchema, type LockoutPolicy, type PasswordPolicy } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
@@ -40,13 +40,6 @@ export interface UpdateUserInput {
   must_change_password?: boolean;
   grants?: Grant[];
   quotas?: Record<string, number>;
-}
-
-/** `users.lockout` (SPEC 3): failures of one name within `window` lock it for `duration`. */
-export interface LockoutPolicy {
-  max_failures: number;
-  window: number;
-  duration: number;
 }
 
 export interface UserServiceOptions {
