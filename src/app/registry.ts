@@ -110,6 +110,8 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
         tokens.forgetAll();
         passwords.forgetAll();
         authenticator.forgetAll();
+        // A rotation made elsewhere may have been missed too (only after a reconnect: a blind flush every 500 ms must not hit the store).
+        if (change.kind === 'signing_key') void gatewayKeys.reload().catch((err: unknown) => logger.error('signing keys reload failed', { err: err as Error }));
         return;
       }
       switch (change.kind) {

@@ -39,6 +39,8 @@ export class ApiTokens {
   /** token id → record (both kinds); opaque tokens are found through byHash first. */
   private readonly byId: LRUCache<string, TokenRecord>;
   private readonly byHash: LRUCache<string, string>;
+  /** Bumped by every forget: a store read that overlapped a revocation is not cached. */
+  private generation = 0;
 
   constructor(store: Store, users: UserCache, options: { now?: () => number; stats?: CacheStats } = {}) {
     this.store = store;
@@ -96,10 +98,13 @@ export class ApiTokens {
     if (record) this.stats.hit('token');
     else {
       this.stats.miss('token');
+      const generation = this.generation;
       record = await this.store.getTokenByHash(tokenHash);
       if (!record || record.kind !== 'opaque') return { ok: false, reason: 'invalid_token' };
-      this.byId.set(record.id, record);
-      this.byHash.set(tokenHash, record.id);
+      if (generation === this.generation) {
+        this.byId.set(record.id, record);
+        this.byHash.set(tokenHash, record.id);
+      }
     }
     return this.check(record);
   }
@@ -120,9 +125,10 @@ export class ApiTokens {
     if (record) this.stats.hit('token');
     else {
       this.stats.miss('token');
+      const generation = this.generation;
       record = await this.store.getToken(id);
       if (!record || record.kind !== 'jwt') return { ok: false, reason: 'invalid_token', username };
-      this.byId.set(id, record);
+      if (generation === this.generation) this.byId.set(id, record);
     }
     if (record.username.toLowerCase() !== username.toLowerCase()) return { ok: false, reason: 'invalid_token', username };
     return this.check(record);
@@ -155,10 +161,12 @@ export class ApiTokens {
 
   /** Change notification: one token changed (revoked). */
   forget(id: string): void {
+    this.generation++;
     this.byId.delete(id);
   }
 
   forgetAll(): void {
+    this.generation++;
     this.byId.clear();
     this.byHash.clear();
   }

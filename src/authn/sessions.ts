@@ -17,7 +17,7 @@ export interface SessionOptions {
   maxLifetimeMs: number;
   now?: () => number;
   stats?: CacheStats;
-  /** How often last_seen_at is written back (bounds the idle-timeout error across replicas). */
+  /** How often last_seen_at is written back (bounds the idle-timeout error across replicas); default min(60 s, idle timeout / 4). */
   touchIntervalMs?: number;
   onTouchError?: (err: unknown) => void;
 }
@@ -40,6 +40,9 @@ export class SessionManager {
   private readonly now: () => number;
   private readonly cache: LRUCache<string, SessionRecord>;
   private readonly stats: CacheStats;
+  private readonly touchIntervalMs: number;
+  /** Bumped by every forget: a store read that overlapped one (a logout, a revoke) is not cached. */
+  private generation = 0;
 
   constructor(store: Store, users: UserCache, options: SessionOptions) {
     this.store = store;
@@ -48,6 +51,8 @@ export class SessionManager {
     this.now = options.now ?? Date.now;
     this.stats = options.stats ?? noStats;
     this.cache = new LRUCache<string, SessionRecord>({ max: 100_000, ttl: 60_000 });
+    // A session in use must never look idle: with a short idle timeout, write last-seen back more often.
+    this.touchIntervalMs = options.touchIntervalMs ?? Math.min(60_000, Math.floor(options.idleTimeoutMs / 4));
   }
 
   /** Creates a session for the user and returns the cookie value. */
@@ -92,9 +97,10 @@ export class SessionManager {
     if (session) this.stats.hit('session');
     else {
       this.stats.miss('session');
+      const generation = this.generation;
       session = await this.store.getSession(idHash);
       if (!session) return undefined;
-      this.cache.set(idHash, session);
+      if (generation === this.generation) this.cache.set(idHash, session);
     }
     return this.validate(idHash, session, await this.users.get(session.username));
   }
@@ -111,7 +117,7 @@ export class SessionManager {
       this.forget(idHash);
       return undefined;
     }
-    if (now - session.last_seen_at >= (this.options.touchIntervalMs ?? 60_000)) {
+    if (now - session.last_seen_at >= this.touchIntervalMs) {
       session.last_seen_at = now;
       void this.store.touchSession(idHash, now).catch((err: unknown) => this.options.onTouchError?.(err));
     }
@@ -129,6 +135,7 @@ export class SessionManager {
 
   /** Change notification: a session row went away. */
   forget(idHash: string): void {
+    this.generation++;
     this.cache.delete(idHash);
   }
 
@@ -138,6 +145,7 @@ export class SessionManager {
    * notifications may have been missed, so everything is dropped.
    */
   forgetAll(): void {
+    this.generation++;
     this.cache.clear();
   }
 }

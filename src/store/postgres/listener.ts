@@ -1,13 +1,22 @@
 /**
  * The dedicated LISTEN connection: delivers every replica's change notifications (this
  * one's included) to local listeners. If it drops it reconnects with backoff, and after a
- * reconnect publishes `{kind:'user', key:'*'}` locally, since changes may have been missed.
+ * reconnect publishes `{kind:'signing_key', key:'*'}` locally, since changes (a key rotation
+ * among them) may have been missed.
+ *
+ * While it is down no change reaches this replica, not even its own, so its caches could keep
+ * a revoked session or token for their whole TTL. So the moment it drops, and then every
+ * BLIND_FLUSH_MS until it is back, it publishes `*` locally: nothing cached is older than that,
+ * and a revocation made anywhere applies here within a second, as SPEC 7 requires.
  */
 import pg from 'pg';
 import type { StoreLogger } from '../sql-driver.js';
 import type { StoreChange } from '../types.js';
 
 export const CHANGE_CHANNEL = 'portcullis_changes';
+
+/** How often the caches are dropped while changes cannot arrive. */
+export const BLIND_FLUSH_MS = 500;
 
 const KINDS = new Set<StoreChange['kind']>(['user', 'session', 'token', 'signing_key']);
 
@@ -30,6 +39,7 @@ export class ChangeListener {
   private readonly logger: StoreLogger;
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private blind: NodeJS.Timeout | undefined;
   private attempt = 0;
   private closed = false;
 
@@ -52,6 +62,7 @@ export class ChangeListener {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.seeing();
     const client = this.client;
     this.client = undefined;
     if (client) await client.end().catch(() => undefined);
@@ -79,9 +90,10 @@ export class ChangeListener {
     }
     this.client = client;
     this.attempt = 0;
+    this.seeing();
     if (isReconnect) {
       this.logger('info', 'store change listener reconnected');
-      this.deliver({ kind: 'user', key: '*' });
+      this.deliver({ kind: 'signing_key', key: '*' });
     }
   }
 
@@ -90,7 +102,21 @@ export class ChangeListener {
     this.client = undefined;
     client.end().catch(() => undefined);
     this.logger('warn', 'store change listener lost its connection', err ? { error: err.message } : undefined);
+    this.goBlind();
     this.schedule();
+  }
+
+  /** Changes stopped arriving: drop the caches now and keep dropping them until reconnected. */
+  private goBlind(): void {
+    this.deliver({ kind: 'user', key: '*' });
+    if (this.blind) return;
+    this.blind = setInterval(() => this.deliver({ kind: 'user', key: '*' }), BLIND_FLUSH_MS);
+    this.blind.unref();
+  }
+
+  private seeing(): void {
+    if (this.blind) clearInterval(this.blind);
+    this.blind = undefined;
   }
 
   private schedule(): void {

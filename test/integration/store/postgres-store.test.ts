@@ -80,12 +80,15 @@ test('two replicas migrating a new database at the same time both succeed', asyn
   }
 });
 
-test('reconnects a dropped LISTEN connection, asks caches to drop everything, and keeps delivering', async () => {
+test('reconnects a dropped LISTEN connection, asks caches to drop everything at the drop and again after the reconnect, and keeps delivering', async () => {
   const replica = await open();
   const seen = collectChanges(replica);
   try {
     assert.ok((await terminateConnections(db.url, 'portcullis-listen')) >= 1);
-    await seen.waitFor(has('user', '*'), 5_000);
+    // At once: changes stop arriving now.
+    await seen.waitFor(has('user', '*'), 1_000);
+    // After the reconnect (a rotated signing key may have been missed as well).
+    await seen.waitFor(has('signing_key', '*'), 5_000);
     await store.createUser(newUser('afterwards'));
     await seen.waitFor(has('user', 'afterwards'), 1_000);
   } finally {
