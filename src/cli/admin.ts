@@ -35,10 +35,15 @@ export async function user(action: string | undefined, args: string[], values: V
   switch (action) {
     case 'list': {
       const params = new URLSearchParams();
-      for (const [flag, key] of [['query', 'q'], ['role', 'role'], ['source', 'source'], ['limit', 'limit'], ['offset', 'offset']] as const) {
+      for (const [flag, key] of [['query', 'q'], ['source', 'source'], ['limit', 'limit'], ['offset', 'offset']] as const) {
         const value = str(values, flag);
         if (value !== undefined) params.set(key, value);
       }
+      // GET /api/users filters by one role (a repeated ?role= is ignored there, listing everyone):
+      // several are refused rather than answered with more users than asked for.
+      const roles = list(values, 'role');
+      if (roles.length > 1) throw new CliError(`user list filters by one role, not ${roles.length} (${roles.map(format).join(', ')}): run it once per role`, EXIT.usage);
+      if (roles[0] !== undefined) params.set('role', roles[0]);
       const data = await call<{ users: Array<Record<string, unknown>>; total: number }>(session, 'GET', `/users?${params.toString()}`);
       print(data, json, () => table(data.users, USER_COLUMNS) + `${data.users.length} of ${data.total} users\n`);
       return;

@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
+import { DEFAULT_TIMEOUT_MS, describeBody, exchange, type Body, type Exchange, type ExchangeOptions } from './http.js';
 import { format } from './output.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, notAllowed: 77, config: 78 } as const;
@@ -97,41 +99,71 @@ function originOf(url: string): string {
 export function plainTextWarning(server: string): string | undefined {
   try {
     const url = new URL(server);
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
-    return url.protocol === 'http:' && !loopback ? `warning: ${url.origin} is plain http: the password and token cross the network unencrypted\n` : undefined;
+    return url.protocol === 'http:' && !isLoopback(url.hostname) ? `warning: ${url.origin} is plain http: the password and token cross the network unencrypted\n` : undefined;
   } catch {
     return undefined;
   }
 }
 
-export interface ApiErrorBody {
-  error?: { code?: string; message?: string; fields?: Record<string, string> };
+/**
+ * Loopback by address, never by the look of a name: 127.0.0.0/8, ::1 (and ::ffff:127.x), and the
+ * name localhost. `127.evil.example` is a DNS name like any other. The URL parser has already
+ * turned 127.1 and 0x7f.1 into 127.0.0.1 and [0:0::1] into [::1].
+ */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost') return true;
+  const family = isIP(host);
+  if (family === 4) return host.startsWith('127.');
+  if (family === 6) return host === '::1' || /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host);
+  return false;
 }
 
-export async function call<T>(session: Session, method: string, path: string, body?: unknown): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(new URL(`/.auth/api${path}`, session.server), {
+export interface ApiErrorBody {
+  error?: { code?: unknown; message?: unknown; fields?: unknown };
+}
+
+export async function call<T>(session: Session, method: string, path: string, body?: unknown, options: ExchangeOptions = {}): Promise<T> {
+  const answer = await exchange(
+    new URL(`/.auth/api${path}`, session.server),
+    {
       method,
       headers: { 'x-authentication': session.token, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      redirect: 'error',
-    });
-  } catch (err) {
-    throw new CliError(`cannot reach ${session.server}: ${(err as Error).message}`, EXIT.error);
+    },
+    options,
+  );
+  const { status, body: received } = answerOrThrow(answer, session.server, options);
+  if (status < 200 || status > 299) {
+    throw received.kind === 'json' ? apiError(status, received.value as ApiErrorBody) : apiError(status, undefined, unreadable(status, received, options));
   }
-  const text = await response.text();
-  const json = text ? (JSON.parse(text) as T & ApiErrorBody) : (undefined as T);
-  if (!response.ok) throw apiError(response.status, json as ApiErrorBody);
-  return json;
+  if (received.kind === 'json') return received.value as T;
+  if (received.kind === 'empty') return undefined as T;
+  throw new CliError(unreadable(status, received, options), EXIT.error);
 }
 
-export function apiError(status: number, body: ApiErrorBody | undefined): CliError {
-  const error = body?.error;
+/** The answer of an exchange, or the CliError of one that got none (exit 1). */
+export function answerOrThrow(answer: Exchange, server: string, options: ExchangeOptions = {}): Extract<Exchange, { kind: 'answer' }> {
+  if (answer.kind === 'timeout') throw new CliError(`${server} did not answer within ${(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000}s`, EXIT.error);
+  if (answer.kind === 'unreachable') throw new CliError(`cannot reach ${server}: ${format(answer.reason)}`, EXIT.error);
+  return answer;
+}
+
+/** "the server answered HTTP 502 with a body that is not JSON": no byte of that body is shown. */
+export function unreadable(status: number, body: Body, options: ExchangeOptions = {}): string {
+  return `the server answered HTTP ${status} with ${describeBody(body, options.timeoutMs)}`;
+}
+
+/**
+ * The CliError of an API error answer, by status first (401 and 403 exit 77 whatever the body),
+ * in the server's words when it sent the JSON error of SPEC 8, else `fallback`.
+ */
+export function apiError(status: number, body: ApiErrorBody | undefined, fallback = `HTTP ${status}`): CliError {
+  const error = typeof body === 'object' && body !== null && typeof body.error === 'object' && body.error !== null ? body.error : undefined;
   // The server's words, with their control characters made visible (format()).
-  const lines = [error?.message !== undefined ? format(error.message) : `HTTP ${status}`];
-  for (const [field, message] of Object.entries(error?.fields ?? {})) lines.push(`  ${format(field)}: ${format(message)}`);
+  const lines = [error?.message !== undefined ? format(error.message) : fallback];
+  const fields = typeof error?.fields === 'object' && error.fields !== null ? error.fields : {};
+  for (const [field, message] of Object.entries(fields)) lines.push(`  ${format(field)}: ${format(message)}`);
   if (status === 401) return new CliError(`${lines.join('\n')}\nNot logged in or the token is no longer valid: run \`portcullis login\``, EXIT.notAllowed);
   if (status === 403) return new CliError(lines.join('\n'), EXIT.notAllowed);
   return new CliError(lines.join('\n'), EXIT.error);

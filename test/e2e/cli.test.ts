@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -117,6 +119,22 @@ describe('portcullis CLI against a running gateway', () => {
     assert.equal(await gw.registry.store.getUser('dave'), undefined);
   });
 
+  test('user list --role lists only the users holding that role, and refuses several roles with exit 2', async () => {
+    await gw.registry.users.create({ username: 'mona', password: 'Mona-Passw0rd1', roles: ['manager'] }, undefined);
+    const r = await run(['user', 'list', '--role', 'manager', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const listed = (JSON.parse(r.stdout) as { users: Array<{ username: string; roles: string[] }> }).users;
+    assert.ok(listed.some((u) => u.username === 'mona'), r.stdout);
+    assert.ok(listed.every((u) => u.roles.includes('manager')), `not only managers: ${listed.map((u) => u.username).join(',')}`);
+    // The API filters by one role; two would silently list everyone.
+    for (const args of [['--role', 'manager', '--role', 'admin'], ['--role', 'manager,admin']]) {
+      const several = await run(['user', 'list', ...args], env);
+      assert.equal(several.code, 2, several.stderr);
+      assert.match(several.stderr, /filters by one role/);
+      assert.equal(several.stdout, '');
+    }
+  });
+
   test('API validation errors print each field and exit 1; guardrails too', async () => {
     const r = await run(['user', 'add', 'erin', '--password', 'weak'], env);
     assert.equal(r.code, 1);
@@ -192,6 +210,61 @@ describe('portcullis CLI against a running gateway', () => {
       assert.equal(r.code, 0, command.join(' '));
       assert.match(r.stdout, new RegExp(`portcullis ${command.join(' ')}`));
     }
+  });
+});
+
+describe('portcullis CLI against a server that answers badly', () => {
+  let server: Server;
+  let url: string;
+  let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    server = createServer((req, res) => answer(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    env = cleanEnv(mkdtempSync(join(tmpdir(), 'pcl-bad-')), { PORTCULLIS_TOKEN: 'pcl_test', PORTCULLIS_SERVER: url });
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  test("a 401 whose body is a front proxy's HTML page exits 77, like any 401", async () => {
+    answer = (_req, res) => res.writeHead(401, { 'content-type': 'text/html' }).end('<html>Unauthorized</html>');
+    const r = await run(['whoami'], env);
+    assert.equal(r.code, 77, r.stderr);
+    assert.match(r.stderr, /HTTP 401 with a body that is not JSON\nNot logged in/);
+  });
+
+  test("a body that is not JSON is reported by its status, none of its bytes (terminal escapes) on stderr", async () => {
+    answer = (_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('\x1b]0;owned\x07\x1b[2Jbad gateway');
+    const r = await run(['whoami'], env);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'the server answered HTTP 502 with a body that is not JSON\n');
+  });
+
+  test('an answer past 1 MiB is abandoned with exit 1', async () => {
+    // Valid JSON of 3 MiB, sent without a length: only a limit stops a client from buffering it all.
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"users": [], "total": 0, "padding": "');
+      for (let i = 0; i < 48 && !res.destroyed; i += 1) res.write(Buffer.alloc(64 * 1024, 0x20));
+      res.end('"}');
+    };
+    const r = await run(['user', 'list'], env);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'the server answered HTTP 200 with a body larger than 1 MiB\n');
+  });
+
+  test('login says a 503 logins_overloaded is too many logins, not an unavailable directory', async () => {
+    answer = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ error: { code: 'logins_overloaded', message: 'Internal error' } }));
+    const path = join(mkdtempSync(join(tmpdir(), 'pcl-bad-')), 'token.json');
+    const r = await run(['login', '--path', path, 'alice', 'Alice-Passw0rd1'], { ...env, PORTCULLIS_TOKEN: '' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /too many logins in progress/);
+    assert.doesNotMatch(r.stderr, /directory/);
+    assert.ok(!existsSync(path));
   });
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiError, currentSession, plainTextWarning, writeTokenFile } from '../../../src/cli/client.js';
+import { CliError, EXIT, apiError, call, currentSession, plainTextWarning, writeTokenFile } from '../../../src/cli/client.js';
 
 const saved = { server: 'https://gw.example:8443', username: 'alice', token: 'pcl_secret', expires_at: '' };
 
@@ -47,7 +47,45 @@ test('plain http to another host is warned about; loopback and https are not', (
   for (const quiet of ['http://127.0.0.1:8080', 'http://localhost', 'http://[::1]:8080', 'https://gw.example']) assert.equal(plainTextWarning(quiet), undefined, quiet);
 });
 
+test('loopback is decided by address: a DNS name that looks like 127.x or localhost is warned about', () => {
+  for (const remote of ['http://127.evil.example:8080', 'http://127.0.0.1.nip.io', 'http://localhost.evil.example', 'http://[::2]', 'http://128.0.0.1']) {
+    assert.match(plainTextWarning(remote) ?? '', /plain http/, remote);
+  }
+  // The whole of 127.0.0.0/8, and the spellings the URL parser turns into it.
+  for (const quiet of ['http://127.8.9.10', 'http://127.1', 'http://0x7f.1', 'http://LOCALHOST:8080', 'http://[0:0::1]', 'http://[::ffff:127.0.0.1]']) {
+    assert.equal(plainTextWarning(quiet), undefined, quiet);
+  }
+});
+
 test("the server's error text reaches the terminal without control characters", () => {
   const error = apiError(400, { error: { message: 'bad\u001b[2Jthing\u009b31m', fields: { 'x\u0007': 'y\r\nz' } } });
   assert.equal(error.message, 'bad?[2Jthing?31m\n  x?: y??z');
+});
+
+const session = { server: 'http://gw.example', token: 'pcl_secret' };
+const answering = (body: string, status: number): typeof fetch => (async () => new Response(body, { status, headers: { 'content-type': 'text/html' } })) as typeof fetch;
+
+async function failure(promise: Promise<unknown>): Promise<CliError> {
+  const err = await promise.then(
+    () => assert.fail('the call succeeded'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof CliError, String(err));
+  return err;
+}
+
+test('an answer whose body is not JSON is judged by its status: a 401 from a front proxy is still not logged in', async () => {
+  const unauthorised = await failure(call(session, 'GET', '/me', undefined, { fetch: answering('<html>Unauthorized</html>', 401) }));
+  assert.equal(unauthorised.exitCode, EXIT.notAllowed);
+  assert.match(unauthorised.message, /^the server answered HTTP 401 with a body that is not JSON\nNot logged in/);
+  assert.equal((await failure(call(session, 'GET', '/users', undefined, { fetch: answering('<html>Forbidden</html>', 403) }))).exitCode, EXIT.notAllowed);
+  const ok = await failure(call(session, 'GET', '/me', undefined, { fetch: answering('<html>a login page</html>', 200) }));
+  assert.equal(ok.exitCode, EXIT.error);
+  assert.equal(ok.message, 'the server answered HTTP 200 with a body that is not JSON');
+});
+
+test("a body that is not JSON never reaches the terminal: not its escape sequences, not a parser's quote of it", async () => {
+  const err = await failure(call(session, 'GET', '/me', undefined, { fetch: answering('\u001b]0;owned\u0007\u001b[2Jbad gateway', 502) }));
+  assert.equal(err.exitCode, EXIT.error);
+  assert.equal(err.message, 'the server answered HTTP 502 with a body that is not JSON');
 });
