@@ -1,14 +1,95 @@
-/** The full validation `serve` and `config check` share: schema, cross-field and rule checks. */
+/**
+ * The full validation `serve` and `config check` share: schema, cross-field and rule checks, then
+ * the preflight that reads what start-up would read (seed file, key and CA files, the admin
+ * password from the environment) with the parsers start-up uses. `serve` therefore refuses such a
+ * config with exit 78 before it migrates the store or creates the admin, as `config check` does.
+ */
+import { readFileSync } from 'node:fs';
 import { loadConfig, type ConfigProblem, type LoadOptions } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { accessConfigProblems } from '../authz/rules.js';
+import { checkPublicKeyFile } from '../authn/external-jwt.js';
+import { readCaFile } from '../directory/ldap-directory.js';
+import { sqlitePath } from '../store/open.js';
+import { adminPasswordProblem } from '../users/bootstrap.js';
+import { parseSeedFile, SeedFileError } from '../users/seed.js';
 
 export function gatewayChecks(config: Config): ConfigProblem[] {
   return accessConfigProblems(config.access);
 }
 
+/**
+ * Problems start-up would otherwise meet only after opening and migrating the store. Every one
+ * names its key path (or environment variable) and none repeats a secret: seed-file errors name
+ * a line, never a password; the admin password is judged, never shown.
+ */
+export function preflightProblems(config: Config, env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (path: string, message: string): void => {
+    problems.push({ path, message });
+  };
+
+  // Not echoed: a postgres:// URL carries the database password.
+  if (config.store.url.startsWith('sqlite:') && sqlitePath(config.store.url) === '') {
+    add('store.url', 'sqlite: needs a path, e.g. sqlite:./data/portcullis.db (or sqlite::memory:)');
+  }
+
+  if (config.users.seed_file !== '') {
+    const file = config.users.seed_file;
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      // A missing seed file seeds nothing (SPEC 9); start-up logs it.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') add('users.seed_file', `cannot read ${file}: ${code ?? 'error'}`);
+    }
+    if (text !== undefined) {
+      try {
+        parseSeedFile(text, file);
+      } catch (err) {
+        if (!(err instanceof SeedFileError)) throw err;
+        add('users.seed_file', err.message);
+      }
+    }
+  }
+
+  config.jwt_issuers.forEach((issuer, i) => {
+    if (issuer.public_key_file === '') return;
+    try {
+      checkPublicKeyFile(issuer.public_key_file);
+    } catch (err) {
+      add(`jwt_issuers[${i}].public_key_file`, fileProblem(issuer.public_key_file, err, 'not a PEM (SPKI) public key, a JWK or a JWKS'));
+    }
+  });
+
+  if (config.ldap && config.ldap.tls_ca_file !== '') {
+    try {
+      readCaFile(config.ldap.tls_ca_file);
+    } catch (err) {
+      add('ldap.tls_ca_file', fileProblem(config.ldap.tls_ca_file, err, 'not a PEM certificate bundle'));
+    }
+  }
+
+  const admin = adminPasswordProblem(env, config.users.password_policy);
+  if (admin) add(admin.variable, admin.message);
+  return problems;
+}
+
+/**
+ * A read error by its code; a TypeError of our own parsers as is (they name the file, never its
+ * content); anything else (a parser quoting the text it choked on) as `otherwise`.
+ */
+function fileProblem(file: string, err: unknown, otherwise: string): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `cannot read ${file}: ${code}`;
+  if (err instanceof TypeError && err.message.startsWith(`${file}: `)) return err.message;
+  return `${file}: ${otherwise}`;
+}
+
 export function loadGatewayConfig(options: LoadOptions): Config {
-  return loadConfig({ ...options, extraChecks: [...(options.extraChecks ?? []), gatewayChecks] });
+  const env = options.env ?? process.env;
+  return loadConfig({ ...options, extraChecks: [...(options.extraChecks ?? []), gatewayChecks, (config) => preflightProblems(config, env)] });
 }
 
 /** Exit code for configuration errors (EX_CONFIG). */

@@ -120,6 +120,10 @@ export class ExternalJwtVerifier {
     if (!roles || !projects || (name !== undefined && typeof name !== 'string') || (email !== undefined && typeof email !== 'string')) {
       return { kind: 'failed', reason: 'invalid_token', issuerName: config.name, username };
     }
+    // Control characters are never part of a role, project or token id (and PostgreSQL cannot store NUL).
+    if ([...roles, ...projects].some((item) => CONTROL.test(item)) || (typeof payload.jti === 'string' && CONTROL.test(payload.jti))) {
+      return { kind: 'failed', reason: 'invalid_token', issuerName: config.name, username };
+    }
     const trimmed = roles.map((r) => r.trim()).filter((r) => r !== '');
     const privileged = trimmed.filter((r) => PRIVILEGED_ROLES.includes(r));
     if (privileged.length > 0 && config.privileged_roles === 'reject') return { kind: 'failed', reason: 'privileged_role', issuerName: config.name, username };
@@ -128,8 +132,8 @@ export class ExternalJwtVerifier {
       issuer: config,
       claims: {
         username,
-        name: typeof name === 'string' ? name.slice(0, 256) : '',
-        email: typeof email === 'string' ? email.slice(0, 256) : '',
+        name: typeof name === 'string' ? displayText(name) : '',
+        email: typeof email === 'string' ? displayText(email) : '',
         roles: [...new Set(trimmed.filter((r) => !PRIVILEGED_ROLES.includes(r)))],
         projects: [...new Set(projects.map((p) => p.trim()).filter((p) => p !== ''))],
         ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
@@ -152,9 +156,20 @@ function loadKeyFile(file: string): KeyInput {
     if (set.keys.some((k) => k.kty === 'oct' || 'd' in k)) throw new TypeError(`${file}: only public keys belong in public_key_file`);
     return createLocalJWKSet(set);
   }
+  // createPublicKey derives a public key from a private one: a private key here would be the
+  // issuer's signing key, lying on the gateway's disk. Refused, like `d` in a JWK above.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new TypeError(`${file}: holds a private key; only public keys belong in public_key_file`);
   const key = createPublicKey(text);
   if (key.type !== 'public') throw new TypeError(`${file}: not a public key`);
   return key;
+}
+
+/**
+ * Reads and parses an issuer's `public_key_file` exactly as the verifier does, throwing what it
+ * would throw (a read error, or a TypeError naming the file): `config check` runs it before start.
+ */
+export function checkPublicKeyFile(file: string): void {
+  loadKeyFile(file);
 }
 
 /** The unverified `iss` (selection only), or undefined when the payload is unreadable. */
@@ -178,6 +193,13 @@ export function claimAt(payload: Record<string, unknown>, path: string): unknown
 }
 
 /** undefined (absent) → []; an array of strings → itself; anything else → undefined (refuse). */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A name or email claim as shown and stored: control characters dropped, at most 256 characters. */
+function displayText(value: string): string {
+  return value.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+}
+
 function stringList(value: unknown): string[] | undefined {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > 256) return undefined;

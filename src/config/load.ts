@@ -1,6 +1,6 @@
 /**
- * Loads the configuration: YAML file → `${ENV}` substitution → `*_file` secrets →
- * `PORTCULLIS_<PATH>` environment overrides → `--set` flags → schema validation →
+ * Loads the configuration: YAML file → `${ENV}` substitution → `PORTCULLIS_<PATH>`
+ * environment overrides → `--set` flags → `*_file` secrets → schema validation →
  * cross-field checks. Every problem is collected with its key path before failing.
  */
 import { readFileSync } from 'node:fs';
@@ -41,8 +41,6 @@ export interface LoadOptions {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-const SECRET_TWINS = ['bind_password', 'secret'];
-
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const problems: ConfigProblem[] = [];
@@ -60,9 +58,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError([{ path: '', message: 'the file must hold a mapping of keys' }]);
   }
   raw = substituteEnv(raw, env, '', problems);
-  applyEnvOverrides(raw as Record<string, Json>, env, problems);
-  for (const override of options.overrides ?? []) applyOverride(raw as Record<string, Json>, override, problems);
-  resolveSecretFiles(raw, '', problems);
+  // Each layer wins over the ones below it, a secret's *_file twin included (dropOutrankedTwins).
+  dropOutrankedTwins(raw as Record<string, Json>, applyEnvOverrides(raw as Record<string, Json>, env, problems));
+  const flagged = new Set<string>();
+  for (const override of options.overrides ?? []) {
+    const set = applyOverride(raw as Record<string, Json>, override, problems);
+    if (set) flagged.add(set);
+  }
+  dropOutrankedTwins(raw as Record<string, Json>, flagged);
+  resolveSecretFiles(raw, configSchema as unknown as ZodLike, '', problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const parsed = configSchema.safeParse(raw);
@@ -123,14 +127,28 @@ function substituteEnv(value: Json, env: NodeJS.ProcessEnv, path: string, proble
   return value;
 }
 
+/**
+ * The secrets of one object schema: every key `<key>` whose `<key>_file` twin the schema also
+ * holds (ldap.bind_password, store.url, jwt_issuers[].secret, events.webhooks[].secret). The
+ * schema is the one list: a twin added there is read, overridden and documented like the others.
+ */
+export function secretTwins(objectSchema: ZodLike): string[] {
+  const shape = unwrap(objectSchema)._zod.def.shape ?? {};
+  return Object.keys(shape).filter((key) => !key.endsWith('_file') && `${key}_file` in shape);
+}
+
 /** Every `<key>_file` twin of a secret is read (trailing newline trimmed) into `<key>`. */
-function resolveSecretFiles(value: Json, path: string, problems: ConfigProblem[]): void {
+function resolveSecretFiles(value: Json, schema: ZodLike, path: string, problems: ConfigProblem[]): void {
+  const def = unwrap(schema)._zod.def;
   if (Array.isArray(value)) {
-    value.forEach((item, i) => resolveSecretFiles(item, `${path}[${i}]`, problems));
+    if (def.type === 'array' && def.element) {
+      const element = def.element;
+      value.forEach((item, i) => resolveSecretFiles(item, element, `${path}[${i}]`, problems));
+    }
     return;
   }
-  if (!value || typeof value !== 'object') return;
-  for (const key of SECRET_TWINS) {
+  if (!value || typeof value !== 'object' || def.type !== 'object' || !def.shape) return;
+  for (const key of secretTwins(schema)) {
     const fileKey = `${key}_file`;
     const file = value[fileKey];
     if (typeof file === 'string' && file !== '') {
@@ -146,7 +164,54 @@ function resolveSecretFiles(value: Json, path: string, problems: ConfigProblem[]
       }
     }
   }
-  for (const [key, item] of Object.entries(value)) resolveSecretFiles(item, path ? `${path}.${key}` : key, problems);
+  for (const [key, item] of Object.entries(value)) {
+    const child = def.shape[key];
+    if (child) resolveSecretFiles(item, child, path ? `${path}.${key}` : key, problems);
+  }
+}
+
+/**
+ * Precedence (flags > env > file) for secrets: a layer that sets a secret or its `*_file` twin
+ * (non-empty) replaces whatever the layers below set for the pair, so the file's
+ * `bind_password_file` gives way to PORTCULLIS_LDAP_BIND_PASSWORD instead of clashing with it.
+ * A layer that sets both twins itself still gets "set either ... not both".
+ */
+function dropOutrankedTwins(raw: Record<string, Json>, setByLayer: ReadonlySet<string>): void {
+  if (setByLayer.size === 0) return;
+  for (const path of secretPaths()) {
+    const parent = path.slice(0, -1);
+    const key = path[path.length - 1] as string;
+    const fileKey = `${key}_file`;
+    const setsValue = setByLayer.has([...parent, key].join('.'));
+    const setsFile = setByLayer.has([...parent, fileKey].join('.'));
+    if (setsValue === setsFile) continue;
+    const node = nodeAt(raw, parent);
+    const mine = node?.[setsValue ? key : fileKey];
+    // An empty value counts as unset here as it does for the twins themselves.
+    if (node && typeof mine === 'string' && mine !== '') delete node[setsValue ? fileKey : key];
+  }
+}
+
+/** Key paths of the secrets with a `*_file` twin that env and --set reach (not lists of objects). */
+function secretPaths(): string[][] {
+  const out: string[][] = [];
+  const visit = (schema: ZodLike, path: string[]): void => {
+    const def = unwrap(schema)._zod.def;
+    if (def.type !== 'object' || !def.shape) return;
+    for (const key of secretTwins(schema)) out.push([...path, key]);
+    for (const [key, child] of Object.entries(def.shape)) visit(child, [...path, key]);
+  };
+  visit(configSchema as unknown as ZodLike, []);
+  return out;
+}
+
+function nodeAt(raw: Record<string, Json>, path: string[]): Record<string, Json> | undefined {
+  let node: Json = raw;
+  for (const key of path) {
+    if (!node || typeof node !== 'object' || Array.isArray(node)) return undefined;
+    node = node[key] as Json;
+  }
+  return node && typeof node === 'object' && !Array.isArray(node) ? node : undefined;
 }
 
 interface ScalarPath {
@@ -190,7 +255,7 @@ function walk(schema: ZodLike, path: string[], out: ScalarPath[]): void {
     return;
   }
   if (def.type === 'union' && def.options) {
-    // duration (string | number) and ldap.url (string | string[]) are set from env as strings.
+    // ldap.url (string | string[]) is set from env as a string (one URL).
     out.push({ path, kind: 'string' });
     return;
   }
@@ -203,31 +268,36 @@ export function envName(path: string[]): string {
   return `PORTCULLIS_${path.join('_').toUpperCase()}`;
 }
 
-function applyEnvOverrides(raw: Record<string, Json>, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): void {
-  const paths = scalarPaths();
+/** Applies `PORTCULLIS_<PATH>` variables; returns the key paths (dotted) they set. */
+function applyEnvOverrides(raw: Record<string, Json>, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Set<string> {
+  const set = new Set<string>();
   // *_file twins of secrets are reachable from env too (PORTCULLIS_LDAP_BIND_PASSWORD_FILE).
-  for (const entry of paths) {
+  for (const entry of scalarPaths()) {
     const name = envName(entry.path);
     const value = env[name];
     if (value === undefined) continue;
     setPath(raw, entry.path, coerce(value, entry.kind, name, problems));
+    set.add(entry.path.join('.'));
   }
+  return set;
 }
 
-function applyOverride(raw: Record<string, Json>, override: string, problems: ConfigProblem[]): void {
+/** Applies one `--set key.path=value`; returns the key path it set. */
+function applyOverride(raw: Record<string, Json>, override: string, problems: ConfigProblem[]): string | undefined {
   const eq = override.indexOf('=');
   if (eq <= 0) {
     // Not echoed: a mistyped `--set ldap.bind_password:secret` would print the secret.
     problems.push({ path: '', message: '--set expects key.path=value (no "=" found; the argument is not repeated)' });
-    return;
+    return undefined;
   }
   const key = override.slice(0, eq);
   const entry = scalarPaths().find((p) => p.path.join('.') === key);
   if (!entry) {
     problems.push({ path: key, message: 'not a scalar configuration key' });
-    return;
+    return undefined;
   }
   setPath(raw, entry.path, coerce(override.slice(eq + 1), entry.kind, key, problems));
+  return key;
 }
 
 function coerce(value: string, kind: ScalarPath['kind'], name: string, problems: ConfigProblem[]): Json {

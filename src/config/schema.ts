@@ -6,12 +6,28 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 
-/** A duration string (`30s`, `15m`) parsed to milliseconds. */
+/**
+ * The longest delay a Node.js timer honours (2^31-1 ms, about 24.8 days). setTimeout,
+ * AbortSignal.timeout and socket timeouts fire after 1 ms when given more.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration string (`30s`, `15m`) parsed to milliseconds. A bare YAML number is refused rather
+ * than read as milliseconds: `timeout: 30` means 30 seconds to most readers, 30 ms to a parser.
+ */
 export const duration = z
   // The pattern only describes the string for JSON Schema (Helm); parseDuration decides.
-  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().int().nonnegative()])
+  .string({
+    error: (issue) =>
+      typeof issue.input === 'number'
+        ? `a bare number is not a duration: write a string with a unit, e.g. "${issue.input}s" or "${issue.input}ms" (500ms, 30s, 15m, 8h, 7d)`
+        : issue.input === undefined
+          ? 'required: a duration such as 500ms, 30s, 15m, 8h, 7d'
+          : 'must be a duration string such as 500ms, 30s, 15m, 8h, 7d',
+  })
+  .meta({ pattern: DURATION_PATTERN })
   .transform((value, ctx) => {
-    if (typeof value === 'number') return value;
     const ms = parseDuration(value);
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: `not a duration: "${value}" (use e.g. 500ms, 30s, 15m, 8h, 7d)` });
@@ -19,6 +35,15 @@ export const duration = z
     }
     return ms;
   });
+
+/**
+ * A duration that ends up in a timer (setTimeout, AbortSignal.timeout, a socket timeout): capped
+ * at MAX_TIMER_MS, since Node.js shortens longer timers to 1 ms. Durations only compared with
+ * timestamps (session lifetimes, lockout window, retention) use `duration` and stay uncapped.
+ */
+export const timerDuration = duration.refine((ms) => ms <= MAX_TIMER_MS, {
+  error: `must be at most ${MAX_TIMER_MS}ms (about 24.8 days): Node.js fires longer timers after 1 ms`,
+});
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be an IP address or CIDR');
 const roleName = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'role names use letters, digits, _ . : -');
@@ -28,7 +53,7 @@ export const serverSchema = z.strictObject({
   listen: z.string().default('127.0.0.1:8080'),
   public_url: httpUrl.default('http://localhost:8080'),
   trusted_proxies: z.array(cidr).default([]),
-  shutdown_timeout: duration.default(10_000),
+  shutdown_timeout: timerDuration.default(10_000),
   max_body_size: z.number().int().positive().default(64 * 1024),
   /** Age after which the gateway's signing key is replaced (the old one stays published). */
   signing_key_rotation: duration.default(30 * 86_400_000),
@@ -40,6 +65,8 @@ export const metricsSchema = z.strictObject({
 
 export const storeSchema = z.strictObject({
   url: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').default('sqlite:./data/portcullis.db'),
+  /** The `url` twin (a postgres:// URL carries the database password): the file's text becomes `url`. */
+  url_file: z.string().default(''),
 });
 
 export const passwordPolicySchema = z.strictObject({
@@ -97,7 +124,7 @@ export const ldapSchema = z.strictObject({
   project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
   default_roles: roleList.default(['user']),
   allow_privileged_roles: z.boolean().default(false),
-  timeout: duration.default(5000),
+  timeout: timerDuration.default(5000),
   cache_ttl: duration.default(60_000),
   cache_max: z.number().int().positive().default(10_000),
 });
@@ -121,7 +148,13 @@ export const jwtIssuerSchema = z.strictObject({
   max_token_lifetime: duration.default(3_600_000),
   clock_tolerance: duration.default(30_000),
   handoff_cookie: z.string().default(''),
-  jwks_timeout: duration.default(5000),
+  /**
+   * Origins (scheme://host[:port]) whose pages may post this issuer's tokens to /.auth/jwt, besides
+   * the gateway's own and the issuer URL's. A browser hand-off from any other origin is refused
+   * (login CSRF: a page signing its visitor in as someone else).
+   */
+  handoff_origins: z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be an origin such as https://portal.example.org (no path)')).default([]),
+  jwks_timeout: timerDuration.default(5000),
   jwks_cooldown: duration.default(30_000),
 });
 
@@ -144,7 +177,7 @@ export const routeSchema = z.strictObject({
   strip_prefix: z.boolean().default(false),
   preserve_host: z.boolean().default(false),
   websocket: z.boolean().default(true),
-  timeout: duration.default(60_000),
+  timeout: timerDuration.default(60_000),
   pass_credentials: z.boolean().default(false),
 });
 
@@ -170,7 +203,7 @@ export const webhookSchema = z.strictObject({
   secret: z.string().default(''),
   secret_file: z.string().default(''),
   types: z.array(z.string()).default([]),
-  timeout: duration.default(5000),
+  timeout: timerDuration.default(5000),
   max_attempts: z.number().int().min(1).max(20).default(5),
 });
 
@@ -209,3 +242,6 @@ export type WebhookConfig = z.output<typeof webhookSchema>;
 
 /** Roles no external JWT may ever grant and no LDAP mapping may name without opting in. */
 export const PRIVILEGED_ROLES: readonly string[] = ['admin', 'api'];
+
+/** The longest quota window (`access.rules[].quota.per`): the store keeps a window's counter this long. */
+export const MAX_QUOTA_WINDOW_MS = 366 * 86_400_000;

@@ -1,6 +1,6 @@
 /** Cross-field checks: each returns every problem with its key path (Authelia's habit). */
 import { BlockList, isIP } from 'node:net';
-import { PRIVILEGED_ROLES, type Config } from './schema.js';
+import { MAX_QUOTA_WINDOW_MS, PRIVILEGED_ROLES, type Config } from './schema.js';
 import type { ConfigProblem } from './load.js';
 
 export function crossFieldProblems(config: Config): ConfigProblem[] {
@@ -20,6 +20,12 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
   config.server.trusted_proxies.forEach((entry, i) => {
     if (!parseCidr(entry)) add(`server.trusted_proxies[${i}]`, `not an IP address or CIDR: ${entry}`);
   });
+
+  // Zero makes no sense for these: the key would rotate hourly, never lock, or purge everything.
+  if (config.server.signing_key_rotation <= 0) add('server.signing_key_rotation', 'must be positive');
+  if (config.users.lockout.window <= 0) add('users.lockout.window', 'must be positive (failures are counted within it)');
+  if (config.users.lockout.duration <= 0) add('users.lockout.duration', 'must be positive (a lockout of 0s locks nobody)');
+  if (config.events.retention <= 0) add('events.retention', 'must be positive (0s would purge every stored event)');
 
   const policy = config.users.password_policy;
   if (policy.min_length > policy.max_length) add('users.password_policy.min_length', 'must not exceed max_length');
@@ -60,10 +66,14 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
     if (rule.roles.length > 0 && rule.policy !== 'authenticated') add(`access.rules[${i}].roles`, `only allowed with policy authenticated (policy is ${rule.policy})`);
     if (rule.quota && (rule.policy === 'public' || rule.policy === 'deny')) add(`access.rules[${i}].quota`, `counts per user, so it needs policy authenticated or grant (policy is ${rule.policy})`);
     if (rule.quota && rule.quota.per <= 0) add(`access.rules[${i}].quota.per`, 'must be positive');
+    // The store keeps a window's counter for 366 days: a longer window would lose its count midway.
+    if (rule.quota && rule.quota.per > MAX_QUOTA_WINDOW_MS) add(`access.rules[${i}].quota.per`, 'must be at most 366d');
   });
 
   config.events.webhooks.forEach((hook, i) => {
     if (hook.secret === '') add(`events.webhooks[${i}].secret_file`, 'required: webhooks are signed with HMAC-SHA256');
+    webhookUrlProblems(hook.url, `events.webhooks[${i}].url`, add);
+    if (hook.timeout <= 0) add(`events.webhooks[${i}].timeout`, 'must be positive (every delivery would abort at once)');
   });
   return problems;
 }
@@ -125,7 +135,25 @@ function jwtIssuerProblems(config: Config, add: (path: string, message: string) 
     if (issuer.secret !== '' && Buffer.byteLength(issuer.secret, 'utf8') < 32) add(`${base}.secret`, 'must be at least 32 bytes');
     if (issuer.jwks_url !== '' && !/^https?:\/\//.test(issuer.jwks_url)) add(`${base}.jwks_url`, 'must be an http(s) URL');
     if (issuer.max_token_lifetime <= 0) add(`${base}.max_token_lifetime`, 'must be positive');
+    if (issuer.jwks_timeout <= 0) add(`${base}.jwks_timeout`, 'must be positive (every JWKS fetch would abort at once)');
   });
+}
+
+/**
+ * Node's fetch refuses a URL with user-info (`https://user:pass@host/`), so every delivery to it
+ * would fail. The URL is never repeated: its user-info or path may be a secret.
+ */
+function webhookUrlProblems(url: string, path: string, add: (path: string, message: string) => void): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    add(path, 'must be an absolute http(s) URL (the value is not repeated: it may carry a secret)');
+    return;
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    add(path, 'must not contain user-info (user:password@): fetch refuses such URLs; the receiver can check X-Portcullis-Signature instead (the value is not repeated)');
+  }
 }
 
 function uniqueNames(items: Array<{ name: string }>, path: string, add: (path: string, message: string) => void): void {

@@ -5,6 +5,7 @@
  * ordinary "invalid". Each login uses fresh connections, so a restarted directory works again
  * without restarting the gateway.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -44,7 +45,7 @@ export class LdapDirectory {
     this.urls = Array.isArray(config.url) ? config.url : [config.url];
     if (this.urls.length === 0 || this.urls.some((u) => !/^ldaps?:\/\//.test(u))) throw new TypeError('ldap.url must be ldap:// or ldaps:// URLs');
     this.tls = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
-    if (config.tls_ca_file !== '') this.tls.ca = readFileSync(config.tls_ca_file);
+    if (config.tls_ca_file !== '') this.tls.ca = readCaFile(config.tls_ca_file);
   }
 
   async authenticate(username: string, password: string): Promise<DirectoryResult> {
@@ -254,6 +255,25 @@ export class LdapDirectory {
 async function probe(client: Client): Promise<void> {
   const internal = client as unknown as { _connect?: () => Promise<void> | undefined };
   if (typeof internal._connect === 'function') await internal._connect();
+}
+
+/**
+ * Reads `ldap.tls_ca_file` and checks it holds at least one PEM certificate and nothing that fails
+ * to parse: Node's TLS takes any bytes as `ca` and only fails at the first handshake, where a
+ * broken bundle looks like an unreachable directory. `config check` runs it before start.
+ */
+export function readCaFile(file: string): Buffer {
+  const bytes = readFileSync(file);
+  const blocks = bytes.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new TypeError(`${file}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new TypeError(`${file}: certificate ${i + 1} of ${blocks.length} does not parse`);
+    }
+  });
+  return bytes;
 }
 
 function first(value: unknown): string | undefined {

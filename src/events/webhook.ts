@@ -78,6 +78,9 @@ export class WebhookSink {
   private async send(event: PortcullisEvent): Promise<void> {
     const body = JSON.stringify(event);
     const signature = 'sha256=' + createHmac('sha256', this.config.secret).update(body).digest('hex');
+    // What the last attempt ran into, for the one log line: the error's class (and the system
+    // error code under it) or the status, never its message, which can quote the URL.
+    let failure: Record<string, string | number> = {};
     for (let attempt = 1; attempt <= this.config.max_attempts && !this.closed; attempt++) {
       try {
         const response = await this.fetchImpl(this.config.url, {
@@ -93,12 +96,13 @@ export class WebhookSink {
           this.logger.warn('webhook refused event', { url: redact(this.config.url), status: response.status, event: event.event });
           return;
         }
-      } catch {
-        // retried below
+        failure = { status: response.status };
+      } catch (err) {
+        failure = errorClass(err);
       }
       if (attempt < this.config.max_attempts) await this.sleep(this.baseDelayMs * 2 ** (attempt - 1));
     }
-    if (!this.closed) this.logger.warn('webhook delivery failed', { url: redact(this.config.url), event: event.event });
+    if (!this.closed) this.logger.warn('webhook delivery failed', { url: redact(this.config.url), event: event.event, ...failure });
   }
 
   close(): void {
@@ -118,6 +122,18 @@ export class WebhookSink {
       this.timers.add(timer);
     });
   }
+}
+
+/**
+ * `error`: the class of what a delivery threw (`TypeError` for a refused request or a network
+ * failure, `TimeoutError` past the timeout), and `code`: the system error under it
+ * (`ECONNREFUSED`). Never the message: fetch quotes the whole URL, user-info included.
+ */
+function errorClass(err: unknown): Record<string, string> {
+  const out: Record<string, string> = { error: err instanceof Error ? err.name : typeof err };
+  const code = err instanceof Error ? ((err.cause as { code?: unknown } | undefined)?.code ?? (err as { code?: unknown }).code) : undefined;
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) out.code = code;
+  return out;
 }
 
 /** Only the scheme and host of a URL for the log: paths carry secrets too (Slack-style hooks). */

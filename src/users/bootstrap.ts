@@ -22,15 +22,45 @@ export interface BootstrapOptions {
   now?: () => number;
 }
 
+/**
+ * The admin password the environment supplies, and the variable that supplied it:
+ * PORTCULLIS_ADMIN_PASSWORD when non-empty, else the file PORTCULLIS_ADMIN_PASSWORD_FILE names
+ * (one trailing newline dropped); no password means a generated one. Throws when the file
+ * cannot be read.
+ */
+function suppliedAdminPassword(env: NodeJS.ProcessEnv): { variable: string; password: string | undefined } {
+  const password = env.PORTCULLIS_ADMIN_PASSWORD;
+  const passwordFile = env.PORTCULLIS_ADMIN_PASSWORD_FILE;
+  if ((password === undefined || password === '') && passwordFile) {
+    return { variable: 'PORTCULLIS_ADMIN_PASSWORD_FILE', password: readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '') || undefined };
+  }
+  return { variable: 'PORTCULLIS_ADMIN_PASSWORD', password: password || undefined };
+}
+
+/**
+ * What is wrong with the admin password the environment supplies, checked before the store is
+ * touched (`config check` and `serve` alike): the variable that supplied it (never its value)
+ * and the problem.
+ */
+export function adminPasswordProblem(env: NodeJS.ProcessEnv, policy: PasswordPolicy): { variable: string; message: string } | undefined {
+  let supplied: ReturnType<typeof suppliedAdminPassword>;
+  try {
+    supplied = suppliedAdminPassword(env);
+  } catch (err) {
+    return { variable: 'PORTCULLIS_ADMIN_PASSWORD_FILE', message: `cannot read ${env.PORTCULLIS_ADMIN_PASSWORD_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
+  }
+  if (supplied.password === undefined) return undefined;
+  const problem = passwordProblem(supplied.password, policy);
+  return problem ? { variable: supplied.variable, message: `the admin password ${problem} (users.password_policy)` } : undefined;
+}
+
 export type BootstrapOutcome = 'exists' | 'created_from_env' | 'created_generated';
 
 export async function bootstrapAdmin(options: BootstrapOptions): Promise<BootstrapOutcome> {
   const { store, hasher, logger } = options;
   if ((await store.countEnabledAdmins()) > 0) return 'exists';
-  let password = options.env.PORTCULLIS_ADMIN_PASSWORD;
-  const passwordFile = options.env.PORTCULLIS_ADMIN_PASSWORD_FILE;
-  if ((password === undefined || password === '') && passwordFile) password = readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
-  const generated = password === undefined || password === '';
+  const { password } = suppliedAdminPassword(options.env);
+  const generated = password === undefined;
   if (!generated) {
     const problem = passwordProblem(password, options.policy);
     if (problem) throw new Error(`PORTCULLIS_ADMIN_PASSWORD ${problem} (users.password_policy)`);
@@ -38,6 +68,8 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
   const finalPassword = generated ? generatePassword() : (password as string);
   const now = (options.now ?? Date.now)();
   const existing = await store.getUser(options.adminUsername);
+  // Not a name an admin can sign in with: a user of an external issuer never holds admin (SPEC 3).
+  if (existing?.source.startsWith('jwt:')) throw new Error(`users.admin_username "${existing.username}" is a user of an external issuer (${existing.source}) and no enabled admin exists: set users.admin_username to another name`);
   // Another replica created (or restored) it since the count above.
   if (existing && !existing.disabled && existing.roles.includes('admin')) return 'exists';
   const hash = await hasher.hash(finalPassword);

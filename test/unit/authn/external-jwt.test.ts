@@ -139,4 +139,16 @@ describe('external JWT verification', () => {
     assert.equal((await v.verify(await sign({ sub: 'pem' }))).kind, 'ok');
     assert.equal(await reason(v, await sign({ sub: 'pem' }, {}, other.privateKey)), 'invalid_token');
   });
+
+  test('a private key in public_key_file is refused, not turned into its public half', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { exportPKCS8 } = await import('jose');
+    const { checkPublicKeyFile } = await import('../../../src/authn/external-jwt.js');
+    const file = join(mkdtempSync(join(tmpdir(), 'pcl-pem-')), 'portal-private.pem');
+    writeFileSync(file, await exportPKCS8(portal.privateKey));
+    assert.throws(() => checkPublicKeyFile(file), /holds a private key/);
+    assert.throws(() => new ExternalJwtVerifier([jwtIssuerSchema.parse({ name: 'portal', issuer: 'https://portal', audience: 'pcl', algorithms: ['RS256'], public_key_file: file })], { now: () => now }), /private key/);
+  });
 });

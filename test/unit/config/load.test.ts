@@ -108,3 +108,55 @@ test('refuses malformed YAML with a message instead of crashing', () => {
   const found = problems(() => loadConfig({ text: 'server: [1, 2\n', env: {} }));
   assert.ok(found[0]?.startsWith(': YAML') || found[0]?.includes('YAML'), found.join('\n'));
 });
+
+test('a secret set by the environment replaces the file\'s *_file twin instead of clashing with it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cfg-'));
+  const file = join(dir, 'bind');
+  writeFileSync(file, 'from-file\n');
+  const text = `ldap:\n  url: ldap://127.0.0.1:389\n  user_base: ou=people,dc=x\n  bind_dn: cn=svc,dc=x\n  bind_password_file: ${file}\n`;
+  assert.equal(loadConfig({ text, env: { PORTCULLIS_LDAP_BIND_PASSWORD: 'from-env' } }).ldap?.bind_password, 'from-env');
+  // And the other way round: the environment's file replaces the file's inline secret.
+  const inline = text.replace(`bind_password_file: ${file}`, 'bind_password: from-yaml');
+  assert.equal(loadConfig({ text: inline, env: { PORTCULLIS_LDAP_BIND_PASSWORD_FILE: file } }).ldap?.bind_password, 'from-file');
+  // An empty variable counts as unset: the file's twin stays.
+  assert.equal(loadConfig({ text, env: { PORTCULLIS_LDAP_BIND_PASSWORD: '' } }).ldap?.bind_password, 'from-file');
+  // One layer setting both twins is still a clash.
+  const both = problems(() => loadConfig({ text: inline, env: { PORTCULLIS_LDAP_BIND_PASSWORD: 'x', PORTCULLIS_LDAP_BIND_PASSWORD_FILE: file } }));
+  assert.ok(both.some((p) => p.startsWith('ldap.bind_password_file: set either')), both.join('\n'));
+});
+
+test('a secret set by --set replaces the twin the environment or the file set', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cfg-'));
+  const file = join(dir, 'bind');
+  writeFileSync(file, 'from-file\n');
+  const text = `ldap:\n  url: ldap://127.0.0.1:389\n  user_base: ou=people,dc=x\n  bind_dn: cn=svc,dc=x\n  bind_password: from-yaml\n`;
+  const env = { PORTCULLIS_LDAP_BIND_PASSWORD: 'from-env' };
+  assert.equal(loadConfig({ text, env, overrides: [`ldap.bind_password_file=${file}`] }).ldap?.bind_password, 'from-file');
+  const fromEnvFile = { PORTCULLIS_LDAP_BIND_PASSWORD_FILE: file };
+  assert.equal(loadConfig({ text, env: fromEnvFile, overrides: ['ldap.bind_password=from-flag'] }).ldap?.bind_password, 'from-flag');
+});
+
+test('store.url has a url_file twin, read like the other secrets and never echoed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cfg-'));
+  const file = join(dir, 'store-url');
+  writeFileSync(file, 'postgres://portcullis:s3cret@db:5432/portcullis\n');
+  assert.equal(loadConfig({ text: `store:\n  url_file: ${file}\n`, env: {} }).store.url, 'postgres://portcullis:s3cret@db:5432/portcullis');
+  assert.equal(loadConfig({ text: '', env: { PORTCULLIS_STORE_URL_FILE: file } }).store.url, 'postgres://portcullis:s3cret@db:5432/portcullis');
+  // The environment's URL wins over the file's url_file (flags > env > file).
+  assert.equal(loadConfig({ text: `store:\n  url_file: ${file}\n`, env: { PORTCULLIS_STORE_URL: 'sqlite::memory:' } }).store.url, 'sqlite::memory:');
+  const both = problems(() => loadConfig({ text: `store:\n  url: "sqlite::memory:"\n  url_file: ${file}\n`, env: {} }));
+  assert.deepEqual(both, ['store.url_file: set either url or url_file, not both']);
+  writeFileSync(file, 'mysql://portcullis:s3cret@db/portcullis\n');
+  const wrong = problems(() => loadConfig({ text: `store:\n  url_file: ${file}\n`, env: {} }));
+  assert.ok(wrong.some((p) => p.startsWith('store.url:')), wrong.join('\n'));
+  assert.ok(!wrong.some((p) => p.includes('s3cret')), wrong.join('\n'));
+});
+
+test('only keys the schema pairs with a *_file twin are read from files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cfg-'));
+  const file = join(dir, 'x');
+  writeFileSync(file, 'https://elsewhere.example/\n');
+  // events.webhooks[].url has no url_file twin: an unknown key, and the file is not read into url.
+  const found = problems(() => loadConfig({ text: `events:\n  webhooks:\n    - url: https://hooks.example.org/x\n      url_file: ${file}\n      secret: ${'k'.repeat(32)}\n`, env: {} }));
+  assert.deepEqual(found, ['events.webhooks[0]: unknown key: url_file']);
+});
