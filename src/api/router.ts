@@ -222,7 +222,15 @@ export function createApiRouter(registry: Registry): express.Router {
     if (name.trim() === '' || name.length > 128) fields.name = 'must be 1 to 128 characters';
     const kind: 'opaque' | 'jwt' = body.kind === 'jwt' ? 'jwt' : 'opaque';
     if (body.kind !== undefined && body.kind !== 'opaque' && body.kind !== 'jwt') fields.kind = 'must be opaque or jwt';
-    const { user, identity } = caller(req);
+    const { user: self, identity } = caller(req);
+    // `?user=`: an admin mints a token for another user (a password-less [api] user has no other way to get one).
+    const named = typeof req.query.user === 'string' && req.query.user !== '' ? req.query.user : undefined;
+    if (req.query.user !== undefined && named === undefined) throw new PortcullisError('bad_request', 'user must be one user name');
+    const forOther = named !== undefined && named.toLowerCase() !== identity.username.toLowerCase();
+    if (forOther && !identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'Only admins may create tokens for other users');
+    const user = forOther ? await store.getUser(named) : self;
+    if (!user) throw new PortcullisError('not_found', 'User not found');
+    if (user.disabled) throw new PortcullisError('conflict', 'The user is disabled');
     // A user of an external issuer is vouched for by that issuer, which the gateway cannot ask
     // about revocations: its tokens live no longer than the issuer lets one of its JWTs live.
     const federatedCap = user.source.startsWith('jwt:') ? federatedTokenLifetime(config, user.source.slice(4)) : undefined;
@@ -234,7 +242,9 @@ export function createApiRouter(registry: Registry): express.Router {
       else lifetime = parsed;
     }
     failIfFields(fields, 'Invalid token request');
-    if (kind === 'jwt' && !identity.roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
+    // For another user, by that user's record (a jwt: record never holds api, SPEC 3).
+    const holdsApi = forOther ? user.roles.includes('api') && !user.source.startsWith('jwt:') : identity.roles.includes('api');
+    if (kind === 'jwt' && !holdsApi) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
     const created = await registry.tokens.create(user, { name: name.trim(), kind, expiresInMs: lifetime }, registry.gatewayKeys);
     events.emit('TokenCreated', user.username, { actor: identity.username, token_id: created.record.id, kind, name: name.trim() }, facts(req));
     res.status(201).json({ ...tokenJson(created.record), token: created.token });
@@ -260,8 +270,8 @@ export function createApiRouter(registry: Registry): express.Router {
     if (typeof q.since === 'string' && q.since !== '') {
       const duration = parseDuration(q.since);
       const time = Date.parse(q.since);
-      if (duration !== undefined) since = registry.now() - duration;
-      else if (!Number.isNaN(time)) since = time;
+      if (duration !== undefined) since = Math.max(0, registry.now() - duration);
+      else if (!Number.isNaN(time)) since = Math.max(0, time);
       else fields.since = 'an ISO time or a duration such as 1h';
     }
     failIfFields(fields, 'Invalid query');

@@ -14,7 +14,7 @@ import { INVALID_LOGIN_MESSAGE, PortcullisError, toPortcullisError } from '../er
 import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
-import { isSameOrigin } from '../http/origin.js';
+import { comesFrom, isSameOrigin, originOf } from '../http/origin.js';
 import { hostOf } from '../http/host.js';
 import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
@@ -40,6 +40,16 @@ export interface EndpointContext {
 const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
 
+/** Whether a parsed query or JSON body holds a NUL character in any string, key or value (depth-bounded by the body limit). */
+function holdsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (typeof value !== 'object' || value === null || depth > 64) return false;
+  for (const key of Object.keys(value)) {
+    if (key.includes('\u0000') || holdsNul((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
 export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gateway): (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string) => void {
   const { config } = registry;
   const secure = config.server.public_url.startsWith('https:');
@@ -52,6 +62,12 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   app.set('query parser', 'simple');
   app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ limit, extended: false, parameterLimit: 50 }));
+  // PostgreSQL cannot store or compare U+0000 in text: refused here, once, as a client error
+  // (it used to reach the store as a 500 and an error log line anyone could write).
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (holdsNul(req.query) || holdsNul(req.body)) throw new PortcullisError('bad_request', 'Text must not contain NUL characters');
+    next();
+  });
 
   const ctx = (req: Request): EndpointContext => (req as EndpointRequest).portcullis;
   const sessionCookie = (id: string): string => serialiseCookie(cookieName, id, { secure, maxAgeSeconds: config.session.max_lifetime / 1000 });
@@ -184,15 +200,27 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     sendJson(res, 201, { token: created.token, id: created.record.id, expires_at: new Date(created.record.expires_at).toISOString(), user: identityJson(identityOf(result.user, 'api_token')) });
   });
 
+  // Per issuer: the origins whose pages may post its tokens here (the gateway's own passes too).
+  const handoffOrigins = new Map(
+    config.jwt_issuers.map((issuer) => {
+      const origins = [config.server.public_url, issuer.issuer, ...issuer.handoff_origins].map(originOf).filter((o): o is string => o !== undefined);
+      return [issuer.name, new Set(origins)];
+    }),
+  );
+
   const jwtHandoff = async (req: Request, res: Response): Promise<void> => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const rd = safeRedirectTarget(body.rd ?? req.query.rd);
     const html = wantsHtml(req) || req.method === 'GET';
     const clearHandoff: string[] = [];
     let token: string | undefined;
+    let posted = false;
     const authorization = req.headers.authorization;
     if (typeof authorization === 'string' && /^bearer /i.test(authorization)) token = authorization.slice(7).trim();
-    else if (typeof body.token === 'string') token = body.token.trim();
+    else if (typeof body.token === 'string') {
+      token = body.token.trim();
+      posted = true;
+    }
     else {
       for (const issuer of config.jwt_issuers) {
         if (issuer.handoff_cookie === '') continue;
@@ -201,12 +229,12 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
         if (cookie.value && !token) token = cookie.value;
       }
     }
-    const fail = (reason: string, status = 401): void => {
+    const fail = (reason: string, error = new PortcullisError('invalid_token', 'Invalid or expired token')): void => {
       registry.metrics.logins.inc({ user_type: 'jwt', result: 'failure', reason });
       registry.events.emit('UserLoginFailed', '', { user_type: 'jwt', reason, method: 'jwt_handoff' }, ctx(req).facts);
       const headers: Record<string, string[]> = clearHandoff.length > 0 ? { 'set-cookie': clearHandoff } : {};
-      if (html) sendHtml(res, status, messagePage('Sign-in failed', 'The sign-in link is invalid or has expired.'), headers);
-      else sendError(res, new PortcullisError('invalid_token', 'Invalid or expired token'), headers);
+      if (html) sendHtml(res, error.status, messagePage('Sign-in failed', error.code === 'invalid_token' ? 'The sign-in link is invalid or has expired.' : 'This sign-in did not come from a page allowed to sign you in.'), headers);
+      else sendError(res, error, headers);
     };
     if (!token || !registry.externalJwt) {
       fail('invalid_token');
@@ -218,6 +246,14 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       return;
     }
     const { issuer, claims } = result;
+    // Any page can post a form here. A token posted by a page of another origin would sign the
+    // visitor in as the token's user (login CSRF); only pages of the gateway, of the issuer and
+    // of its handoff_origins may. (A Bearer header cannot be sent cross-site without a CORS
+    // preflight, which the gateway never grants; the hand-off cookie is set by the issuer.)
+    if (posted && !comesFrom(req, config.server.public_url, handoffOrigins.get(issuer.name) ?? new Set())) {
+      fail('cross_site_handoff', new PortcullisError('csrf_rejected', 'Hand-offs are accepted only from the pages of the gateway, the issuer and its handoff_origins'));
+      return;
+    }
     if (!claims.jti) {
       fail('invalid_token');
       return;

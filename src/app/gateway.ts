@@ -54,6 +54,8 @@ export class Gateway {
     this.secureCookies = registry.config.server.public_url.startsWith('https:');
     this.forwarder = new Forwarder({
       logger: registry.logger,
+      // Not the issuers' hand-off cookies: the external app that sets one may well sit behind the gateway.
+      protectedCookies: [registry.config.session.cookie_name],
       hooks: {
         onError: (kind, req, res) => {
           const route = (req as { portcullisRoute?: string }).portcullisRoute ?? 'unknown';

@@ -31,3 +31,27 @@ export function isSameOrigin(req: IncomingMessage, publicUrl: string): boolean {
 export function passesCsrfCheck(req: IncomingMessage, publicUrl: string): boolean {
   return req.headers['x-requested-with'] === 'portcullis' && isSameOrigin(req, publicUrl);
 }
+
+/**
+ * Whether a browser request comes from the gateway's own origin or one of `origins` (each
+ * `scheme://host[:port]`). Fetch metadata `same-origin` / `none` (typed, bookmarked) passes;
+ * otherwise the `Origin` header must be listed, and a cross-site request without one is
+ * refused. A request with neither header comes from a non-browser client and passes.
+ */
+export function comesFrom(req: IncomingMessage, publicUrl: string, origins: ReadonlySet<string>): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'same-origin' || site === 'none') return true;
+  const origin = req.headers.origin;
+  if (typeof origin === 'string' && origin !== '') return origins.has(origin.toLowerCase()) || (site === undefined && isSameOrigin(req, publicUrl));
+  return typeof site !== 'string' || site === '';
+}
+
+/** `https://Portal.example.org:443` → `https://portal.example.org`; undefined for what is not an http(s) URL. */
+export function originOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -103,15 +103,33 @@ function timedAgent(secure: boolean, timeoutMs: number): http.Agent {
   return agent;
 }
 
+/** The name of the cookie a Set-Cookie value sets (before the first `=`, trimmed). */
+function setCookieName(value: string): string {
+  const eq = value.indexOf('=');
+  return (eq === -1 ? value : value.slice(0, eq)).trim();
+}
+
 export class Forwarder {
   private readonly proxies = new Map<string, httpProxy>();
   private readonly agents: http.Agent[] = [];
   private readonly logger: Logger;
   private readonly hooks: ForwardHooks;
+  private readonly protectedCookies: ReadonlySet<string>;
 
-  constructor(options: { logger: Logger; hooks: ForwardHooks }) {
+  /**
+   * `protectedCookies`: cookie names only the gateway sets (its session cookie). A Set-Cookie
+   * of one from an upstream is dropped, on answers and WebSocket handshakes alike: an upstream
+   * must not plant a session of its choosing (fixation, login CSRF) or shadow the real one
+   * with a second cookie of the same name.
+   */
+  constructor(options: { logger: Logger; hooks: ForwardHooks; protectedCookies?: readonly string[] }) {
     this.logger = options.logger;
     this.hooks = options.hooks;
+    this.protectedCookies = new Set(options.protectedCookies ?? []);
+  }
+
+  private isProtectedSetCookie(value: string): boolean {
+    return this.protectedCookies.size > 0 && this.protectedCookies.has(setCookieName(value));
   }
 
   private proxyFor(route: CompiledRoute): httpProxy {
@@ -149,6 +167,11 @@ export class Forwarder {
     // established WebSocket may idle as long as both ends want.
     proxy.on('proxyReqWs', (proxyReq) => {
       proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(upstreamTimeout(`upstream did not answer the upgrade within ${route.config.timeout} ms`)));
+      // Runs before http-proxy's own 'upgrade' listener writes the 101 head to the client.
+      proxyReq.on('upgrade', (proxyRes: IncomingMessage) => {
+        const cookies = proxyRes.headers['set-cookie'];
+        if (cookies !== undefined) proxyRes.headers['set-cookie'] = cookies.filter((value) => !this.isProtectedSetCookie(value));
+      });
     });
     proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
     proxy.on('econnreset', () => undefined);
@@ -168,7 +191,9 @@ export class Forwarder {
       const name = raw[i] as string;
       const lower = name.toLowerCase();
       if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
-      head.push(name, raw[i + 1] as string);
+      const value = raw[i + 1] as string;
+      if (lower === 'set-cookie' && this.isProtectedSetCookie(value)) continue;
+      head.push(name, value);
     }
     const requestId = requestIdOf(req);
     if (requestId !== undefined) head.push('x-request-id', requestId);

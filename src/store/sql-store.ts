@@ -4,9 +4,10 @@
  * Every change other replicas' caches must see is published inside its transaction.
  */
 import { randomInt } from 'node:crypto';
+import { MAX_QUOTA_WINDOW_MS } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import type { ChangeHub } from './change-hub.js';
-import type { SqlDriver, SqlTransaction } from './sql-driver.js';
+import type { SqlDriver, SqlExecutor, SqlTransaction } from './sql-driver.js';
 import { likePattern, num, numOrNull, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
 import type {
   DeleteUserOptions,
@@ -44,7 +45,8 @@ const PATCH_COLUMNS = {
 } as const satisfies Record<Exclude<keyof UserPatch, 'end_sessions' | 'guard_last_admin' | 'now'>, 'plain' | 'json'>;
 
 /** Quota windows older than this are dropped by purge even when no newer window replaced them. */
-const QUOTA_RETENTION_MS = 366 * 24 * 3_600_000;
+/** A quota counter is kept as long as the longest window config allows. */
+const QUOTA_RETENTION_MS = MAX_QUOTA_WINDOW_MS;
 /** Login failures older than this are dropped by purge (reserveLoginAttempt prunes per name too). */
 const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Advisory lock key ("pcla") of the transactions that may take away an enabled admin. */
@@ -59,8 +61,12 @@ function firstAuthVersion(): number {
   return randomInt(1, 2 ** 48);
 }
 
+/**
+ * An admin who can act as one: enabled, and local or from the directory. A `jwt:` record never
+ * counts, whatever its roles say: its identity never holds admin (SPEC 3).
+ */
 function isEnabledAdmin(user: UserRecord): boolean {
-  return !user.disabled && user.roles.includes('admin');
+  return !user.disabled && user.roles.includes('admin') && (user.source === 'local' || user.source === 'ldap');
 }
 
 /** A session or token for a user that is gone or has moved on: fail closed. */
@@ -196,8 +202,13 @@ export class SqlStore implements Store {
   }
 
   async countEnabledAdmins(): Promise<number> {
-    const { rows } = await this.driver.query(
-      `SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND ${this.driver.jsonArrayContains('roles', '$2')}`,
+    return this.enabledAdmins(this.driver);
+  }
+
+  /** Enabled admins as isEnabledAdmin counts them. */
+  private async enabledAdmins(executor: SqlExecutor): Promise<number> {
+    const { rows } = await executor.query(
+      `SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND source IN ('local', 'ldap') AND ${this.driver.jsonArrayContains('roles', '$2')}`,
       [false, 'admin'],
     );
     return num(rows[0]?.total ?? 0);
@@ -511,8 +522,7 @@ export class SqlStore implements Store {
 
   /** Inside a serialised transaction, after its write: refuses to leave no enabled admin. */
   private async assertAnEnabledAdmin(tx: SqlTransaction): Promise<void> {
-    const { rows } = await tx.query(`SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND ${this.driver.jsonArrayContains('roles', '$2')}`, [false, 'admin']);
-    if (num(rows[0]?.total ?? 0) < 1) throw new PortcullisError('last_admin', 'The last enabled admin cannot be deleted, disabled or demoted');
+    if ((await this.enabledAdmins(tx)) < 1) throw new PortcullisError('last_admin', 'The last enabled admin cannot be deleted, disabled or demoted');
   }
 
   /** Ends every session and API token of a user (inside the caller's transaction). */

@@ -148,6 +148,7 @@ export interface Store {
   updateUser(username: string, patch: UserPatch): Promise<UserRecord | undefined>;
   /** Deletes the user with its sessions and tokens in one transaction. */
   deleteUser(username: string, options?: DeleteUserOptions): Promise<boolean>;
+  /** Enabled admins who can act as one: source local or ldap (a jwt: record never holds admin, SPEC 3). */
   countEnabledAdmins(): Promise<number>;
   countUsers(): Promise<number>;
 

@@ -11,7 +11,7 @@ import type { Grant, Store, UserPatch, UserQuery, UserRecord, UserSource } from 
 import { userKey } from '../store/types.js';
 import type { PasswordHasher } from './password-hash.js';
 import { passwordProblem } from './password-policy.js';
-import { isApiOnly, projectsProblem, rolesProblem, uniqueSorted, usernameProblem } from './validation.js';
+import { externalRolesProblem, isApiOnly, projectsProblem, rolesProblem, uniqueSorted, usernameProblem } from './validation.js';
 
 export interface Actor {
   username: string;
@@ -93,6 +93,8 @@ export class UserService {
     const textProblems = textFieldProblems(input);
     Object.assign(fields, textProblems);
     const source = input.source ?? 'local';
+    const externalProblem = roleProblem ? undefined : externalRolesProblem(source, input.roles);
+    if (externalProblem) fields.roles = externalProblem;
     if (source === 'local') {
       if (input.password === undefined || input.password === '') {
         if (!roleProblem && !isApiOnly(input.roles)) fields.password = 'required: only users whose roles are exactly [api] may have no password';
@@ -128,7 +130,7 @@ export class UserService {
     const self = actor !== undefined && userKey(actor.username) === userKey(user.username);
     const fields: Record<string, string> = {};
     if (input.roles !== undefined) {
-      const problem = rolesProblem(input.roles);
+      const problem = rolesProblem(input.roles) ?? externalRolesProblem(user.source, input.roles);
       if (problem) fields.roles = problem;
     }
     if (input.projects !== undefined) {
@@ -152,6 +154,11 @@ export class UserService {
     const disabling = input.disabled === true && !user.disabled;
     if (self && (rolesChanged || disabling)) {
       throw new PortcullisError('cannot_modify_self', rolesChanged ? 'You cannot change your own roles' : 'You cannot disable your own account');
+    }
+    // An admin's own password changes only with the current one (and its lockout): a stolen admin
+    // session must not be able to take the account over for good.
+    if (self && input.password !== undefined) {
+      throw new PortcullisError('cannot_modify_self', 'Change your own password with POST /.auth/api/me/password: it needs the current one');
     }
     const losesAdmin = user.roles.includes('admin') && !user.disabled && (disabling || !newRoles.includes('admin'));
     // Early answer only: the store re-checks atomically with the write (guard_last_admin).

@@ -1,3 +1,4 @@
+import { PRIVILEGED_ROLES } from '../config/schema.js';
 import type { Grant } from '../store/types.js';
 
 export const USERNAME_RE = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
@@ -16,6 +17,17 @@ export function rolesProblem(roles: unknown): string | undefined {
   if (roles.length > 64) return 'at most 64 roles';
   for (const role of roles) if (typeof role !== 'string' || !ROLE_RE.test(role)) return `invalid role name: ${describeValue(role)}`;
   return undefined;
+}
+
+/**
+ * SPEC 3: an identity from an external JWT never holds admin or api, so a `jwt:` user record
+ * must not claim them either: the identity would drop them, while the store would still count
+ * the record as an enabled admin (the last-admin guard, the bootstrap).
+ */
+export function externalRolesProblem(source: string, roles: readonly string[]): string | undefined {
+  if (!source.startsWith('jwt:')) return undefined;
+  const privileged = roles.find((role) => PRIVILEGED_ROLES.includes(role));
+  return privileged === undefined ? undefined : `a user of an external issuer (${source}) never holds ${privileged}`;
 }
 
 export function projectsProblem(projects: unknown): string | undefined {

@@ -95,12 +95,15 @@ describe('admin and self-service API', () => {
     assert.equal(reads.status, 200, 'reads need no CSRF header');
   });
 
-  test('guardrails: nobody deletes, disables or re-roles themselves; the last admin stays', async () => {
+  test('guardrails: nobody deletes, disables or re-roles themselves or resets their own password; the last admin stays', async () => {
     const self = await api('DELETE', '/users/admin');
     assert.equal(self.status, 409);
     assert.equal((self.json as ApiError).error.code, 'cannot_modify_self');
     assert.equal((await api('PATCH', '/users/admin', { disabled: true })).json.error.code, 'cannot_modify_self');
     assert.equal((await api('PATCH', '/users/admin', { roles: ['user'] })).json.error.code, 'cannot_modify_self');
+    // Only through /me/password, which needs the current password: a stolen session cannot take the account over.
+    assert.equal((await api('PATCH', '/users/ADMIN', { password: 'Taken-0ver-Passw0rd' })).json.error.code, 'cannot_modify_self');
+    assert.equal(await gw.login('admin', ADMIN_PASSWORD).then(() => 'still the old password'), 'still the old password');
     await api('POST', '/users', { username: 'root2', password: 'Root2-Passw0rd', roles: ['admin'] });
     const root2 = await gw.login('root2', 'Root2-Passw0rd');
     const asRoot2 = (method: string, path: string, body?: unknown): Promise<Response> =>
