@@ -7,10 +7,37 @@
 import { z } from 'zod';
 import { configSchema } from '../src/config/schema.js';
 
+/**
+ * A string holding a `${NAME}` reference (src/config/load.ts substitutes them before validating,
+ * so only the gateway can judge the result). Unanchored: `postgres://u:${PW}@db/x` holds one too.
+ */
+export const ENV_REFERENCE_PATTERN = '\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}';
+
+/**
+ * Lets every constrained string (pattern, enum, format, length) also be a `${NAME}` reference,
+ * because the gateway checks that string only after substitution: `store.url: ${DATABASE_URL}`
+ * is valid config. Strings without a reference are still held to the constraint.
+ */
+export function allowEnvReferences(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(allowEnvReferences);
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = allowEnvReferences(value);
+  const constrained = ['pattern', 'enum', 'format', 'minLength', 'maxLength', 'const'].some((k) => k in out);
+  if (out.type !== 'string' || !constrained) return out;
+  const { description, default: fallback, ...constraint } = out;
+  return {
+    ...(description === undefined ? {} : { description }),
+    ...(fallback === undefined ? {} : { default: fallback }),
+    anyOf: [constraint, { type: 'string', pattern: ENV_REFERENCE_PATTERN, description: 'a ${NAME} reference, checked by the gateway after substitution' }],
+  };
+}
+
 export function helmValuesSchema(): Record<string, unknown> {
-  const config = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<string, unknown>;
+  const config = allowEnvReferences(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' })) as Record<string, unknown>;
   delete config.$schema;
   const int = (minimum = 0): Record<string, unknown> => ({ type: 'integer', minimum });
+  const absolutePath = { type: 'string', pattern: '^/', not: { enum: ['/', '/etc/portcullis', '/tmp', '/data'] } };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     title: 'Portcullis Helm values',
@@ -33,6 +60,34 @@ export function helmValuesSchema(): Record<string, unknown> {
           additionalProperties: false,
           required: ['name', 'secretName', 'key'],
           properties: { name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, secretName: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+        },
+      },
+      secretFiles: {
+        description: 'Secrets mounted read-only as files, for the *_file keys (ldap.bind_password_file, jwt_issuers[].secret_file, ...)',
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['secretName', 'mountPath'],
+          properties: {
+            secretName: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 },
+            mountPath: absolutePath,
+            items: {
+              type: 'array',
+              items: { type: 'object', additionalProperties: false, required: ['key', 'path'], properties: { key: { type: 'string', minLength: 1 }, path: { type: 'string', pattern: '^[^/]' } } },
+            },
+          },
+        },
+      },
+      extraVolumes: { description: 'Pod volumes (for example a ConfigMap holding ldap.tls_ca_file), mounted through extraVolumeMounts', type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } } } },
+      extraVolumeMounts: {
+        description: 'Mounts of extraVolumes into the container, always read-only',
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'mountPath'],
+          properties: { name: { type: 'string', minLength: 1 }, mountPath: absolutePath, subPath: { type: 'string' }, readOnly: { const: true } },
         },
       },
       service: {

@@ -1,8 +1,10 @@
 /**
  * A small renderer for the Go-template subset the Portcullis chart uses, because no helm
- * binary is available here: text/actions with `{{-`/`-}}` trimming, if/else/end, range, define,
- * include, pipelines, and the functions the templates call. Anything else throws, so a template
- * that strays from the subset fails the test instead of rendering wrongly.
+ * binary is available here: text/actions with `{{-`/`-}}` trimming, comments (`{{/* ... *\/}}`),
+ * if/else/end, range, define, include, pipelines, and the functions the templates call (with
+ * sprig's argument order). Anything else throws, so a template that strays from the subset fails
+ * the test instead of rendering wrongly. Regular expressions are kept to what Go's RE2 and
+ * JavaScript read alike.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -56,6 +58,10 @@ function parseTemplate(source: string, defines: Map<string, Node[]>): Node[] {
         continue;
       }
       const action = token.action;
+      if (action.startsWith('/*')) {
+        if (!action.endsWith('*/')) throw new Error('a comment must be the whole action: {{/* ... */}}');
+        continue;
+      }
       const word = action.split(/\s+/)[0] ?? '';
       if (terminators.includes(word)) return { nodes, end: word };
       if (word === 'if') {
@@ -209,8 +215,34 @@ export class ChartRenderer {
       }
       case 'printf': {
         let i = 1;
-        return s(args[0]).replace(/%[sdv]/g, () => s(args[i++]));
+        return s(args[0]).replace(/%[sdvq]/g, (verb) => (verb === '%q' ? JSON.stringify(s(args[i++])) : s(args[i++])));
       }
+      case 'dict': {
+        const out: Record<string, unknown> = {};
+        for (let i = 0; i + 1 < args.length; i += 2) out[s(args[i])] = args[i + 1];
+        return out;
+      }
+      case 'dig': {
+        // dig "a" "b" default map: the value at a.b, or default when a key is missing.
+        let node = args[args.length - 1];
+        for (const key of args.slice(0, -2)) {
+          if (!node || typeof node !== 'object' || !(s(key) in node)) return args[args.length - 2];
+          node = (node as Record<string, unknown>)[s(key)];
+        }
+        return node;
+      }
+      case 'eq':
+        return args.slice(1).some((a) => a === args[0]);
+      case 'ne':
+        return args[0] !== args[1];
+      case 'regexMatch':
+        return new RegExp(s(args[0])).test(s(args[1]));
+      case 'regexReplaceAll':
+        return s(args[1]).replace(new RegExp(s(args[0]), 'g'), s(args[2]).replace(/\$\{(\d+)\}/g, '$$$1'));
+      case 'atoi':
+        return /^[+-]?\d+$/.test(s(args[0])) ? Number(s(args[0])) : 0;
+      case 'lt':
+        return Number(args[0]) < Number(args[1]);
       case 'trunc':
         return s(args[1]).slice(0, Number(args[0]));
       case 'trimSuffix':
