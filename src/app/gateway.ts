@@ -11,14 +11,13 @@ import type { Identity } from '../authn/identity.js';
 import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
-import { hostOf } from '../http/host.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { isSameOrigin } from '../http/origin.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
-import { requestFacts, type RequestFacts } from './request-context.js';
+import { requestFacts, requestHost, type RequestFacts } from './request-context.js';
 import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
 import { loginUnavailable } from '../authn/password-chain.js';
 
@@ -104,13 +103,14 @@ export class Gateway {
       this.authEndpoints(req, res, facts, target.path, target.query);
       return;
     }
-    const host = hostOf(req.headers.host);
-    if (host === undefined) {
+    const requested = requestHost(req.headers, facts.peerTrusted);
+    if (requested === undefined) {
       res.setHeader('x-request-id', facts.request_id);
       this.count('none', 'none', 400);
-      sendCode(res, 'bad_request', 'The Host header is not a host name');
+      sendCode(res, 'bad_request', facts.peerTrusted && req.headers['x-forwarded-host'] !== undefined ? 'X-Forwarded-Host is not a host name' : 'The Host header is not a host name');
       return;
     }
+    const host = requested.name;
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
       res.setHeader('x-request-id', facts.request_id);
@@ -127,7 +127,7 @@ export class Gateway {
       return;
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
-    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), false);
+    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), requested.authority, false);
     if (prepared) await prepared;
     const rule = outcome.decision.rule;
     this.forwarder.web(route, req, res, (status) => {
@@ -146,11 +146,12 @@ export class Gateway {
       rejectUpgrade(socket, 404, 'Not Found');
       return;
     }
-    const host = hostOf(req.headers.host);
-    if (host === undefined) {
+    const requested = requestHost(req.headers, facts.peerTrusted);
+    if (requested === undefined) {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
+    const host = requested.name;
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
       rejectUpgrade(socket, 404, 'Not Found');
@@ -180,7 +181,7 @@ export class Gateway {
       return;
     }
     this.count(route.name, outcome.decision.rule, 101);
-    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), true);
+    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), requested.authority, true);
     this.forwarder.ws(route, req, socket, head);
   }
 
@@ -253,32 +254,35 @@ export class Gateway {
 
   /**
    * Header hygiene, identity headers, X-Forwarded-*, the assertion, and the rewritten target.
-   * Waits only when a new assertion must be signed.
+   * `authority`: the host the request was judged for, with its port (requestHost). Waits only
+   * when a new assertion must be signed.
    */
-  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, upgrade: boolean): Promise<void> | undefined {
+  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, authority: string | undefined, upgrade: boolean): Promise<void> | undefined {
     if (!identity || this.registry.config.identity_headers.assertion === '') {
-      this.rewrite(req, facts, route, identity, undefined, upstreamUrl, upgrade);
+      this.rewrite(req, facts, route, identity, undefined, upstreamUrl, authority, upgrade);
       return undefined;
     }
     const assertion = this.registry.gatewayKeys.cachedAssertion(identity, route.name);
     if (assertion !== undefined) {
-      this.rewrite(req, facts, route, identity, assertion, upstreamUrl, upgrade);
+      this.rewrite(req, facts, route, identity, assertion, upstreamUrl, authority, upgrade);
       return undefined;
     }
-    return this.registry.gatewayKeys.signAssertion(identity, route.name).then((signed) => this.rewrite(req, facts, route, identity, signed, upstreamUrl, upgrade));
+    return this.registry.gatewayKeys.signAssertion(identity, route.name).then((signed) => this.rewrite(req, facts, route, identity, signed, upstreamUrl, authority, upgrade));
   }
 
-  private rewrite(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, assertion: string | undefined, upstreamUrl: string, upgrade: boolean): void {
+  /**
+   * The upstream is told the host the rules judged, in its normal form with the port the request
+   * named: in X-Forwarded-Host, and in Host with preserve_host (a backend that matches virtual
+   * hosts exactly must not serve `www.example.org.` or a trusted proxy's Host as another site).
+   */
+  private rewrite(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, assertion: string | undefined, upstreamUrl: string, authority: string | undefined, upgrade: boolean): void {
     const { registry } = this;
     const headers = req.headers;
     let forwardedFor = facts.peer;
-    let forwardedHost = headers.host;
     let forwardedProto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
     if (facts.peerTrusted) {
       const priorFor = headers['x-forwarded-for'];
       if (typeof priorFor === 'string') forwardedFor = `${priorFor}, ${facts.peer}`;
-      const fwdHost = headers['x-forwarded-host'];
-      if (typeof fwdHost === 'string') forwardedHost = fwdHost.split(',')[0]?.trim();
       const proto = headers['x-forwarded-proto'];
       const first = typeof proto === 'string' ? proto.split(',')[0]?.trim() : undefined;
       if (first === 'http' || first === 'https') forwardedProto = first;
@@ -286,12 +290,12 @@ export class Gateway {
     req.headers = registry.headers.forwardHeaders(headers, {
       passCredentials: route.config.pass_credentials,
       upgrade,
-      host: route.config.preserve_host ? headers.host : route.upstreamHost,
+      host: route.config.preserve_host ? authority : route.upstreamHost,
       identity,
       assertion,
       forwardedFor,
       forwardedProto,
-      forwardedHost: forwardedHost || undefined,
+      forwardedHost: authority,
       requestId: facts.request_id,
     });
     req.url = upstreamUrl;

@@ -2,7 +2,14 @@
  * Path patterns of rules and grants: globs (`*` one segment, `**` any number of segments),
  * the placeholders `{self}` and `{project}`, or `re:<regex>`. Compiled once; matching runs
  * on every request, so it works on pre-split segments without allocating regexes.
+ *
+ * Globs are compared with the normalised path (http/normalise.ts) as it is, so a glob must be
+ * spelled as a normalised path is: one it could never match (`/café`, `/a%3Ab`, `/a%c3%a9`,
+ * `/a/../b`) is refused with the spelling that works. `re:` patterns are the author's: they see
+ * the same normalised path.
  */
+import { escapeByte, hexValue, pathByte } from '../http/normalise.js';
+
 export interface MatchContext {
   username?: string | undefined;
   projects: readonly string[];
@@ -99,10 +106,77 @@ export function compilePathPattern(pattern: string): PathPattern {
   }
   if (!pattern.startsWith('/')) throw new TypeError(`"${pattern}": globs start with / (or use re:)`);
   const segments = splitPath(pattern).map((s) => compileSegment(s, pattern));
+  const problem = spellingProblem(pattern);
+  if (problem !== undefined) throw new TypeError(`"${pattern}" never matches a request: ${problem}`);
   const literalOnly = segments.every((s) => s.kind === 'literal');
   if (literalOnly) {
     const exact = '/' + segments.map((s) => (s as { text: string }).text).join('/');
     return { source: pattern, matches: (path) => path === exact || (path.endsWith('/') && path.slice(0, -1) === exact) };
   }
   return { source: pattern, matches: (path, ctx) => matchSegments(segments, 0, splitPath(path), 0, ctx) };
+}
+
+const REFUSED: Record<string, string> = {
+  encoded_slash: 'requests with an encoded / are refused with 400',
+  backslash: 'requests with \\ are refused with 400',
+  path_parameter: 'requests with ; (path parameters) are refused with 400',
+  control_character: 'requests with control characters are refused with 400',
+};
+
+/**
+ * Why a glob can never match a normalised path, with the spelling that does when there is one;
+ * undefined when it is spelled as requests are after normalisation.
+ */
+function spellingProblem(pattern: string): string | undefined {
+  let canonical = '';
+  const notes = new Set<string>();
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i] as string;
+    const code = pattern.charCodeAt(i);
+    if (char === '/' || char === '*' || char === '{' || char === '}') {
+      canonical += char; // separators, globs, placeholders (compileSegment has judged their places)
+      continue;
+    }
+    if (char === '?') return 'the query is not part of the matched path';
+    if (char === '#') return 'a fragment never reaches the gateway';
+    if (char === '%') {
+      const hi = hexValue(pattern.charCodeAt(i + 1));
+      const lo = hexValue(pattern.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) {
+        canonical += '%25';
+        notes.add('%25 for a literal %');
+        continue;
+      }
+      const byte = hi * 16 + lo;
+      const escape = pattern.slice(i, i + 3);
+      const form = pathByte(byte);
+      i += 2;
+      if (byte === 0x2a) return 'requests carry %2A as *, which a glob reads as any characters; use re: for a literal *';
+      if (form === 'literal') {
+        canonical += String.fromCharCode(byte);
+        notes.add(`${String.fromCharCode(byte)} not ${escape}, as requests are decoded`);
+      } else if (form === 'encoded') {
+        canonical += escapeByte(byte);
+        if (escape !== escapeByte(byte)) notes.add('escapes in upper-case hex');
+      } else return REFUSED[form];
+      continue;
+    }
+    if (code > 0x7e) {
+      const point = pattern.codePointAt(i) as number;
+      const text = String.fromCodePoint(point);
+      for (const byte of Buffer.from(text, 'utf8')) canonical += escapeByte(byte);
+      i += text.length - 1;
+      notes.add('percent-encoded UTF-8, as requests carry it');
+      continue;
+    }
+    const form = pathByte(code);
+    if (form === 'literal') canonical += char;
+    else if (form === 'encoded') {
+      canonical += escapeByte(code);
+      notes.add(`${escapeByte(code)} for ${char === ' ' ? 'a space' : char}`);
+    } else return REFUSED[form];
+  }
+  if (canonical.split('/').some((s) => s === '.' || s === '..')) return 'dot segments are removed from requests before matching';
+  if (canonical === pattern) return undefined;
+  return `write ${canonical} (${[...notes].join('; ')})`;
 }

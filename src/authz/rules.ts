@@ -4,7 +4,7 @@
  */
 import type { AccessConfig } from '../config/schema.js';
 import type { Grant } from '../store/types.js';
-import { configuredHost } from '../http/host.js';
+import { configuredHost, configuredHostProblem } from '../http/host.js';
 import { grantsAllow } from './grants.js';
 import { compilePathPattern, type MatchContext, type PathPattern } from './matcher.js';
 
@@ -37,9 +37,12 @@ export interface CompiledAccess {
   defaultPolicy: 'deny' | 'authenticated';
 }
 
+/** `*.example.org` matches one label under example.org; anything else one host exactly. */
 function compileHost(host: string): { exact?: string; suffix?: string } {
-  const lower = configuredHost(host);
-  return lower.startsWith('*.') ? { suffix: lower.slice(1) } : { exact: lower };
+  const problem = configuredHostProblem(host, { wildcard: true });
+  if (problem !== undefined) throw new TypeError(`hosts entry "${host}": ${problem}`);
+  const trimmed = host.trim();
+  return trimmed.startsWith('*.') ? { suffix: '.' + configuredHost(trimmed.slice(2)) } : { exact: configuredHost(trimmed) };
 }
 
 export function compileAccess(access: AccessConfig): CompiledAccess {
@@ -53,9 +56,16 @@ export function compileAccess(access: AccessConfig): CompiledAccess {
           throw new TypeError(`access.rules[${i}] (${rule.name}): ${(err as Error).message}`);
         }
       });
+      const hosts = rule.hosts.map((h) => {
+        try {
+          return compileHost(h);
+        } catch (err) {
+          throw new TypeError(`access.rules[${i}] (${rule.name}): ${(err as Error).message}`);
+        }
+      });
       return {
         name: rule.name,
-        hosts: rule.hosts.map(compileHost),
+        hosts,
         paths,
         methods: rule.methods.length > 0 ? new Set(rule.methods) : undefined,
         policy: rule.policy,
@@ -69,6 +79,10 @@ export function compileAccess(access: AccessConfig): CompiledAccess {
 export function accessConfigProblems(access: AccessConfig): Array<{ path: string; message: string }> {
   const problems: Array<{ path: string; message: string }> = [];
   access.rules.forEach((rule, i) => {
+    rule.hosts.forEach((h, j) => {
+      const problem = configuredHostProblem(h, { wildcard: true });
+      if (problem !== undefined) problems.push({ path: `access.rules[${i}].hosts[${j}]`, message: problem });
+    });
     rule.paths.forEach((p, j) => {
       try {
         compilePathPattern(p);

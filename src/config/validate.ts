@@ -2,6 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 import { MAX_QUOTA_WINDOW_MS, PRIVILEGED_ROLES, type Config } from './schema.js';
 import type { ConfigProblem } from './load.js';
+import { configuredHostProblem } from '../http/host.js';
 
 export function crossFieldProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -59,6 +60,9 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
       }
     }
     if (route.timeout <= 0) add(`routes[${i}].timeout`, 'must be positive');
+    // Compared with the request's host as hostOf gives it: a port or a wildcard would never match.
+    const hostProblem = route.host === '' ? undefined : configuredHostProblem(route.host);
+    if (hostProblem !== undefined) add(`routes[${i}].host`, hostProblem);
   });
 
   uniqueNames(config.access.rules, 'access.rules', add);

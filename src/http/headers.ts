@@ -2,7 +2,8 @@
  * Header hygiene before forwarding (SPEC 6): remove every spelling of the identity headers,
  * forwarding headers and rewrite headers a client could use to impersonate someone or
  * confuse the backend, the headers the client's Connection header nominates, method
- * overrides, and gateway credentials; then set the identity headers once each.
+ * overrides, the client's request id and Expect, and gateway credentials; then set the
+ * identity headers once each.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IdentityHeadersConfig } from '../config/schema.js';
@@ -171,7 +172,11 @@ export class HeaderPolicy {
       if (HOP_BY_HOP.includes(name) || this.stripped.has(normalised) || normalised.startsWith('x-forwarded-')) kind = DROP;
       else if (normalised === 'authorization' || normalised === 'x-authentication') kind = CREDENTIAL;
       else if (name === 'cookie') kind = COOKIE;
-      else if (name === 'host' || name === 'x-request-id') kind = DROP;
+      // Host and X-Request-Id are the gateway's to set (every spelling: CGI, WSGI and PHP fold
+      // X_Request_Id into the same HTTP_X_REQUEST_ID). Expect was answered by the gateway
+      // (100 Continue) and the body is already on its way: forwarded, it lets an upstream that
+      // answers early read that body as the next request on a pooled connection.
+      else if (name === 'host' || normalised === 'x-request-id' || name === 'expect') kind = DROP;
       else kind = KEEP;
       // Header names are the client's choice: remember a bounded number of them.
       if (this.kinds.size < 1024) this.kinds.set(name, kind);

@@ -1,4 +1,6 @@
 /** The host a request is for, in the one form routes and access rules compare. */
+import { isIP } from 'node:net';
+
 const HOSTNAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 const PORT = /^:\d{1,5}$/;
 
@@ -31,8 +33,35 @@ export function hostOf(hostHeader: string | undefined): string | undefined {
   return HOSTNAME.test(host) ? host : undefined;
 }
 
-/** A host named in the configuration, compared the same way (lower-case, no trailing dot). */
+/**
+ * A host named in the configuration (`routes[].host`, `access.rules[].hosts` without their `*.`),
+ * in the form hostOf gives a request's Host, so the two compare: `Admin.Example.org.` is
+ * `admin.example.org`, `[0:0:0:0:0:0:0:1]` is `[::1]`. An entry configuredHostProblem refuses
+ * (config check does) is kept lower-cased, and then matches no request.
+ */
 export function configuredHost(host: string): string {
-  const lower = host.trim().toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+  const trimmed = host.trim();
+  if (trimmed === '') return '';
+  return configuredHostProblem(trimmed) === undefined ? (hostOf(trimmed) as string) : trimmed.toLowerCase();
+}
+
+/**
+ * Why a configured host can never equal the host of a request, or undefined. A port is refused:
+ * requests are compared without theirs, so `admin.example.org:8443` would match nothing. With
+ * `wildcard`, `*.example.org` (one label under example.org) is a host too.
+ */
+export function configuredHostProblem(host: string, options: { wildcard?: boolean } = {}): string | undefined {
+  const trimmed = host.trim();
+  if (trimmed === '') return 'must not be empty';
+  const prefix = trimmed.startsWith('*.') ? '*.' : '';
+  if (prefix !== '' && !options.wildcard) return `${trimmed}: a route's host is matched exactly (wildcards are for access.rules[].hosts)`;
+  const name = trimmed.slice(prefix.length);
+  if (prefix !== '' && (name.startsWith('[') || isIP(name) !== 0)) return `${trimmed}: a wildcard stands for one label of a host name, not part of an IP address`;
+  if (isIP(name) === 6) return `write an IPv6 address in brackets: [${name.toLowerCase()}]`;
+  const portAt = name.startsWith('[') ? name.indexOf(']') + 1 : name.indexOf(':');
+  if (portAt > 0 && portAt < name.length && name[portAt] === ':') {
+    const bare = hostOf(name.slice(0, portAt));
+    return `Host headers are compared without their port, so ${trimmed} never matches${bare ? `; write ${prefix}${bare} (it matches every port)` : ''}`;
+  }
+  return hostOf(name) === undefined ? `${trimmed} is not a host name` : undefined;
 }

@@ -1,20 +1,49 @@
 /**
  * Request-target normalisation (SPEC 5). The result is both what the rules match and what
  * the backend receives. Anything ambiguous between the gateway and a backend is refused.
+ *
+ * Every byte has one spelling in a normalised path (`pathByte`): the characters RFC 3986 allows
+ * literally in a segment (unreserved, sub-delims but `;`, `:` and `@`) stand literally, so their
+ * escapes are decoded (`%3A` is `:`, as every decoding backend reads it); `%`, `?`, `#`, space,
+ * `"` `<` `>` `[` `]` `^` `` ` `` `{` `|` `}` and non-ASCII bytes stand as upper-case escapes
+ * (literal ones are encoded); `/` and `\` encoded, `;` and control characters are refused.
+ * Escapes are decoded once (`%25` stays), before dot segments are removed, so `%2e%2e` is `..`
+ * and no decoded byte is one the checks would have refused.
  */
 export type NormaliseResult = { ok: true; path: string; query: string } | { ok: false; reason: string };
 
+/** How a byte stands in a normalised path: literally, as an upper-case escape, or refused (the reason). */
+export type PathByte = 'literal' | 'encoded' | 'encoded_slash' | 'backslash' | 'path_parameter' | 'control_character';
+
 const HEX = '0123456789ABCDEF';
 
-function isUnreserved(code: number): boolean {
-  return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2e || code === 0x5f || code === 0x7e;
+/** pchar (RFC 3986 3.3) without `;` and percent-encoded: the bytes a normalised path holds literally. */
+const LITERAL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@";
+
+const ASCII: PathByte[] = Array.from({ length: 0x80 }, (_, byte): PathByte => {
+  if (byte < 0x20 || byte === 0x7f) return 'control_character';
+  const char = String.fromCharCode(byte);
+  if (LITERAL.includes(char)) return 'literal';
+  if (char === '/') return 'encoded_slash';
+  if (char === '\\') return 'backslash';
+  if (char === ';') return 'path_parameter';
+  return 'encoded';
+});
+
+export function pathByte(byte: number): PathByte {
+  return byte < 0x80 ? (ASCII[byte] as PathByte) : 'encoded';
 }
 
-function hexValue(code: number): number {
+export function hexValue(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;
   if (code >= 0x41 && code <= 0x46) return code - 0x37;
   if (code >= 0x61 && code <= 0x66) return code - 0x57;
   return -1;
+}
+
+/** `%XX` in upper-case hex. */
+export function escapeByte(byte: number): string {
+  return `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
 }
 
 /** Fast path: a plain path with nothing to decode or remove. */
@@ -41,7 +70,7 @@ export function normaliseTarget(rawTarget: string, hostHeader: string | undefine
   }
   if (SIMPLE.test(rawPath) && !rawPath.includes('/.')) return { ok: true, path: rawPath, query };
 
-  // Decode unreserved escapes, refuse the dangerous ones, upper-case the rest.
+  // Decode first, then remove dot segments: `%2e%2e` is a dot segment, and a decoded byte is never one refused.
   let decoded = '';
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i);
@@ -50,18 +79,22 @@ export function normaliseTarget(rawTarget: string, hostHeader: string | undefine
       const lo = hexValue(rawPath.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) return { ok: false, reason: 'bad_percent_encoding' };
       const byte = hi * 16 + lo;
-      if (byte === 0x2f) return { ok: false, reason: 'encoded_slash' };
-      if (byte === 0x5c) return { ok: false, reason: 'backslash' };
-      if (byte === 0x3b) return { ok: false, reason: 'path_parameter' };
-      if (byte < 0x20 || byte === 0x7f) return { ok: false, reason: 'control_character' };
-      decoded += isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[hi]}${HEX[lo]}`;
+      const form = pathByte(byte);
+      if (form === 'literal') decoded += String.fromCharCode(byte);
+      else if (form === 'encoded') decoded += escapeByte(byte);
+      else return { ok: false, reason: form };
       i += 2;
       continue;
     }
-    if (c < 0x21 || c > 0x7e) return { ok: false, reason: c > 0x7e ? 'non_ascii' : 'control_character' };
-    if (c === 0x5c) return { ok: false, reason: 'backslash' };
-    if (c === 0x3b) return { ok: false, reason: 'path_parameter' };
-    decoded += rawPath[i];
+    if (c === 0x2f) {
+      decoded += '/';
+      continue;
+    }
+    if (c > 0x7e) return { ok: false, reason: 'non_ascii' };
+    const form = c === 0x20 ? 'control_character' : pathByte(c);
+    if (form === 'literal') decoded += rawPath[i];
+    else if (form === 'encoded') decoded += escapeByte(c);
+    else return { ok: false, reason: form };
   }
   return { ok: true, path: removeDotSegments(decoded), query };
 }

@@ -6,20 +6,22 @@
  * Hot-path choices (measured by `npm run bench`, see docs/benchmarks.md): each route's proxy
  * holds its options, with the target already parsed, so http-proxy neither copies options nor
  * parses a URL per request; the request target is the gateway's own normalised path, passed as
- * is (`toProxy`); and the gateway writes the response head itself (`selfHandleResponse`) in one
- * `writeHead` call instead of one `setHeader` per upstream header. The route's timeout lives on
- * its agent's sockets (see timedAgent) rather than being armed and disarmed per request.
+ * is (`toProxy`) and reaches the upstream unchanged (see withExactUpstreamPaths); and the
+ * gateway writes the response head itself (`selfHandleResponse`) in one `writeHead` call
+ * instead of one `setHeader` per upstream header. The route's timeout lives on its agent's
+ * sockets, and on a request only while it waits for one (see timedAgent), rather than being
+ * armed and disarmed per request.
  */
-import * as http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as https from 'node:https';
-import { Socket } from 'node:net';
+import type * as http from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { connectionTokens } from '../http/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from './routes.js';
 import { echo } from './echo.js';
+import { withExactUpstreamPaths } from './exact-path.js';
+import { timedAgent, upstreamTimeout, UPSTREAM_TIMEOUT } from './timed-agent.js';
 
 export interface ForwardHooks {
   /** Called once when forwarding failed before any response byte was sent. */
@@ -30,16 +32,10 @@ const REQUEST_ID = Symbol('portcullis.requestId');
 const GATEWAY_COOKIE = Symbol('portcullis.gatewayCookie');
 const UPSTREAM_RESPONSE = Symbol('portcullis.upstreamResponse');
 type Marked = IncomingMessage & { [REQUEST_ID]?: string; [GATEWAY_COOKIE]?: string };
-const UPSTREAM_TIMEOUT = 'PORTCULLIS_UPSTREAM_TIMEOUT';
 type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage };
 
 /** Response headers that describe the upstream connection, not the answer: never passed on. */
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te', 'proxy-authenticate', 'x-request-id']);
-
-/** The error an upstream timeout destroys its connection with; fail() answers it with 504. */
-function upstreamTimeout(message: string): Error {
-  return Object.assign(new Error(message), { code: UPSTREAM_TIMEOUT });
-}
 
 /** Marks the request with the id its response will carry in X-Request-Id. */
 export function setRequestId(req: IncomingMessage, requestId: string): void {
@@ -74,35 +70,6 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
   return nominated;
 }
 
-/**
- * A keep-alive agent for one route whose sockets time out after `timeoutMs` without activity
- * while they serve a request: connecting, sending, waiting for the answer and reading it. The
- * timeout is set when a socket is made and again when a pooled socket is taken for a request
- * (Node clears it when the socket goes back to the pool), and one listener per socket destroys
- * it with an upstream-timeout error, which reaches http-proxy's error path like any other
- * failure. This replaces http-proxy's `proxyTimeout`, which armed a timer and four listeners
- * and closures per request.
- */
-function timedAgent(secure: boolean, timeoutMs: number): http.Agent {
-  const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' as const };
-  const agent = secure ? new https.Agent(options) : new http.Agent(options);
-  const createConnection = agent.createConnection.bind(agent) as http.Agent['createConnection'];
-  const reuseSocket = agent.reuseSocket.bind(agent);
-  agent.createConnection = (connectOptions, callback) => {
-    const socket = createConnection(connectOptions, callback);
-    if (socket instanceof Socket) {
-      socket.setTimeout(timeoutMs);
-      socket.on('timeout', () => socket.destroy(upstreamTimeout(`upstream sent nothing for ${timeoutMs} ms`)));
-    }
-    return socket;
-  };
-  agent.reuseSocket = (socket, req) => {
-    reuseSocket(socket, req);
-    if (socket instanceof Socket && socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
-  };
-  return agent;
-}
-
 /** The name of the cookie a Set-Cookie value sets (before the first `=`, trimmed). */
 function setCookieName(value: string): string {
   const eq = value.indexOf('=');
@@ -115,17 +82,20 @@ export class Forwarder {
   private readonly logger: Logger;
   private readonly hooks: ForwardHooks;
   private readonly protectedCookies: ReadonlySet<string>;
+  private readonly maxSockets: number | undefined;
 
   /**
    * `protectedCookies`: cookie names only the gateway sets (its session cookie). A Set-Cookie
    * of one from an upstream is dropped, on answers and WebSocket handshakes alike: an upstream
    * must not plant a session of its choosing (fixation, login CSRF) or shadow the real one
-   * with a second cookie of the same name.
+   * with a second cookie of the same name. `maxSockets`: connections per route to its upstream
+   * (default 1024); further requests wait for one, at most the route timeout.
    */
-  constructor(options: { logger: Logger; hooks: ForwardHooks; protectedCookies?: readonly string[] }) {
+  constructor(options: { logger: Logger; hooks: ForwardHooks; protectedCookies?: readonly string[]; maxSockets?: number }) {
     this.logger = options.logger;
     this.hooks = options.hooks;
     this.protectedCookies = new Set(options.protectedCookies ?? []);
+    this.maxSockets = options.maxSockets;
   }
 
   private isProtectedSetCookie(value: string): boolean {
@@ -145,7 +115,8 @@ export class Forwarder {
     const url = new URL(route.config.upstream);
     const secure = url.protocol === 'https:';
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const agent = timedAgent(secure, route.config.timeout);
+    withExactUpstreamPaths();
+    const agent = timedAgent({ secure, timeoutMs: route.config.timeout, maxSockets: this.maxSockets });
     this.agents.push(agent);
     const proxy = httpProxy.createProxyServer({
       // A parsed target: http-proxy parses string targets on every request.
@@ -165,17 +136,51 @@ export class Forwarder {
     // an upstream that accepts the connection and never answers is a 504, not a client left
     // hanging. http-proxy sets the upgraded upstream socket's timeout back to 0, so an
     // established WebSocket may idle as long as both ends want.
-    proxy.on('proxyReqWs', (proxyReq) => {
+    proxy.on('proxyReqWs', (proxyReq, req) => {
       proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(upstreamTimeout(`upstream did not answer the upgrade within ${route.config.timeout} ms`)));
-      // Runs before http-proxy's own 'upgrade' listener writes the 101 head to the client.
+      // Both run before http-proxy's own listeners, which write proxyRes.headers to the client
+      // as they are: 'upgrade' for a 101, 'response' for any other answer (a refused handshake).
       proxyReq.on('upgrade', (proxyRes: IncomingMessage) => {
         const cookies = proxyRes.headers['set-cookie'];
         if (cookies !== undefined) proxyRes.headers['set-cookie'] = cookies.filter((value) => !this.isProtectedSetCookie(value));
+        const requestId = requestIdOf(req);
+        if (requestId !== undefined) proxyRes.headers['x-request-id'] = requestId;
+      });
+      // Node emits 'upgrade' instead of 'response' for a 101: every 'response' is a refusal.
+      proxyReq.on('response', (proxyRes: IncomingMessage) => {
+        proxyRes.headers = this.refusedHandshakeHeaders(proxyRes, req);
       });
     });
     proxy.on('error', (err, req, res) => this.fail(err, req, res as ServerResponse | Duplex));
     proxy.on('econnreset', () => undefined);
     return proxy;
+  }
+
+  /**
+   * The head of an upstream's answer to a WebSocket handshake that is not a 101, which
+   * http-proxy writes to the client itself and follows with the body: filtered as respond()
+   * filters an answer (no connection headers, no protected Set-Cookie, the gateway's
+   * X-Request-Id and cookie), and with `Connection: close`, since http-proxy ends the client
+   * connection after the body. Transfer-Encoding is dropped with the other connection headers:
+   * the body comes through decoded, delimited by Content-Length or by the close.
+   */
+  private refusedHandshakeHeaders(proxyRes: IncomingMessage, req: IncomingMessage): IncomingHttpHeaders {
+    const raw = proxyRes.rawHeaders;
+    const nominated = nominatedBy(raw);
+    const headers: Record<string, string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = (raw[i] as string).toLowerCase();
+      if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
+      const value = raw[i + 1] as string;
+      if (lower === 'set-cookie' && this.isProtectedSetCookie(value)) continue;
+      (headers[lower] ??= []).push(value);
+    }
+    const requestId = requestIdOf(req);
+    if (requestId !== undefined) headers['x-request-id'] = [requestId];
+    const cookie = gatewayCookieOf(req);
+    if (cookie !== undefined) (headers['set-cookie'] ??= []).push(cookie);
+    headers.connection = ['close'];
+    return headers;
   }
 
   /**

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { rawGet } from '../../helpers/raw-request.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
 
 async function deadPort(): Promise<number> {
@@ -50,6 +51,7 @@ describe('forwarding, upstream failures and WebSockets', () => {
           { name: 'echo', path_prefix: '/echo', upstream: 'builtin:echo' },
           { name: 'nows', path_prefix: '/nows', upstream: upstream.url, websocket: false },
           { name: 'hung', path_prefix: '/hung', upstream: `http://127.0.0.1:${silentPort}`, timeout: '300ms' },
+          { name: 'fetcher', path_prefix: '/fetch', upstream: upstream.url, strip_prefix: true },
         ],
         access: { default_policy: 'authenticated', rules: [{ name: 'ws-admins', paths: ['/ws/admin/**'], roles: ['admin'] }] },
       },
@@ -114,6 +116,27 @@ describe('forwarding, upstream failures and WebSockets', () => {
     assert.equal(body.path, '/echo/a');
     assert.equal(body.query, 'b=1');
     assert.equal(body.headers['x-auth-user'], 'admin');
+  });
+
+  test('the upstream receives exactly the path that was matched, even with a segment http: or https:', async () => {
+    const auth = `Authorization: ${basic.authorization}\r\n`;
+    for (const [target, expected] of [
+      ['/files/http:/example.org/x', '/files/http:/example.org/x'],
+      ['/files/https:/example.org/x?q=1', '/files/https:/example.org/x?q=1'],
+      ['/files/a/http:/b/https:/c?u=http://d', '/files/a/http:/b/https:/c?u=http://d'],
+      ['/fetch/http:/evil.example/', '/http:/evil.example/'],
+    ] as const) {
+      const res = await rawGet(gw.url, target, { extra: auth });
+      assert.equal(res.status, 200, target);
+      assert.equal(upstream.last().url, expected, target);
+    }
+  });
+
+  test('a WebSocket handshake reaches the upstream with exactly the path that was matched', async () => {
+    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/ws/http:/example.org/feed?via=https:/x', basic);
+    assert.ok(ws, 'upgrade accepted');
+    ws.close();
+    assert.equal(upstream.upgrades[upstream.upgrades.length - 1]?.url, '/ws/http:/example.org/feed?via=https:/x');
   });
 
   test('a WebSocket upgrade without credentials is refused before reaching the upstream', async () => {

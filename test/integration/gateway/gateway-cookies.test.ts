@@ -22,8 +22,14 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': cookies() });
     res.end('ok');
   });
-  upstream.on('upgrade', (_req, socket) => {
-    socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${cookies().map((c) => `Set-Cookie: ${c}\r\n`).join('')}\r\n`);
+  upstream.on('upgrade', (req, socket) => {
+    const setCookies = cookies().map((c) => `Set-Cookie: ${c}\r\n`).join('');
+    if (req.url === '/public/refused') {
+      // A refusal, chunked, with headers about the upstream connection and an id of its own.
+      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n${setCookies}X-Request-Id: upstream-id\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Upstream-Hop\r\nX-Upstream-Hop: 1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nrefused\r\n0\r\n\r\n`);
+      return;
+    }
+    socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${setCookies}\r\n`);
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const port = (upstream.address() as AddressInfo).port;
@@ -71,6 +77,30 @@ test("an upstream's WebSocket handshake cannot set the gateway's session cookie 
   assert.match(head, /^HTTP\/1\.1 101/);
   assert.match(head, /set-cookie: app_pref=1/i);
   assert.doesNotMatch(head, /portcullis_session=/i);
+  assert.match(head, /^x-request-id: \S+$/im);
+});
+
+test("an upstream that refuses a WebSocket handshake cannot set the gateway's session cookie, and its answer is framed for the client", async () => {
+  const url = new URL(gw.url);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => {
+      socket.write(`GET /public/refused HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    });
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  const [head = '', body] = answer.split('\r\n\r\n');
+  assert.match(head, /^HTTP\/1\.1 403/);
+  assert.match(head, /^set-cookie: app_pref=1/im);
+  assert.doesNotMatch(head, /portcullis_session=/i);
+  const ids = head.split('\r\n').filter((line) => /^x-request-id:/i.test(line));
+  assert.equal(ids.length, 1, head);
+  assert.doesNotMatch(ids[0] as string, /upstream-id/);
+  assert.doesNotMatch(head, /^(keep-alive|transfer-encoding|x-upstream-hop):/im);
+  assert.match(head, /^connection: close$/im);
+  assert.equal(body, 'refused', 'the body arrives decoded and ends with the connection');
 });
 
 async function labToken(sub: string): Promise<string> {

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { rawHeaderValues, startUpstream, type Upstream } from '../../helpers/upstream.js';
 
@@ -18,6 +19,27 @@ function rawRequest(url: string, path: string, headers: Array<[string, string]>,
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Writes bytes on a fresh connection and reads until the gateway closes it. */
+function rawExchange(url: string, data: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(data));
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+/** Every value the upstream saw under a name that folds (as CGI, WSGI and PHP fold names) to `name`. */
+function foldedHeaderValues(headers: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase().replace(/[_.]/g, '-') === name) out.push(headers[i + 1] as string);
+  }
+  return out;
 }
 
 describe('header hygiene towards the upstream', () => {
@@ -133,6 +155,24 @@ describe('header hygiene towards the upstream', () => {
     assert.deepEqual(rawHeaderValues(upstream.last(), 'cookie'), ['portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark']);
     await rawRequest(gw.url, '/x', [['Authorization', basic]]);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'authorization'), []);
+  });
+
+  test('no spelling of the client\'s X-Request-Id reaches the upstream, only the gateway\'s own', async () => {
+    for (const spelling of ['X-Request-Id', 'X_Request_Id', 'X.Request.Id', 'x-request_id']) {
+      const res = await rawRequest(gw.url, '/public/page', [[spelling, 'forged-id']]);
+      assert.equal(res.status, 200, spelling);
+      const ids = foldedHeaderValues(upstream.last().rawHeaders, 'x-request-id');
+      assert.equal(ids.length, 1, `${spelling}: the upstream received ${JSON.stringify(ids)}`);
+      assert.notEqual(ids[0], 'forged-id', spelling);
+    }
+  });
+
+  test('Expect is not forwarded: the gateway answered 100 Continue itself and sends the body at once', async () => {
+    const host = new URL(gw.url).host;
+    const answer = await rawExchange(gw.url, `POST /public/upload HTTP/1.1\r\nHost: ${host}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`);
+    assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.equal(upstream.last().body, 'hello');
+    assert.deepEqual(rawHeaderValues(upstream.last(), 'expect'), []);
   });
 
   test('the signed assertion is never accepted as a credential', async () => {

@@ -88,3 +88,72 @@ describe('path normalisation and path tricks', () => {
     assert.equal(upstream.received.length, before);
   });
 });
+
+describe('percent-encoded characters a rule spells literally', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  const basic = (user: string, password: string): string => 'Authorization: Basic ' + Buffer.from(`${user}:${password}`).toString('base64') + '\r\n';
+  const carol = basic('carol', 'Carol-Passw0rd!');
+  const admin = basic('admin', ADMIN_PASSWORD);
+
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startGateway({
+      config: {
+        routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }],
+        access: {
+          default_policy: 'authenticated',
+          rules: [
+            // Google-style custom methods, OData, handles: only admins may purge, read metadata or see @root.
+            { name: 'purge', paths: ['/api/items:purge', '/odata/$metadata', '/profiles/@root/**'], roles: ['admin'] },
+            { name: 'closed', paths: ['/caf%C3%A9/**', '/annual%20report/**'], policy: 'deny' },
+          ],
+        },
+      },
+    });
+    await gw.registry.users.create({ username: 'carol', password: 'Carol-Passw0rd!', roles: ['user'] }, undefined);
+  });
+  after(async () => {
+    await gw?.close();
+    await upstream?.close();
+  });
+
+  test('an encoded sub-delim, colon or at-sign does not take a request past the rule that spells it literally', async () => {
+    for (const target of ['/api/items:purge', '/api/items%3Apurge', '/api/items%3apurge', '/odata/%24metadata', '/profiles/%40root/keys', '/profiles/%40root/%2e/keys']) {
+      const before = upstream.received.length;
+      assert.equal((await rawTarget(gw.url, target, carol)).status, 403, target);
+      assert.equal(upstream.received.length, before, `${target} must not be forwarded`);
+    }
+    assert.equal((await rawTarget(gw.url, '/api/items:list', carol)).status, 200, 'control: other paths are open to any identity');
+  });
+
+  test('the backend receives the decoded spelling the rule matched, never the encoded one', async () => {
+    assert.equal((await rawTarget(gw.url, '/api/items%3Apurge?x=%3A', admin)).status, 200);
+    assert.equal(upstream.last().url, '/api/items:purge?x=%3A');
+    assert.equal((await rawTarget(gw.url, '/profiles/%40root/a%22b%20c', admin)).status, 200);
+    assert.equal(upstream.last().url, '/profiles/@root/a%22b%20c');
+    assert.equal((await rawTarget(gw.url, '/files/%252e%252e/x', carol)).status, 200);
+    assert.equal(upstream.last().url, '/files/%252e%252e/x', 'decoded once: %25 stays, so no dot segment appears');
+  });
+
+  test('a deny rule on a non-ASCII or space path, written as requests carry it, denies every spelling', async () => {
+    for (const target of ['/caf%C3%A9/menu', '/caf%c3%a9/menu', '/annual%20report/2026']) {
+      assert.equal((await rawTarget(gw.url, target, admin)).status, 403, target);
+    }
+  });
+});
+
+describe('rule paths that can never match', () => {
+  test('are refused by the config with their key path and the spelling that works', async () => {
+    await assert.rejects(
+      startGateway({ config: { access: { default_policy: 'authenticated', rules: [{ name: 'closed', paths: ['/ok/**', '/café/**', '/api/items%3Apurge'], policy: 'deny' }] } } }),
+      (err: Error & { problems?: Array<{ path: string; message: string }> }) => {
+        assert.deepEqual(err.problems, [
+          { path: 'access.rules[0].paths[1]', message: '"/café/**" never matches a request: write /caf%C3%A9/** (percent-encoded UTF-8, as requests carry it)' },
+          { path: 'access.rules[0].paths[2]', message: '"/api/items%3Apurge" never matches a request: write /api/items:purge (: not %3A, as requests are decoded)' },
+        ]);
+        return true;
+      },
+    );
+  });
+});

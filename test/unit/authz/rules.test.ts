@@ -112,6 +112,27 @@ test('invalid patterns are config problems with their key path', () => {
   assert.deepEqual(problems.map((p) => p.path), ['access.rules[0].paths[1]', 'access.rules[0].paths[2]', 'access.rules[0].paths[3]', 'access.rules[0].paths[4]']);
 });
 
+test('hosts entries are compared in the form of the request host: case, trailing dot and IPv6 spelling do not matter', () => {
+  const scoped = compileAccess(accessSchema.parse({ rules: [{ name: 'internal', hosts: ['Admin.Example.org.', '[0:0:0:0:0:0:0:1]', '*.Internal.Example.org.'], paths: ['/**'], policy: 'deny' }] }));
+  for (const host of ['admin.example.org', '[::1]', 'db.internal.example.org']) assert.equal(decide(scoped, req('GET', '/x', host), alice).rule, 'internal', host);
+  assert.equal(decide(scoped, req('GET', '/x', 'a.db.internal.example.org'), alice).rule, 'default');
+});
+
+test('hosts entries with a port, or that are no host name, are config problems with their key path', () => {
+  const rules = [
+    { name: 'a', hosts: ['admin.example.org', 'admin.example.org:8443'], paths: ['/**'], policy: 'deny' },
+    { name: 'b', hosts: ['[::1]:8443', '::1', 'a..b', '*.example.org:443'], paths: ['/**'], policy: 'deny' },
+  ];
+  const problems = accessConfigProblems(accessSchema.parse({ rules }));
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ['access.rules[0].hosts[1]', 'access.rules[1].hosts[0]', 'access.rules[1].hosts[1]', 'access.rules[1].hosts[2]', 'access.rules[1].hosts[3]'],
+  );
+  assert.match(problems[0]?.message ?? '', /without their port.*write admin\.example\.org/);
+  assert.match(problems[4]?.message ?? '', /write \*\.example\.org/);
+  assert.throws(() => compileAccess(accessSchema.parse({ rules })), /access\.rules\[0\] \(a\): hosts entry "admin\.example\.org:8443"/);
+});
+
 test('grant validation refuses unknown keys, bad patterns and bad methods', () => {
   assert.deepEqual(validateGrant({ paths: ['/m/**'], methods: ['get'] }), { ok: true, grant: { paths: ['/m/**'], methods: ['GET'] } });
   assert.equal(validateGrant({ paths: [], methods: [] }).ok, false);

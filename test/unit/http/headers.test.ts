@@ -32,6 +32,18 @@ test('strips identity headers in every spelling, forwarding and rewrite headers'
   assert.deepEqual(policy.forwardHeaders(headers, plain), { ...added, accept: 'application/json' });
 });
 
+test('drops every spelling of the client\'s X-Request-Id, so the upstream sees only the gateway\'s own', () => {
+  const policy = new HeaderPolicy(names, 'portcullis_session');
+  for (const spelling of ['x-request-id', 'x_request_id', 'x.request.id', 'x-request_id']) {
+    assert.deepEqual(policy.forwardHeaders({ [spelling]: 'forged-id', accept: '*/*' }, plain), { ...added, accept: '*/*' }, spelling);
+  }
+});
+
+test('drops Expect: the gateway answered 100 Continue itself and the body is already on its way', () => {
+  const policy = new HeaderPolicy(names, 'portcullis_session');
+  assert.deepEqual(policy.forwardHeaders({ expect: '100-continue', 'content-length': '5' }, plain), { ...added, 'content-length': '5' });
+});
+
 test('removes the headers the client Connection header nominates and gateway credentials', () => {
   const policy = new HeaderPolicy(names, 'portcullis_session');
   const headers: IncomingHttpHeaders = {

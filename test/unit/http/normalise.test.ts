@@ -40,6 +40,44 @@ test('decodes unreserved escapes and upper-cases the others', () => {
   assert.equal(ok('/a%20b/%c3%a9'), '/a%20b/%C3%A9');
 });
 
+test('decodes escapes of the sub-delims, colon and at-sign, in either case, so a rule sees the one spelling a backend reads', () => {
+  assert.equal(ok('/api/items%3Apurge'), '/api/items:purge');
+  assert.equal(ok('/api/items%3apurge'), '/api/items:purge');
+  assert.equal(ok('/odata/%24metadata'), '/odata/$metadata');
+  assert.equal(ok('/profiles/%40root/keys'), '/profiles/@root/keys');
+  assert.equal(ok('/%21%24%26%27%28%29%2a%2B%2c%3D%3A%40'), "/!$&'()*+,=:@");
+  assert.equal(ok('/users/alice%3Aadmin?x=%3A'), '/users/alice:admin?x=%3A', 'the query is left as sent');
+});
+
+test('keeps %, ?, #, space and non-ASCII encoded, and encodes the other characters a path segment may not hold', () => {
+  assert.equal(ok('/a%25b/%3f%23%20'), '/a%25b/%3F%23%20');
+  assert.equal(ok('/%c3%A9'), '/%C3%A9');
+  assert.equal(ok('/a"b|c[1]{x}^`<>'), '/a%22b%7Cc%5B1%5D%7Bx%7D%5E%60%3C%3E');
+  assert.equal(ok('/a%22b'), ok('/a"b'));
+});
+
+test('decodes once, before removing dot segments: %2e is a dot, %252e stays an escaped %', () => {
+  assert.equal(ok('/a/%2e%2E/b'), '/b');
+  assert.equal(ok('/a/%2e/b'), '/a/b');
+  assert.equal(ok('/a/%252e%252e/b'), '/a/%252e%252e/b');
+  assert.equal(ok('/a/%25%32%65%25%32%65/b'), '/a/%252e%252e/b');
+  assert.equal(ok('/a%3A/%2e%2e/b%40'), '/b@');
+  assert.equal(ok('/users/%2e%2e%3A/x'), '/users/..:/x', 'a segment that decodes to more than dots is no dot segment');
+});
+
+test('a decoded escape is never one the checks refuse: ; / \\ and controls stay refused in any case', () => {
+  for (const [target, reason] of [
+    ['/a%3Bb', 'path_parameter'],
+    ['/a%3bb', 'path_parameter'],
+    ['/a%2fb', 'encoded_slash'],
+    ['/a%5Cb', 'backslash'],
+    ['/a%09b', 'control_character'],
+    ['/a%7Fb', 'control_character'],
+  ] as const) {
+    assert.equal(refused(target), reason, target);
+  }
+});
+
 test('refuses encoded slash, backslash, NUL, control characters and path parameters', () => {
   assert.equal(refused('/a%2fb'), 'encoded_slash');
   assert.equal(refused('/a%2Fb'), 'encoded_slash');

@@ -1,0 +1,102 @@
+/**
+ * The keep-alive agent of one route, and the route's timeout on it: on the sockets while they
+ * serve a request, and on a request that waits in the agent's queue for a socket.
+ */
+import * as http from 'node:http';
+import type { ClientRequest } from 'node:http';
+import * as https from 'node:https';
+import { Socket } from 'node:net';
+
+/** The error code of an upstream timeout; the forwarder answers it with 504. */
+export const UPSTREAM_TIMEOUT = 'PORTCULLIS_UPSTREAM_TIMEOUT';
+
+/** The error an upstream timeout destroys its connection (or its queued request) with. */
+export function upstreamTimeout(message: string): Error {
+  return Object.assign(new Error(message), { code: UPSTREAM_TIMEOUT });
+}
+
+export interface TimedAgentOptions {
+  secure: boolean;
+  timeoutMs: number;
+  /** Connections to the upstream at once; further requests wait in the agent's queue. */
+  maxSockets?: number;
+}
+
+type AddRequest = (req: ClientRequest, options: object) => void;
+type Queues = Record<string, ClientRequest[] | undefined>;
+
+/**
+ * A keep-alive agent whose sockets time out after `timeoutMs` without activity while they
+ * serve a request: connecting, sending, waiting for the answer and reading it. The timeout is
+ * set when a socket is made and again when a pooled socket is taken for a request (Node clears
+ * it when the socket goes back to the pool), and one listener per socket destroys it with an
+ * upstream-timeout error, which reaches http-proxy's error path like any other failure. This
+ * replaces http-proxy's `proxyTimeout`, which armed a timer and four listeners and closures
+ * per request.
+ *
+ * A request that finds every socket busy (maxSockets answers in progress, such as long polls
+ * or event streams) waits in the agent's queue; it gets the route timeout there too and fails
+ * with an upstream-timeout error when no socket was free in time. Only such a request pays for
+ * a timer: addRequest either hands a socket over at once (reuseSocket or createConnection,
+ * both called synchronously from it) or queues the request, and a flag set by those two says
+ * which it was.
+ */
+export function timedAgent({ secure, timeoutMs, maxSockets = 1024 }: TimedAgentOptions): http.Agent {
+  const options = { keepAlive: true, keepAliveMsecs: 1000, maxSockets, maxFreeSockets: 256, scheduling: 'lifo' as const };
+  const agent = secure ? new https.Agent(options) : new http.Agent(options);
+  const createConnection = agent.createConnection.bind(agent) as http.Agent['createConnection'];
+  const reuseSocket = agent.reuseSocket.bind(agent);
+  const open = agent as unknown as { addRequest: AddRequest; requests: Queues };
+  const addRequest = open.addRequest.bind(agent);
+  let assigned = false;
+  agent.createConnection = (connectOptions, callback) => {
+    assigned = true;
+    const socket = createConnection(connectOptions, callback);
+    if (socket instanceof Socket) {
+      socket.setTimeout(timeoutMs);
+      socket.on('timeout', () => socket.destroy(upstreamTimeout(`upstream sent nothing for ${timeoutMs} ms`)));
+    }
+    return socket;
+  };
+  agent.reuseSocket = (socket, req) => {
+    assigned = true;
+    reuseSocket(socket, req);
+    if (socket instanceof Socket && socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
+  };
+  open.addRequest = (req, requestOptions) => {
+    assigned = false;
+    addRequest(req, requestOptions);
+    if (!assigned) queueDeadline(open.requests, req, timeoutMs);
+  };
+  return agent;
+}
+
+/**
+ * Fails a queued request that is still waiting after `timeoutMs`. It is taken out of the queue
+ * first (a destroyed request left there would only fail once a socket came free), then failed
+ * the way Node's agent fails a request it could not connect (onSocket with an error): 'error'
+ * and 'close' follow on the next tick. A request that went away meanwhile (client gone) is only
+ * taken out of the queue.
+ */
+function queueDeadline(queues: Queues, req: ClientRequest, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (!dequeue(queues, req) || req.destroyed) return;
+    (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(undefined, upstreamTimeout(`no connection to the upstream came free within ${timeoutMs} ms`));
+  }, timeoutMs);
+  // The listener and the client keep the process alive while the request matters; this timer must not hold up an exit.
+  timer.unref();
+  req.once('socket', () => clearTimeout(timer));
+}
+
+/** Removes a request from the agent's queues; false when it is in none (it got a socket). */
+function dequeue(queues: Queues, req: ClientRequest): boolean {
+  for (const name in queues) {
+    const queue = queues[name];
+    const index = queue === undefined ? -1 : queue.indexOf(req);
+    if (queue === undefined || index === -1) continue;
+    queue.splice(index, 1);
+    if (queue.length === 0) delete queues[name];
+    return true;
+  }
+  return false;
+}
