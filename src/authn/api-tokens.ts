@@ -31,6 +31,13 @@ export type TokenCheck =
   | { ok: true; token: TokenRecord; user: UserRecord }
   | { ok: false; reason: 'invalid_token' | 'expired_token' | 'revoked_token' | 'account_disabled'; username?: string };
 
+/**
+ * Active (unrevoked, unexpired) tokens one user may hold: every token is a row kept until it
+ * expires (up to 366 days), a TokenCreated event and webhook, and a line of GET /tokens. A
+ * hundred leaves room for one per script, machine and CI job; past it, revoke one first.
+ */
+export const MAX_ACTIVE_TOKENS_PER_USER = 100;
+
 export class ApiTokens {
   private readonly store: Store;
   private readonly users: UserCache;
@@ -41,6 +48,12 @@ export class ApiTokens {
   private readonly byHash: LRUCache<string, string>;
   /** Bumped by every forget: a store read that overlapped a revocation is not cached. */
   private generation = 0;
+  /**
+   * Creations per user run one at a time in this process, so the count and the insert it allows
+   * are one step and concurrent requests cannot overshoot the cap together. An entry leaves the
+   * map when the last creation of that user ends.
+   */
+  private readonly creations = new Map<string, Promise<unknown>>();
 
   constructor(store: Store, users: UserCache, options: { now?: () => number; stats?: CacheStats } = {}) {
     this.store = store;
@@ -51,8 +64,33 @@ export class ApiTokens {
     this.byHash = new LRUCache<string, string>({ max: 50_000, ttl: 60_000 });
   }
 
+  /**
+   * Creates a token for the user, whichever way it is asked for (the API, `POST /.auth/token`):
+   * 409 conflict when the user already holds MAX_ACTIVE_TOKENS_PER_USER active ones.
+   */
   async create(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
     if (input.kind === 'jwt' && !user.roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
+    return this.oneCreationAtATime(user.username, async () => {
+      if ((await this.store.countActiveTokens(user.username, this.now())) >= MAX_ACTIVE_TOKENS_PER_USER) {
+        throw new PortcullisError('conflict', `A user may hold at most ${MAX_ACTIVE_TOKENS_PER_USER} active API tokens; revoke one before creating another`);
+      }
+      return this.insert(user, input, signer);
+    });
+  }
+
+  private async oneCreationAtATime<T>(username: string, work: () => Promise<T>): Promise<T> {
+    const key = username.toLowerCase();
+    const run = (this.creations.get(key) ?? Promise.resolve()).then(work, work);
+    const settled = run.catch(() => undefined);
+    this.creations.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.creations.get(key) === settled) this.creations.delete(key);
+    }
+  }
+
+  private async insert(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
     const now = this.now();
     const id = randomBytes(12).toString('base64url');
     const expiresAt = now + input.expiresInMs;

@@ -2,6 +2,11 @@
  * Keys of one external issuer published at a JWKS URL: fetched with a timeout, cached,
  * refreshed when a token names an unknown `kid` (at most once per cooldown), and the last
  * good key set is kept when the endpoint fails. Keys never come from the token itself.
+ *
+ * Before any key set has been loaded, the first token fetches at once; after a failed fetch
+ * the next one waits a backoff (1 s, doubling up to the cooldown), and tokens meanwhile are
+ * refused at once as "issuer keys unavailable": a flood of tokens naming the issuer never
+ * turns into a flood of fetches (each a warning and up to a timeout's wait) while it is down.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
@@ -14,12 +19,19 @@ export interface JwksSourceOptions {
   onError?: (message: string) => void;
 }
 
+/** The wait after the first failed fetch while no keys are loaded; doubled after each further failure. */
+export const JWKS_FIRST_BACKOFF_MS = 1000;
+
 export class JwksSource {
   private readonly options: JwksSourceOptions;
   private readonly now: () => number;
   private keys: JSONWebKeySet | undefined;
   private local: JWTVerifyGetKey | undefined;
   private lastFetch = 0;
+  /** Fetches failed in a row, reset by a good one. */
+  private failures = 0;
+  /** With no keys loaded, no fetch starts before this time (0: the first fetch starts at once). */
+  private retryAt = 0;
   private inflight: Promise<void> | undefined;
 
   constructor(options: JwksSourceOptions) {
@@ -30,11 +42,18 @@ export class JwksSource {
   /** The key resolver handed to jwtVerify. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     if (!this.local || (header.kid !== undefined && !this.hasKid(header.kid))) {
-      if (!this.local || this.now() - this.lastFetch >= this.options.cooldownMs) await this.refresh();
+      const due = this.local ? this.now() - this.lastFetch >= this.options.cooldownMs : this.now() >= this.retryAt;
+      if (this.inflight || due) await this.refresh();
     }
-    if (!this.local) throw new Error('no keys available for this issuer');
+    // Fails closed: the token is refused like any token whose key cannot be found.
+    if (!this.local) throw new Error('issuer keys unavailable');
     return this.local(header, token);
   };
+
+  /** The wait after the latest of `failures` failed fetches in a row: 1 s, doubling up to the cooldown. */
+  private backoff(): number {
+    return Math.min(JWKS_FIRST_BACKOFF_MS * 2 ** Math.min(this.failures - 1, 30), this.options.cooldownMs);
+  }
 
   private hasKid(kid: string): boolean {
     return this.keys?.keys.some((k) => k.kid === kid) ?? false;
@@ -63,8 +82,16 @@ export class JwksSource {
       const keys = (body as JSONWebKeySet).keys.filter((k) => k && typeof k === 'object' && k.kty !== 'oct');
       this.keys = { keys };
       this.local = createLocalJWKSet(this.keys);
+      this.failures = 0;
     } catch (err) {
-      this.options.onError?.(`JWKS fetch failed, keeping the last good keys: ${(err as Error).message}`);
+      this.failures++;
+      // Counted from the failure, not the start: a fetch that timed out has used up its wait.
+      this.retryAt = this.now() + this.backoff();
+      this.options.onError?.(
+        this.local
+          ? `JWKS fetch failed, keeping the last good keys: ${(err as Error).message}`
+          : `JWKS fetch failed and no keys are loaded; tokens of this issuer are refused without a fetch for ${this.backoff()} ms: ${(err as Error).message}`,
+      );
     }
   }
 }

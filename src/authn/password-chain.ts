@@ -6,6 +6,7 @@
  * credentials so API clients using Basic do not pay the KDF or an LDAP bind every time.
  */
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { Config, LockoutPolicy } from '../config/schema.js';
 import { PortcullisError, isPortcullisError } from '../errors/errors.js';
@@ -120,6 +121,8 @@ export interface PasswordChainOptions {
   localCacheTtlMs?: number;
   /** Verifications in progress at once (each spends one KDF); beyond it a login is refused at once. */
   maxConcurrentLogins?: number;
+  /** Of those, how many one client address may hold at once; beyond it its login is refused at once. */
+  maxConcurrentLoginsPerClient?: number;
 }
 
 /**
@@ -129,6 +132,39 @@ export interface PasswordChainOptions {
  * upstream connections to host names). 32 is ≈3 s of queue at the default cost.
  */
 export const MAX_CONCURRENT_LOGINS = 32;
+
+/**
+ * The share of those slots one client address may hold at once. Four keeps libuv's four
+ * threads busy, so a client gains no speed from more logins in flight, only queue; and it takes
+ * eight addresses, not one client, to fill the process bound. Four logins in flight are still
+ * ≈40 logins a second from one address (an office behind one NAT address). Behind a reverse
+ * proxy, `server.trusted_proxies` must name it, or every client shares the proxy's four.
+ */
+export const MAX_CONCURRENT_LOGINS_PER_CLIENT = 4;
+
+/**
+ * The address a client's share is counted under: IPv6 by its /64 (one host usually holds a
+ * whole /64 and could name a fresh address for every login), everything else as it is.
+ */
+export function clientShareKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const address = ip.replace(/%.*$/, '');
+  // An IPv4 client on a dual-stack socket is its IPv4 address, not the /64 of every such client.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped !== undefined && isIP(mapped) === 4) return mapped;
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const groups = head === '' ? [] : head.split(':');
+  if (tail !== undefined) {
+    const rest = tail === '' ? [] : tail.split(':');
+    // An embedded IPv4 address in the tail counts as two groups; only the first four matter here.
+    const restLength = rest.length + (rest.some((g) => g.includes('.')) ? 1 : 0);
+    groups.push(...Array.from({ length: 8 - groups.length - restLength }, () => '0'), ...rest);
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (Number.parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
 
 /** The error for a login refused with 503: the directory down, or too many logins at once. */
 export function loginUnavailable(reason: LoginFailureReason): PortcullisError {
@@ -150,6 +186,12 @@ function stillValid(hit: CachedVerification, user: UserRecord | null | undefined
 
 export class PasswordChain {
   private loginsInProgress = 0;
+  /**
+   * Logins in progress per client address (clientShareKey). An entry is deleted when its count
+   * returns to zero, so the map never holds more entries than logins in progress: at most the
+   * process bound.
+   */
+  private readonly loginsByClient = new Map<string, number>();
   private readonly options: PasswordChainOptions;
   private readonly now: () => number;
   /** Per-process secret mixed into cache keys: a key reveals nothing about a password without it. */
@@ -163,6 +205,11 @@ export class PasswordChain {
     this.now = options.now ?? Date.now;
     this.budget = new GuessBudget(options.config.users.lockout);
     this.verified = new LRUCache<string, CachedVerification>({ max: options.config.ldap?.cache_max ?? 10_000, ttl: options.localCacheTtlMs ?? 5 * 60_000, ttlAutopurge: false });
+  }
+
+  /** Client addresses holding a login in progress (never more than the logins in progress). */
+  get clientsWithLoginsInProgress(): number {
+    return this.loginsByClient.size;
   }
 
   /**
@@ -218,17 +265,24 @@ export class PasswordChain {
   private async verifyAndRecord(name: string, secret: string, method: AuthMethod, context: RequestContext, key: string | undefined): Promise<PasswordResult> {
     // Refused before any work and whatever the name: no guess is reserved or counted, no hash
     // is spent, and the answer does not tell names apart. Counted in the metrics only: an event
-    // per refusal would turn the flood into store writes.
-    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS)) {
+    // per refusal would turn the flood into store writes. One client address may hold only its
+    // share of the slots, so a flood from one client cannot refuse everyone else's logins.
+    const client = clientShareKey(context.ip);
+    const held = this.loginsByClient.get(client) ?? 0;
+    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS) || held >= (this.options.maxConcurrentLoginsPerClient ?? MAX_CONCURRENT_LOGINS_PER_CLIENT)) {
       this.options.recordLogin?.('failure', 'local', 'overloaded');
       return { ok: false, reason: 'overloaded', userType: 'local', status: 503 };
     }
     this.loginsInProgress++;
+    this.loginsByClient.set(client, held + 1);
     let result: SourceResult;
     try {
       result = await this.verifyAtSource(name, secret);
     } finally {
       this.loginsInProgress--;
+      const left = (this.loginsByClient.get(client) ?? 1) - 1;
+      if (left > 0) this.loginsByClient.set(client, left);
+      else this.loginsByClient.delete(client);
     }
     if (result.ok) {
       if (key) {

@@ -317,6 +317,11 @@ export class SqlStore implements Store {
     return rows.map(toToken);
   }
 
+  async countActiveTokens(username: string, now: number): Promise<number> {
+    const { rows } = await this.driver.query('SELECT COUNT(*) AS total FROM tokens WHERE username_key = $1 AND revoked_at IS NULL AND expires_at > $2', [userKey(username), now]);
+    return num(rows[0]?.total ?? 0);
+  }
+
   async touchToken(id: string, lastUsedAt: number): Promise<void> {
     await this.driver.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)', [lastUsedAt, id]);
   }
@@ -470,6 +475,15 @@ export class SqlStore implements Store {
 
   // ---- housekeeping -----------------------------------------------------------------------
 
+  /** Expired events deleted per statement by purge(). */
+  static readonly EVENT_PURGE_BATCH = 5_000;
+
+  /**
+   * Drops what has expired. Events come in floods (every failed login is one), so they go in
+   * batches of EVENT_PURGE_BATCH by primary key, each its own statement, with a turn of the
+   * event loop between two: on SQLite (a synchronous driver) one DELETE of half a million rows
+   * held every request for over a second; on PostgreSQL no transaction grows with the backlog.
+   */
   async purge(now: number, eventsBefore: number): Promise<void> {
     await this.driver.transaction(async (tx) => {
       await tx.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
@@ -486,8 +500,16 @@ export class SqlStore implements Store {
            OR EXISTS (SELECT 1 FROM quota_counters newer WHERE newer.counter_key = quota_counters.counter_key AND newer.window_start > quota_counters.window_start)`,
         [now - QUOTA_RETENTION_MS],
       );
-      await tx.query('DELETE FROM events WHERE occurred_at < $1', [eventsBefore]);
     });
+    const batch = SqlStore.EVENT_PURGE_BATCH;
+    for (;;) {
+      const { rowCount } = await this.driver.query(
+        'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < $1 LIMIT $2)',
+        [eventsBefore, batch],
+      );
+      if (rowCount < batch) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   // ---- helpers ----------------------------------------------------------------------------

@@ -175,6 +175,8 @@ export interface Store {
   getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;
   listTokens(username?: string): Promise<TokenRecord[]>;
+  /** Tokens of the user (any spelling of the name) neither revoked nor expired at `now`. */
+  countActiveTokens(username: string, now: number): Promise<number>;
   touchToken(id: string, lastUsedAt: number): Promise<void>;
   revokeToken(id: string, now: number): Promise<boolean>;
   revokeTokensOfUser(username: string, now: number): Promise<number>;

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { externalUser } from '../../../src/authn/federation.js';
+import { apiCall, tokenOf as tokenOfUser, type ApiAnswer } from '../../helpers/api.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 const config = { jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example.org', audience: 'portcullis', algorithms: ['HS256'], secret: 'k'.repeat(40) }] };
@@ -20,21 +21,8 @@ let storeUrl: string;
 let gw: TestGateway;
 let admin: string;
 
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await gw.fetch(`/.auth/api${path}`, {
-    method,
-    headers: { 'x-authentication': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
-
-async function tokenOf(username: string, password: string): Promise<string> {
-  const res = await gw.fetch('/.auth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-  assert.equal(res.status, 201, `token of ${username}`);
-  return ((await res.json()) as { token: string }).token;
-}
+const call = (token: string, method: string, path: string, body?: unknown): Promise<ApiAnswer> => apiCall(gw, token, method, path, body);
+const tokenOf = (username: string, password: string): Promise<string> => tokenOfUser(gw, username, password);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'portcullis-admins-'));

@@ -4,7 +4,9 @@ import { startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { createTestDatabase } from '../../helpers/postgres.js';
 import { countHashing } from '../../helpers/hash-counter.js';
 
-const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+// Each guess comes from its own client address (the test is the trusted proxy in front of both
+// replicas): one address alone is held to its share of a replica's login slots, before the lockout.
+const json = (body: unknown, client = 0): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${client + 1}` }, body: JSON.stringify(body) });
 
 describe('password guessing at two replicas on one PostgreSQL database', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -15,7 +17,7 @@ describe('password guessing at two replicas on one PostgreSQL database', () => {
 
   before(async () => {
     db = await createTestDatabase();
-    const config = { users: { password_hash_cost: 12, lockout: { max_failures: 5, window: '15m', duration: '15m' } } };
+    const config = { server: { trusted_proxies: ['127.0.0.1/32'] }, users: { password_hash_cost: 12, lockout: { max_failures: 5, window: '15m', duration: '15m' } } };
     a = await startGateway({ storeUrl: db.url, config });
     b = await startGateway({ storeUrl: db.url, config });
     await a.registry.users.create({ username: 'victim', password: 'Victim-Passw0rd1', roles: ['user'] }, undefined);
@@ -38,10 +40,10 @@ describe('password guessing at two replicas on one PostgreSQL database', () => {
   test('30 concurrent wrong logins split across both replicas evaluate at most max_failures guesses in total, and the right password is refused', async () => {
     calls.verify = 0;
     calls.dummy = 0;
-    const wrong = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).fetch('/.auth/login', json({ username: 'victim', password: `Wrong-guess${i}` })));
+    const wrong = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).fetch('/.auth/login', json({ username: 'victim', password: `Wrong-guess${i}` }, i)));
     // Once max_failures guesses are reserved in the store, neither replica evaluates another.
     await until(() => calls.verify >= 5);
-    const right = await Promise.all([a, b].map((gw) => gw.fetch('/.auth/login', json({ username: 'victim', password: 'Victim-Passw0rd1' }))));
+    const right = await Promise.all([a, b].map((gw, i) => gw.fetch('/.auth/login', json({ username: 'victim', password: 'Victim-Passw0rd1' }, 100 + i))));
     assert.deepEqual(right.map((r) => r.status), [401, 401]);
     const statuses = await Promise.all(wrong.map(async (r) => (await r).status));
     assert.deepEqual([...new Set(statuses)], [401]);

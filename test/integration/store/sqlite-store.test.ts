@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PortcullisError } from '../../../src/errors/errors.js';
 import { openStore } from '../../../src/store/open.js';
+import { SqlStore } from '../../../src/store/sql-store.js';
 import type { Store } from '../../../src/store/types.js';
 import { collectChanges, has, newUser } from './fixtures.js';
 import { storeContract } from './store-contract.js';
@@ -77,4 +78,31 @@ test('a database path that cannot be opened fails with store_unavailable', async
   const blocker = join(dir, 'not-a-dir');
   writeFileSync(blocker, 'x');
   await assert.rejects(openStore(`sqlite:${join(blocker, 'db.sqlite')}`), (err: unknown) => err instanceof PortcullisError && err.code === 'store_unavailable');
+});
+
+test('purge lets other work run between its batches of expired events', async () => {
+  const store = await openStore(`sqlite:${join(dir, 'purge-batches.db')}`);
+  try {
+    await store.migrate();
+    const expired = 3 * SqlStore.EVENT_PURGE_BATCH;
+    for (let i = 0; i < expired; i++) await store.insertEvent({ type: 'UserLoginFailed', time: 1_000 + i, username: null, data: {} });
+    // SQLite answers synchronously: a purge in one statement finishes before any other callback runs.
+    let done = false;
+    const purged = store.purge(Date.now(), 1_000 + expired).then(() => {
+      done = true;
+    });
+    const seen: number[] = [];
+    while (!done) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!done) seen.push((await store.listEvents({ limit: 1 })).total);
+    }
+    await purged;
+    assert.equal((await store.listEvents({ limit: 1 })).total, 0);
+    assert.ok(
+      seen.some((total) => total > 0 && total < expired),
+      `other work ran only before or after the whole purge (totals seen meanwhile: ${seen.join(', ') || 'none'})`,
+    );
+  } finally {
+    await store.close();
+  }
 });

@@ -4,6 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import { SqlStore } from '../../../src/store/sql-store.js';
 import type { SigningKeyRecord, StoreChange } from '../../../src/store/types.js';
 import type { StoreHarness } from './store-contract.js';
 import { collectChanges, has, newUser, session, sleep, T0, token, userFor } from './fixtures.js';
@@ -136,6 +137,24 @@ export function stateContract(harness: StoreHarness): void {
     assert.deepEqual((await store.listEvents({ limit: 10 })).events.map((e) => e.type), ['New']);
     assert.equal(await store.incrementQuota('q', T0), 1, 'a superseded window was dropped');
     assert.equal(await store.incrementQuota('q', T0 + 5 * MIN), 2, 'the current window was kept');
+  });
+
+  test('purge removes every expired event across several batches and keeps the current ones', async () => {
+    const store = await harness.fresh();
+    const expired = 2 * SqlStore.EVENT_PURGE_BATCH + 7;
+    for (let i = 0; i < expired; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, expired - i) }, (_, j) => store.insertEvent({ type: 'UserLoginFailed', time: T0 + i + j, username: null, data: { reason: 'invalid_token' } })),
+      );
+    }
+    const cutoff = T0 + expired;
+    for (let i = 0; i < 3; i++) await store.insertEvent({ type: 'UserLoggedIn', time: cutoff + i, username: 'keeper', data: {} });
+    await store.purge(cutoff + MIN, cutoff);
+    const left = await store.listEvents({ limit: 10 });
+    assert.equal(left.total, 3);
+    assert.deepEqual(left.events.map((e) => e.type), ['UserLoggedIn', 'UserLoggedIn', 'UserLoggedIn']);
+    await store.purge(cutoff + MIN, cutoff);
+    assert.equal((await store.listEvents({ limit: 1 })).total, 3, 'a purge with nothing expired keeps everything');
   });
 
   test('publishes one change per mutation after commit, and none for a refused one', async () => {

@@ -195,6 +195,24 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal((await store.getToken('t3'))?.revoked_at, null);
   });
 
+  test('counts the active tokens of a user: any spelling of the name, neither revoked nor expired', async () => {
+    const store = await harness.fresh();
+    const lena = await userFor(store, 'Lena');
+    assert.equal(await store.countActiveTokens('lena', T0), 0);
+    await store.createToken(token('a1', 'Lena', { auth_version: lena, expires_at: T0 + 1000 }));
+    await store.createToken(token('a2', 'lena', { auth_version: lena, expires_at: T0 + 2000 }));
+    await store.createToken(token('a3', 'Lena', { auth_version: lena, kind: 'jwt', expires_at: T0 + 3000 }));
+    await store.createToken(token('a4', 'Lena', { auth_version: lena, expires_at: T0 + 4000 }));
+    await store.createToken(token('m1', 'mo', { auth_version: await userFor(store, 'mo') }));
+    assert.equal(await store.countActiveTokens('LENA', T0), 4);
+    assert.equal(await store.countActiveTokens('mo', T0), 1);
+    assert.equal(await store.countActiveTokens('nobody', T0), 0);
+    await store.revokeToken('a4', T0 + 10);
+    assert.equal(await store.countActiveTokens('lena', T0 + 10), 3, 'a revoked token is not active');
+    assert.equal(await store.countActiveTokens('lena', T0 + 1000), 2, 'a token is expired from its expires_at on');
+    assert.equal(await store.countActiveTokens('lena', T0 + 3000), 0);
+  });
+
   stateContract(harness);
   guardsContract(harness);
   lockoutContract(harness);

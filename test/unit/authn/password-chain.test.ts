@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PasswordChain, loginUnavailable, type ChainHasher, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { MAX_CONCURRENT_LOGINS_PER_CLIENT, PasswordChain, clientShareKey, loginUnavailable, type ChainHasher, type PasswordChainOptions, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
 import { UserCache } from '../../../src/authn/user-cache.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { EventBus } from '../../../src/events/bus.js';
@@ -65,7 +65,7 @@ interface Harness {
   clock: { now: number };
 }
 
-async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string; maxConcurrentLogins?: number; hasher?: CountingHasher }): Promise<Harness> {
+async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string; maxConcurrentLogins?: number; hasher?: CountingHasher; chain?: Partial<PasswordChainOptions> }): Promise<Harness> {
   const store = await openStore('sqlite::memory:');
   await store.migrate();
   const clock = { now: 1_700_000_000_000 };
@@ -77,7 +77,7 @@ async function harness(options: { ldap: boolean; maxFailures?: number; duration?
   const hasher = options.hasher ?? new CountingHasher();
   const directory = new FakeDirectory();
   const events = new EventBus({ logger: silentLogger, now });
-  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now, ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}) });
+  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now, ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}), ...options.chain });
   const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, now: clock.now };
   const create = async (username: string, fields: Record<string, unknown>): Promise<void> => {
     await store.createUser({ ...base, username, roles: ['user'], source: 'local', password_hash: null, ...fields });
@@ -162,12 +162,15 @@ describe('every password login spends exactly one password verification', () => 
 });
 
 describe('concurrent guesses never exceed max_failures', () => {
+  // Guesses from many addresses, as a distributed guesser sends them: one address alone is held
+  // to its share of the login slots before the lockout is even consulted.
+  const client = (i: number): RequestContext => ({ ip: `198.51.100.${i + 1}`, user_agent: 'test', request_id: `r${i}` });
   test('30 concurrent wrong passwords and then the right one: at most max_failures are verified, the right one is refused as locked out', async () => {
     const h = await harness({ ldap: false, maxFailures: 5 });
     try {
       const guesses = Array.from({ length: 30 }, (_, i) => `Wrong-guess${i}`);
       guesses.push('Victim-Passw0rd1');
-      const results = await Promise.all(guesses.map((p) => h.chain.verify('victim', p, 'form', context, false)));
+      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('victim', p, 'form', client(i), false)));
       assert.ok(h.hasher.verifies <= 5, `${h.hasher.verifies} guesses were verified`);
       assert.equal(h.hasher.verifications, 31, 'refused guesses still spend the dummy verification');
       assert.equal(reasonOf(results[30] as PasswordResult), 'locked_out');
@@ -215,7 +218,7 @@ describe('concurrent guesses never exceed max_failures', () => {
     try {
       const guesses = Array.from({ length: 20 }, (_, i) => `Wrong-guess${i}`);
       guesses.push('Carol-Ldap-1');
-      const results = await Promise.all(guesses.map((p) => h.chain.verify('carol', p, 'basic', context, true)));
+      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('carol', p, 'basic', client(i), true)));
       assert.ok(h.directory.binds <= 3, `${h.directory.binds} binds`);
       assert.equal(reasonOf(results[20] as PasswordResult), 'locked_out');
     } finally {
@@ -229,7 +232,7 @@ describe('concurrent guesses never exceed max_failures', () => {
       for (let i = 0; i < 3; i++) await h.chain.verify('victim', `Wrong-guess${i}`, 'form', context, false);
       h.clock.now += 2 * 60_000;
       h.hasher.reset();
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => h.chain.verify('victim', `Again-wrong${i}`, 'form', context, false)));
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => h.chain.verify('victim', `Again-wrong${i}`, 'form', client(i), false)));
       assert.equal(h.hasher.verifies, 1);
       assert.equal(results.filter((r) => reasonOf(r) === 'bad_password').length, 1);
     } finally {
@@ -285,4 +288,65 @@ test('a flood of logins with made-up names is refused at once past the bound, wi
   } finally {
     await h.store.close();
   }
+});
+
+describe('one client address holds at most its share of the login slots', () => {
+  const from = (ip: string): RequestContext => ({ ip, user_agent: 'test', request_id: 'r' });
+
+  test('a client past its share is refused at once without a hash, while another client still logs in', async () => {
+    const hasher = new HeldHasher();
+    // The process bound (32) is far away: only the share can refuse here.
+    const recorded: string[] = [];
+    const h = await harness({ ldap: false, maxFailures: 3, hasher, chain: { recordLogin: (_result, _type, reason) => recorded.push(reason) } });
+    const { chain } = h;
+    try {
+      const flood = Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, (_, i) => chain.verify(`bogus${i}`, 'x', 'form', from('203.0.113.7'), false));
+      for (let i = 0; i < 5; i++) {
+        const refused = await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'), false);
+        assert.deepEqual(refused, { ok: false, reason: 'overloaded', userType: 'local', status: 503 });
+      }
+      assert.ok(hasher.entered <= MAX_CONCURRENT_LOGINS_PER_CLIENT, `only the admitted logins reach the hasher (${hasher.entered})`);
+      assert.deepEqual(recorded, ['overloaded', 'overloaded', 'overloaded', 'overloaded', 'overloaded']);
+      // Another address is admitted while the first one still holds its share.
+      const other = chain.verify('victim', 'Victim-Passw0rd1', 'form', from('198.51.100.9'), false);
+      hasher.release();
+      assert.equal(reasonOf(await other), 'ok');
+      assert.deepEqual((await Promise.all(flood)).map(reasonOf), Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, () => 'unknown_user'));
+      // The share comes back as the logins end, and no address is remembered once it holds none.
+      assert.equal(chain.clientsWithLoginsInProgress, 0);
+      assert.equal(reasonOf(await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'), false)), 'ok');
+      assert.equal(chain.clientsWithLoginsInProgress, 0);
+      assert.equal(hasher.entered, MAX_CONCURRENT_LOGINS_PER_CLIENT + 2, 'the flood, the other client and the last login: nothing else was hashed');
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('the addresses of one IPv6 /64 share one client share', async () => {
+    const hasher = new HeldHasher();
+    const h = await harness({ ldap: false, hasher, chain: { maxConcurrentLoginsPerClient: 2 } });
+    const { chain } = h;
+    try {
+      const flood = [chain.verify('bogus1', 'x', 'form', from('2001:db8:1:2::1'), false), chain.verify('bogus2', 'x', 'form', from('2001:db8:1:2:ffff:ffff:ffff:fffe'), false)];
+      assert.equal(reasonOf(await chain.verify('bogus3', 'x', 'form', from('2001:0db8:0001:0002:0:0:0:9'), false)), 'overloaded');
+      const neighbour = chain.verify('bogus4', 'x', 'form', from('2001:db8:1:3::1'), false);
+      hasher.release();
+      assert.deepEqual((await Promise.all([...flood, neighbour])).map(reasonOf), ['unknown_user', 'unknown_user', 'unknown_user']);
+      assert.equal(chain.clientsWithLoginsInProgress, 0);
+    } finally {
+      await h.store.close();
+    }
+  });
+
+  test('share keys: IPv4 as it is, IPv6 by its /64 whatever its spelling', () => {
+    assert.equal(clientShareKey('203.0.113.7'), '203.0.113.7');
+    assert.equal(clientShareKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(clientShareKey('2001:0DB8:0001:0002:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+    assert.equal(clientShareKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(clientShareKey('::1'), '0:0:0:0::/64');
+    assert.equal(clientShareKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(clientShareKey('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(clientShareKey('::FFFF:198.51.100.9'), '198.51.100.9');
+    assert.equal(clientShareKey(''), '');
+  });
 });
