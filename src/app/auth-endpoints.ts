@@ -15,14 +15,13 @@ import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { comesFrom, isSameOrigin, originOf } from '../http/origin.js';
-import { hostOf } from '../http/host.js';
 import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
 import { STYLE_CSS } from '../ui/html.js';
 import { loginPage, messagePage, passwordPage } from '../ui/login-page.js';
 import type { Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
-import type { RequestFacts } from './request-context.js';
+import { requestHost, type RequestFacts } from './request-context.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
 import { loginUnavailable } from '../authn/password-chain.js';
 
@@ -84,13 +83,21 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     sendJson(res, 200, { status: 'ok' });
   });
 
+  // A store that stopped answering is not ready: the ping gets its own short deadline (the
+  // store's query deadline is longer, and a probe left hanging is a probe that never fails).
   app.get('/.auth/readyz', async (_req, res) => {
+    let timer: NodeJS.Timeout | undefined;
     try {
       if (!registry.ready) throw new Error('shutting down');
-      await registry.store.ping();
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('store ping timed out')), 2_000);
+      });
+      await Promise.race([registry.store.ping(), late]);
       sendJson(res, 200, { status: 'ready' });
     } catch {
       sendJson(res, 503, { status: 'not_ready' });
+    } finally {
+      clearTimeout(timer);
     }
   });
 
@@ -295,12 +302,21 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const forwardedMethod = req.headers['x-forwarded-method'];
     const uri = req.headers['x-forwarded-uri'];
     const method = typeof forwardedMethod === 'string' ? forwardedMethod.toUpperCase() : '';
-    const host = hostOf(typeof req.headers['x-forwarded-host'] === 'string' ? req.headers['x-forwarded-host'] : req.headers.host);
     const target = typeof uri === 'string' ? normaliseTarget(uri, undefined) : undefined;
-    if (!target?.ok || !/^[A-Z]{1,16}$/.test(method) || host === undefined || !isNormalForm(uri as string, target.path)) {
+    if (!target?.ok || !/^[A-Z]{1,16}$/.test(method) || !isNormalForm(uri as string, target.path)) {
       sendError(res, new PortcullisError('invalid_path', 'X-Forwarded-Method and X-Forwarded-Uri must name the request, its path in normal form'));
       return;
     }
+    // The host too, as soon as a rule or route depends on it: the Host of this sub-request is
+    // the gateway's own name (nginx auth_request sends $proxy_host), for which every
+    // host-scoped rule would be skipped. Judged like the gateway judges a request from a
+    // trusted proxy (requestHost): the first X-Forwarded-Host value, else Host.
+    const requested = requestHost(req.headers, true);
+    if (requested === undefined || (typeof req.headers['x-forwarded-host'] !== 'string' && (registry.access.rules.some((rule) => rule.hosts.length > 0) || config.routes.some((r) => r.host !== '')))) {
+      sendError(res, new PortcullisError('bad_request', 'X-Forwarded-Host must name the host of the request'));
+      return;
+    }
+    const host = requested.name;
     const route = registry.routes.match(host, target.path);
     const outcome = await gatewayRef().authorize(req, facts, { method, host, path: target.path, query: target.query, routeName: route?.name ?? 'verify', interactive: false });
     if (!outcome.ok) {

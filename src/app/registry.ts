@@ -77,7 +77,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
   try {
     await store.migrate();
     const webhooks = config.events.webhooks.map((hook) => new WebhookSink(hook, { logger }));
-    const events = new EventBus({ logger, store, webhooks, now });
+    const events = new EventBus({ logger, store, webhooks, now, onDrop: (event, reason) => metrics.eventsDropped.inc({ event, reason }) });
     closers.unshift(() => events.drain(2000), () => events.close());
     const hasher = new PasswordHasher(config.users.password_hash_cost);
     const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, now });
@@ -99,7 +99,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       : undefined;
     if (directory) closers.unshift(() => directory.close());
     const passwords = new PasswordChain({ config, store, users: userCache, hasher, events, logger, directory, recordLogin, now });
-    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now }) : undefined;
+    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
     if (externalJwt) closers.unshift(() => externalJwt.close());
     const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, recordLogin, now });
 

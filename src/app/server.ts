@@ -1,7 +1,8 @@
 /**
  * Starts and stops the listeners: the gateway (HTTP + WebSocket upgrades) and the metrics
  * listener. Graceful shutdown stops accepting, lets in-flight requests finish within
- * server.shutdown_timeout, then closes the store.
+ * server.shutdown_timeout, then closes the event sinks and the store within what is left of it
+ * (at least CLEANUP_GRACE_MS): a store that stopped answering cannot keep the process alive.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +20,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Headers must be complete this long after a request starts (Node's check runs every HEADERS_CHECK_MS). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_CHECK_MS = 2_000;
+/** The first retention purge runs this long after start, then every PURGE_INTERVAL_MS. */
+export const FIRST_PURGE_DELAY_MS = 1_000;
+const PURGE_INTERVAL_MS = 10 * 60_000;
+/** Time the event sinks and the store get to close even when the requests took all of shutdown_timeout. */
+const CLEANUP_GRACE_MS = 1_000;
+
 export interface StartOptions extends BuildOptions {
   /** Override listen addresses (tests use port 0). */
   listen?: string;
@@ -33,7 +43,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let gateway: Gateway | undefined;
   const endpoints = createAuthEndpoints(registry, () => gateway as Gateway);
   gateway = new Gateway(registry, endpoints);
-  const server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000, maxHeaderSize: 32 * 1024 }, gateway.handleRequest);
+  // A client sending its headers a byte at a time holds a connection at most HEADERS_TIMEOUT_MS
+  // (+ one check interval), and no more than server.max_connections are held at all: past it a
+  // new connection is closed at once instead of taking the process's last file descriptors.
+  const server = createServer(
+    { requestTimeout: 120_000, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: HEADERS_CHECK_MS, keepAliveTimeout: 65_000, maxHeaderSize: 32 * 1024 },
+    gateway.handleRequest,
+  );
+  if (config.server.max_connections > 0) server.maxConnections = config.server.max_connections;
   server.on('upgrade', gateway.handleUpgrade);
   server.on('clientError', (err, socket) => {
     // A response already under way on this connection (a pipelined garbage request behind a
@@ -41,12 +58,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (!socket.writable || inFlight?.headersSent) return socket.destroy();
     const tooLarge = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
-    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // Closed once the answer is written, not left half-open: a client that never reads (a slow
+    // headers client cut by headersTimeout) would otherwise hold the connection for good.
+    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
-  const purge = setInterval(() => {
+  // One purge at a time: a large backlog on a slow store may outlast the interval.
+  let purging: Promise<void> | undefined;
+  const runPurge = (): void => {
+    if (purging) return;
     const now = registry.now();
-    registry.store.purge(now, now - config.events.retention).catch((err: unknown) => registry.logger.warn('purge failed', { err: err as Error }));
-  }, 10 * 60_000);
+    purging = registry.store
+      .purge(now, now - config.events.retention)
+      .catch((err: unknown) => registry.logger.warn('purge failed', { err: err as Error }))
+      .finally(() => {
+        purging = undefined;
+      });
+  };
+  // Soon after start too, not only after the first interval: a gateway restarted more often
+  // than every 10 minutes (a crash loop, frequent deploys) would otherwise never purge.
+  const firstPurge = setTimeout(runPurge, FIRST_PURGE_DELAY_MS);
+  firstPurge.unref();
+  const purge = setInterval(runPurge, PURGE_INTERVAL_MS);
   purge.unref();
   const rotation = setInterval(() => {
     registry.gatewayKeys.rotateIfOlderThan(config.server.signing_key_rotation).catch((err: unknown) => registry.logger.warn('signing key rotation failed', { err: err as Error }));
@@ -77,6 +109,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await listen(metricsServer, metricsListen);
     }
   } catch (err) {
+    clearTimeout(firstPurge);
     clearInterval(purge);
     clearInterval(rotation);
     server.close();
@@ -96,6 +129,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metricsUrl: metricsAddress ? `http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}` : undefined,
     close: () =>
       (closing ??= (async () => {
+        const deadline = performance.now() + config.server.shutdown_timeout;
+        clearTimeout(firstPurge);
         clearInterval(purge);
         clearInterval(rotation);
         registry.ready = false;
@@ -105,9 +140,26 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         timer.unref();
         await closed;
         clearTimeout(timer);
-        if (metricsServer) await new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
-        gateway?.close();
-        await registry.close();
+        const cleanup = (async () => {
+          if (metricsServer) {
+            const metricsClosed = new Promise<void>((resolve) => metricsServer?.close(() => resolve()));
+            metricsServer.closeAllConnections();
+            await metricsClosed;
+          }
+          gateway?.close();
+          await registry.close();
+        })();
+        const left = Math.max(deadline - performance.now(), CLEANUP_GRACE_MS);
+        let cut: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          cut = setTimeout(() => resolve('late'), left);
+          cut.unref();
+        });
+        if ((await Promise.race([cleanup.then(() => 'closed' as const), late])) === 'late') {
+          // The store (or a webhook receiver) stopped answering: the process may exit anyway.
+          registry.logger.warn('shutdown: the store and event sinks did not close in time', { waited_ms: Math.round(left) });
+        }
+        clearTimeout(cut);
       })()),
   };
   return running;

@@ -55,6 +55,8 @@ export const serverSchema = z.strictObject({
   trusted_proxies: z.array(cidr).default([]),
   shutdown_timeout: timerDuration.default(10_000),
   max_body_size: z.number().int().positive().default(64 * 1024),
+  /** Open connections the gateway listener holds at most (further ones are closed at once); 0: no limit. */
+  max_connections: z.number().int().min(0).default(10_000),
   /** Age after which the gateway's signing key is replaced (the old one stays published). */
   signing_key_rotation: duration.default(30 * 86_400_000),
 });

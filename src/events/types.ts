@@ -9,7 +9,9 @@ export type EventType =
   | 'PasswordChanged'
   | 'TokenCreated'
   | 'TokenRevoked'
-  | 'AccessDenied';
+  | 'AccessDenied'
+  /** Failure events of one client held back from the store and webhooks (failure-limiter.ts). */
+  | 'EventsSuppressed';
 
 export const EVENT_TYPES: readonly EventType[] = [
   'UserLoggedIn',
@@ -22,7 +24,14 @@ export const EVENT_TYPES: readonly EventType[] = [
   'TokenCreated',
   'TokenRevoked',
   'AccessDenied',
+  'EventsSuppressed',
 ];
+
+/** Why an event did not reach a sink: counted in `portcullis_events_dropped_total`. */
+export type DropReason = 'suppressed' | 'webhook_queue_full';
+
+/** Counts one event (by type) that a sink did not get. */
+export type DropCounter = (event: string, reason: DropReason) => void;
 
 /** Request context every event carries when a request caused it. */
 export interface RequestContext {

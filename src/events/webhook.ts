@@ -5,12 +5,20 @@
  * DELIVERIES_AT_ONCE connections or QUEUE_LIMIT waiting events: an unauthenticated client can
  * make login-failure events as fast as it likes, and a receiver that never answers must not turn
  * them into thousands of sockets and megabytes of heap. Events past the limit are dropped and
- * counted in the log (they are still in the event log and the store).
+ * counted in the log and in `portcullis_events_dropped_total` (they are still in the event log
+ * and the store).
+ *
+ * A full queue gives way by what an event is worth to the receiver: failures are what an
+ * anonymous client can make at will, so an event of any other kind takes the place of the oldest
+ * queued UserLoginFailed (or, with none queued, the oldest EventsSuppressed: a summary of failures
+ * is still worth less than a login or an admin's change); an EventsSuppressed takes the place of
+ * the oldest UserLoginFailed; a new UserLoginFailed is dropped. With nothing to give way, the new
+ * event is dropped as before: a queue of real events is not reordered.
  */
 import { createHmac } from 'node:crypto';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import type { PortcullisEvent } from './types.js';
+import type { DropCounter, PortcullisEvent } from './types.js';
 
 /** Deliveries in flight per webhook. */
 export const DELIVERIES_AT_ONCE = 4;
@@ -22,6 +30,9 @@ interface Queued {
   done: () => void;
 }
 
+/** Queued events that may give way to a newer one, least worth first; an absent type never does. */
+const EVICTABLE: Readonly<Record<string, number>> = { UserLoginFailed: 0, EventsSuppressed: 1 };
+
 export class WebhookSink {
   private readonly config: WebhookConfig;
   private readonly logger: Logger;
@@ -32,12 +43,18 @@ export class WebhookSink {
   private readonly queue: Queued[] = [];
   private active = 0;
   private dropped = 0;
+  private onDrop: DropCounter | undefined;
 
   constructor(config: WebhookConfig, options: { logger: Logger; fetch?: typeof fetch; baseDelayMs?: number }) {
     this.config = config;
     this.logger = options.logger;
     this.fetchImpl = options.fetch ?? fetch;
     this.baseDelayMs = options.baseDelayMs ?? 500;
+  }
+
+  /** Counts the events this sink drops (its queue full). */
+  countDrops(counter: DropCounter): void {
+    this.onDrop = counter;
   }
 
   wants(type: string): boolean {
@@ -48,15 +65,35 @@ export class WebhookSink {
   deliver(event: PortcullisEvent): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.queue.length >= QUEUE_LIMIT) {
-      this.dropped++;
-      // The first drop and then every thousandth: a flood must not flood the log as well.
-      if (this.dropped % 1000 === 1) this.logger.warn('webhook queue full: events dropped', { url: redact(this.config.url), dropped: this.dropped, event: event.event });
-      return Promise.resolve();
+      const evicted = this.evictFor(event);
+      if (evicted === undefined) {
+        this.drop(event);
+        return Promise.resolve();
+      }
+      this.drop(evicted.event);
+      evicted.done();
     }
     return new Promise<void>((done) => {
       this.queue.push({ event, done });
       this.pump();
     });
+  }
+
+  /** Takes out the oldest queued event worth less than `event`, if there is one. */
+  private evictFor(event: PortcullisEvent): Queued | undefined {
+    const worth = EVICTABLE[event.event] ?? Infinity;
+    for (let rank = 0; rank < worth && rank < 2; rank++) {
+      const index = this.queue.findIndex((queued) => EVICTABLE[queued.event.event] === rank);
+      if (index !== -1) return this.queue.splice(index, 1)[0];
+    }
+    return undefined;
+  }
+
+  private drop(event: PortcullisEvent): void {
+    this.dropped++;
+    this.onDrop?.(event.event, 'webhook_queue_full');
+    // The first drop and then every thousandth: a flood must not flood the log as well.
+    if (this.dropped % 1000 === 1) this.logger.warn('webhook queue full: events dropped', { url: redact(this.config.url), dropped: this.dropped, event: event.event });
   }
 
   private pump(): void {

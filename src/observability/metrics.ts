@@ -10,6 +10,8 @@ export interface Metrics {
   ldapDuration: Histogram<'op'>;
   cacheRequests: Counter<'cache' | 'result'>;
   accessDenied: Counter<'rule' | 'reason'>;
+  /** Events a sink did not get: `suppressed` (per-client failure bound: logged, not stored or sent), `webhook_queue_full`. */
+  eventsDropped: Counter<'event' | 'reason'>;
   /** Hot-path shortcuts: counted without prom-client's per-call label hashing (see deferredCounts). */
   countRequest(route: string, rule: string, status: number): void;
   observeDuration(route: string, seconds: number): void;
@@ -175,5 +177,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     accessDenied: new Counter({ name: 'portcullis_access_denied_total', help: 'Requests refused by access rules', labelNames: ['rule', 'reason'], registers: [registry] }),
+    eventsDropped: new Counter({
+      name: 'portcullis_events_dropped_total',
+      help: 'Events logged but not stored or not sent, by type and reason (suppressed: past the per-client failure bound; webhook_queue_full: per webhook)',
+      labelNames: ['event', 'reason'],
+      registers: [registry],
+    }),
   };
 }

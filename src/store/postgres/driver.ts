@@ -2,8 +2,17 @@
  * node-postgres behind the async driver interface: a pool for queries and transactions,
  * NOTIFY inside each publishing transaction, and a dedicated LISTEN connection
  * (listener.ts) that is the only path changes reach local listeners by.
+ *
+ * Nothing waits on the database forever. A server that stops answering with the TCP connection
+ * still up (a network stall, a frozen primary, a disk that blocks commits) sends no error: every
+ * query has a deadline on both sides, the server's `statement_timeout` (a slow query is
+ * cancelled and its connection stays usable) and, a second later, the client's read deadline (a
+ * server that answers nothing at all: the connection is thrown away). Either is
+ * `store_unavailable` (503). Migrations alone run without one: a long index build or another
+ * replica holding the migration lock is not an outage. close() ends within CLOSE_TIMEOUT_MS.
  */
 import pg from 'pg';
+import { PortcullisError } from '../../errors/errors.js';
 import { applyMigrations } from '../migrate.js';
 import type { QueryResult, SqlDriver, SqlTransaction, StoreLogger } from '../sql-driver.js';
 import { wrapStoreError } from '../store-errors.js';
@@ -14,52 +23,96 @@ import { postgresMigrations } from './migrations.js';
 /** Arbitrary constant key of the advisory lock migrations take ("pcls"). */
 const MIGRATION_LOCK_KEY = 0x70636c73;
 
+/** Server-side deadline of every statement but the migrations'. */
+export const STATEMENT_TIMEOUT_MS = 10_000;
+/** Client-side deadline of every query but the migrations': the server answered nothing at all. */
+export const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 1_000;
+/** How long close() waits for the connections to end before giving up on them. */
+export const CLOSE_TIMEOUT_MS = 5_000;
+
+export interface PostgresTimeouts {
+  statementMs?: number;
+  queryMs?: number;
+  closeMs?: number;
+}
+
+/** pg's own read deadline ('Query read timeout') and a statement the server cancelled (57014). */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.message === 'Query read timeout' || (err as { code?: unknown }).code === '57014');
+}
+
+function wrap(err: unknown): PortcullisError {
+  if (isTimeout(err)) return new PortcullisError('store_unavailable', 'The postgres store did not answer in time', { cause: err });
+  return wrapStoreError(err, 'postgres');
+}
+
 export class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly listener: ChangeListener;
   private readonly logger: StoreLogger;
   private closing: Promise<void> | undefined;
+  private readonly queryMs: number;
+  private readonly closeMs: number;
 
-  private constructor(url: string, deliver: (change: StoreChange) => void, logger: StoreLogger) {
+  private constructor(url: string, deliver: (change: StoreChange) => void, logger: StoreLogger, timeouts: PostgresTimeouts) {
     this.logger = logger;
-    const config: pg.PoolConfig = { connectionString: url, max: 10, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, keepAlive: true, application_name: 'portcullis' };
+    const statementMs = timeouts.statementMs ?? STATEMENT_TIMEOUT_MS;
+    this.queryMs = timeouts.queryMs ?? QUERY_TIMEOUT_MS;
+    this.closeMs = timeouts.closeMs ?? CLOSE_TIMEOUT_MS;
+    // The read deadline is given per query (query()/transaction()), not here: a pool-wide one
+    // could not be lifted for the migrations (pg reads a per-query 0 as "use the pool's").
+    const config: pg.PoolConfig = {
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'portcullis',
+      statement_timeout: statementMs,
+    };
     this.pool = new pg.Pool(config);
     // An idle client's error must not crash the process; the next query reconnects.
     this.pool.on('error', (err) => this.logger('warn', 'store connection error', { error: err.message }));
-    this.listener = new ChangeListener({ connectionString: url, connectionTimeoutMillis: 5_000 }, deliver, logger);
+    this.listener = new ChangeListener({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: this.queryMs }, deliver, logger);
   }
 
-  static async open(url: string, deliver: (change: StoreChange) => void, logger: StoreLogger): Promise<PostgresDriver> {
-    const driver = new PostgresDriver(url, deliver, logger);
+  static async open(url: string, deliver: (change: StoreChange) => void, logger: StoreLogger, timeouts: PostgresTimeouts = {}): Promise<PostgresDriver> {
+    const driver = new PostgresDriver(url, deliver, logger, timeouts);
     try {
       await driver.listener.start();
     } catch (err) {
       await driver.close();
-      throw wrapStoreError(err, 'postgres');
+      throw wrap(err);
     }
     return driver;
   }
 
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
     try {
-      const result = await this.pool.query(sql, params as unknown[]);
+      // pool.query releases the client with the error, so a connection that timed out is dropped.
+      const result = await this.pool.query(withDeadline(sql, params, this.queryMs));
       return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
     } catch (err) {
-      throw wrapStoreError(err, 'postgres');
+      throw wrap(err);
     }
   }
 
-  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.runTransaction(fn, this.queryMs);
+  }
+
+  /** `queryMs` undefined: no read deadline (migrations). */
+  private async runTransaction<T>(fn: (tx: SqlTransaction) => Promise<T>, queryMs: number | undefined): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw wrapStoreError(err, 'postgres');
+      throw wrap(err);
     }
     let broken: Error | undefined;
     const run = async (sql: string, params: readonly unknown[] = []): Promise<QueryResult> => {
-      const result = await client.query(sql, params as unknown[]);
+      const result = await client.query(withDeadline(sql, params, queryMs));
       return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
     };
     const tx: SqlTransaction = {
@@ -69,28 +122,35 @@ export class PostgresDriver implements SqlDriver {
       },
     };
     try {
-      await client.query('BEGIN');
+      await run('BEGIN');
       const result = await fn(tx);
-      await client.query('COMMIT');
+      await run('COMMIT');
       return result;
     } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+      if (err instanceof Error && err.message === 'Query read timeout') {
+        // The server answered nothing: a ROLLBACK would queue behind the lost query and wait
+        // as long again. Dropping the connection rolls the transaction back on the server.
+        broken = err;
+      } else {
+        try {
+          await run('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        }
       }
-      throw wrapStoreError(err, 'postgres');
+      throw wrap(err);
     } finally {
       client.release(broken);
     }
   }
 
   async migrate(): Promise<void> {
-    await this.transaction(async (tx) => {
+    await this.runTransaction(async (tx) => {
+      await tx.query('SET LOCAL statement_timeout = 0');
       // Held until COMMIT: a second replica migrating at the same time waits, then finds nothing to do.
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
       await applyMigrations(tx, postgresMigrations, this.logger);
-    });
+    }, undefined);
   }
 
   jsonArrayContains(column: string, placeholder: string): string {
@@ -108,11 +168,33 @@ export class PostgresDriver implements SqlDriver {
     return this.listener.connected;
   }
 
+  /**
+   * Ends the LISTEN connection and the pool. A server that answers nothing never acknowledges
+   * the goodbye, and a connection busy with a lost query is only handed back at its deadline:
+   * after CLOSE_TIMEOUT_MS the rest is left to be cut when the process exits.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.listener.close();
-      await this.pool.end().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), this.closeMs);
+        timer.unref();
+      });
+      const ended = (async () => {
+        await Promise.all([this.listener.close(), this.pool.end().catch(() => undefined)]);
+        return 'ended' as const;
+      })();
+      const outcome = await Promise.race([ended, late]);
+      clearTimeout(timer);
+      if (outcome === 'late') this.logger('warn', 'store connections did not close in time', { timeout_ms: this.closeMs });
     })();
     return this.closing;
   }
+}
+
+/** A pg query config with the client-side read deadline (none when `queryMs` is undefined). */
+function withDeadline(text: string, values: readonly unknown[], queryMs: number | undefined): pg.QueryConfig {
+  const config: pg.QueryConfig & { query_timeout?: number } = { text, values: values as unknown[] };
+  if (queryMs !== undefined) config.query_timeout = queryMs;
+  return config;
 }

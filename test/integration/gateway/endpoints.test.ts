@@ -75,6 +75,11 @@ describe('gateway endpoints: token, verify, health, metrics, webhooks', () => {
     assert.equal((await gw.fetch('/.auth/verify', { headers: { ...alice, ...fwd('/public/x?q=%2e%2e') } })).status, 200, 'the query is not the path');
   });
 
+  test('forward-auth without host-scoped rules or routes decides without X-Forwarded-Host, for its own Host', async () => {
+    const res = await gw.fetch('/.auth/verify', { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/public/x' } });
+    assert.equal(res.status, 200);
+  });
+
   test('forward-auth refuses what it cannot decide for the path the backend will see', async () => {
     const alice = { authorization: 'Basic ' + Buffer.from('alice:Alice-Passw0rd').toString('base64') };
     // The backend behind a front proxy receives the target as the client wrote it: one that
@@ -126,5 +131,46 @@ describe('gateway endpoints: token, verify, health, metrics, webhooks', () => {
   test('no log line carries a password, token or cookie', async () => {
     const text = gw.logs.join('');
     for (const secretValue of ['Alice-Passw0rd', ADMIN_PASSWORD, 'wrong-password-xyz', 'pcl_']) assert.ok(!text.includes(secretValue), secretValue);
+  });
+});
+
+describe('forward-auth when rules or routes depend on the host', () => {
+  const admin = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
+  // What nginx auth_request sends: Host is the gateway's own name ($proxy_host).
+  const subrequest = (uri: string, extra: Record<string, string> = {}): RequestInit => ({ headers: { host: 'portcullis.internal:8080', 'x-forwarded-method': 'GET', 'x-forwarded-uri': uri, ...extra } });
+
+  for (const [label, config] of [
+    ['a rule has hosts', { access: { default_policy: 'deny', rules: [{ name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] }, { name: 'open', paths: ['/**'], policy: 'public' }] } }],
+    ['a route has a host', { routes: [{ name: 'admin-app', host: 'admin.example.org', path_prefix: '/', upstream: 'builtin:echo' }, { name: 'echo', path_prefix: '/', upstream: 'builtin:echo' }], access: { default_policy: 'deny', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] } }],
+  ] as const) {
+    test(`refuses a request without X-Forwarded-Host with 400 when ${label}, instead of deciding for its own Host`, async () => {
+      const gw = await startGateway({ config: { server: { trusted_proxies: ['127.0.0.1/32'] }, ...config } });
+      try {
+        const res = await gw.fetch('/.auth/verify', subrequest('/settings'));
+        assert.equal(res.status, 400);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'bad_request');
+        assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': 'www.example.org' }))).status, 200);
+      } finally {
+        await gw.close();
+      }
+    });
+  }
+
+  test('judges the first X-Forwarded-Host value, in normal form, as the gateway judges a trusted proxy\'s request', async () => {
+    const gw = await startGateway({
+      config: {
+        server: { trusted_proxies: ['127.0.0.1/32'] },
+        access: { default_policy: 'deny', rules: [{ name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] }, { name: 'open', paths: ['/**'], policy: 'public' }] },
+      },
+    });
+    try {
+      for (const forwarded of ['admin.example.org', 'Admin.Example.org.:443', 'admin.example.org, www.example.org']) {
+        assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': forwarded }))).status, 401, forwarded);
+        assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': forwarded, authorization: admin }))).status, 200, forwarded);
+      }
+      assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': 'admin..example.org' }))).status, 400);
+    } finally {
+      await gw.close();
+    }
   });
 });
