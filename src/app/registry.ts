@@ -6,6 +6,7 @@ import type { BlockList } from 'node:net';
 import { trustedProxyList, type Config } from '../config/index.js';
 import { LdapDirectory } from '../directory/ldap-directory.js';
 import { EventBus } from '../events/bus.js';
+import type { DropCounter } from '../events/types.js';
 import { WebhookSink } from '../events/webhook.js';
 import { ApiTokens } from '../authn/api-tokens.js';
 import { Authenticator } from '../authn/authenticate.js';
@@ -76,8 +77,9 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
   const closers: Array<() => Promise<void> | void> = [() => store.close()];
   try {
     await store.migrate();
-    const webhooks = config.events.webhooks.map((hook) => new WebhookSink(hook, { logger }));
-    const events = new EventBus({ logger, store, webhooks, now, onDrop: (event, reason) => metrics.eventsDropped.inc({ event, reason }) });
+    const onDrop: DropCounter = (event, reason) => metrics.eventsDropped.inc({ event, reason });
+    const webhooks = config.events.webhooks.map((hook) => new WebhookSink(hook, { logger, onDrop }));
+    const events = new EventBus({ logger, store, webhooks, now, onDrop });
     closers.unshift(() => events.drain(2000), () => events.close());
     const hasher = new PasswordHasher(config.users.password_hash_cost);
     const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, now });

@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseListen, type Config } from '../config/index.js';
+import { settleWithin } from '../observability/settle-within.js';
 import { createAuthEndpoints } from './auth-endpoints.js';
 import { Gateway } from './gateway.js';
 import { buildRegistry, type BuildOptions, type Registry } from './registry.js';
@@ -150,16 +151,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           await registry.close();
         })();
         const left = Math.max(deadline - performance.now(), CLEANUP_GRACE_MS);
-        let cut: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => {
-          cut = setTimeout(() => resolve('late'), left);
-          cut.unref();
-        });
-        if ((await Promise.race([cleanup.then(() => 'closed' as const), late])) === 'late') {
+        if ((await settleWithin(cleanup, left)) === 'late') {
           // The store (or a webhook receiver) stopped answering: the process may exit anyway.
           registry.logger.warn('shutdown: the store and event sinks did not close in time', { waited_ms: Math.round(left) });
+          return;
         }
-        clearTimeout(cut);
+        await cleanup; // done in time: a cleanup that failed still fails close()
       })()),
   };
   return running;

@@ -6,12 +6,12 @@
  * credentials so API clients using Basic do not pay the KDF or an LDAP bind every time.
  */
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import type { Config, LockoutPolicy } from '../config/schema.js';
 import { PortcullisError, isPortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
+import { clientKey } from '../http/client-ip.js';
 import type { Logger } from '../observability/logger.js';
 import type { LoginAttemptId, Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
@@ -55,13 +55,42 @@ interface FailureHistory {
 }
 
 /**
+ * Holders of something counted per key (a name's guesses, a client's logins) while it is in
+ * progress. A key is forgotten when its count returns to zero, so the map never holds more
+ * entries than there are holders.
+ */
+class InFlight {
+  private readonly counts = new Map<string, number>();
+
+  /** Takes one for the key, or false (taking nothing) when it already holds `limit`. */
+  tryTake(key: string, limit: number): boolean {
+    const held = this.counts.get(key) ?? 0;
+    if (held >= limit) return false;
+    this.counts.set(key, held + 1);
+    return true;
+  }
+
+  /** Gives one back. */
+  release(key: string): void {
+    const left = (this.counts.get(key) ?? 1) - 1;
+    if (left > 0) this.counts.set(key, left);
+    else this.counts.delete(key);
+  }
+
+  /** Keys holding at least one. */
+  get size(): number {
+    return this.counts.size;
+  }
+}
+
+/**
  * Guesses per username in this process, reserved synchronously BEFORE the slow KDF or bind:
  * guesses in flight plus failures already counted never exceed `max_failures`, however many
  * requests arrive at once. The store's reservation (Store.reserveLoginAttempt) is what holds the
  * limit across replicas; this spares it a round trip for every guess one process can refuse alone.
  */
 export class GuessBudget {
-  private readonly inFlight = new Map<string, number>();
+  private readonly inFlight = new InFlight();
   /** Bounded: an evicted name keeps its store lockout, it only loses the in-process count. */
   private readonly history: LRUCache<string, FailureHistory>;
   private readonly lockout: LockoutPolicy;
@@ -83,17 +112,12 @@ export class GuessBudget {
       // one guess at a time, as the store alone would allow.
       slots = recent >= max_failures ? 1 : max_failures - recent;
     }
-    const running = this.inFlight.get(name) ?? 0;
-    if (running >= slots) return false;
-    this.inFlight.set(name, running + 1);
-    return true;
+    return this.inFlight.tryTake(name, slots);
   }
 
   /** Gives the reservation back, converted into what it turned out to be. */
   release(name: string, now: number, outcome: GuessOutcome): void {
-    const running = (this.inFlight.get(name) ?? 1) - 1;
-    if (running > 0) this.inFlight.set(name, running);
-    else this.inFlight.delete(name);
+    this.inFlight.release(name);
     if (outcome.kind === 'success') this.history.delete(name);
     else if (outcome.kind === 'failure') {
       const previous = this.history.get(name);
@@ -142,30 +166,6 @@ export const MAX_CONCURRENT_LOGINS = 32;
  */
 export const MAX_CONCURRENT_LOGINS_PER_CLIENT = 4;
 
-/**
- * The address a client's share is counted under: IPv6 by its /64 (one host usually holds a
- * whole /64 and could name a fresh address for every login), everything else as it is.
- */
-export function clientShareKey(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
-  const address = ip.replace(/%.*$/, '');
-  // An IPv4 client on a dual-stack socket is its IPv4 address, not the /64 of every such client.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped !== undefined && isIP(mapped) === 4) return mapped;
-  const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const groups = head === '' ? [] : head.split(':');
-  if (tail !== undefined) {
-    const rest = tail === '' ? [] : tail.split(':');
-    // An embedded IPv4 address in the tail counts as two groups; only the first four matter here.
-    const restLength = rest.length + (rest.some((g) => g.includes('.')) ? 1 : 0);
-    groups.push(...Array.from({ length: 8 - groups.length - restLength }, () => '0'), ...rest);
-  }
-  return `${groups
-    .slice(0, 4)
-    .map((g) => (Number.parseInt(g, 16) || 0).toString(16))
-    .join(':')}::/64`;
-}
-
 /** The error for a login refused with 503: the directory down, or too many logins at once. */
 export function loginUnavailable(reason: LoginFailureReason): PortcullisError {
   return reason === 'overloaded'
@@ -187,11 +187,10 @@ function stillValid(hit: CachedVerification, user: UserRecord | null | undefined
 export class PasswordChain {
   private loginsInProgress = 0;
   /**
-   * Logins in progress per client address (clientShareKey). An entry is deleted when its count
-   * returns to zero, so the map never holds more entries than logins in progress: at most the
-   * process bound.
+   * Logins in progress per client address (clientKey): never more entries than logins in
+   * progress, so at most the process bound.
    */
-  private readonly loginsByClient = new Map<string, number>();
+  private readonly loginsByClient = new InFlight();
   private readonly options: PasswordChainOptions;
   private readonly now: () => number;
   /** Per-process secret mixed into cache keys: a key reveals nothing about a password without it. */
@@ -267,22 +266,18 @@ export class PasswordChain {
     // is spent, and the answer does not tell names apart. Counted in the metrics only: an event
     // per refusal would turn the flood into store writes. One client address may hold only its
     // share of the slots, so a flood from one client cannot refuse everyone else's logins.
-    const client = clientShareKey(context.ip);
-    const held = this.loginsByClient.get(client) ?? 0;
-    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS) || held >= (this.options.maxConcurrentLoginsPerClient ?? MAX_CONCURRENT_LOGINS_PER_CLIENT)) {
+    const client = clientKey(context.ip);
+    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS) || !this.loginsByClient.tryTake(client, this.options.maxConcurrentLoginsPerClient ?? MAX_CONCURRENT_LOGINS_PER_CLIENT)) {
       this.options.recordLogin?.('failure', 'local', 'overloaded');
       return { ok: false, reason: 'overloaded', userType: 'local', status: 503 };
     }
     this.loginsInProgress++;
-    this.loginsByClient.set(client, held + 1);
     let result: SourceResult;
     try {
       result = await this.verifyAtSource(name, secret);
     } finally {
       this.loginsInProgress--;
-      const left = (this.loginsByClient.get(client) ?? 1) - 1;
-      if (left > 0) this.loginsByClient.set(client, left);
-      else this.loginsByClient.delete(client);
+      this.loginsByClient.release(client);
     }
     if (result.ok) {
       if (key) {

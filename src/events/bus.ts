@@ -10,6 +10,7 @@
  * Successful logins, admin events and failures with no client address are never held back.
  */
 import { sanitiseUsername, type Logger } from '../observability/logger.js';
+import { settleWithin } from '../observability/settle-within.js';
 import type { Store } from '../store/types.js';
 import { FailureLimiter, type FailureLimiterOptions, type Suppression } from './failure-limiter.js';
 import type { DropCounter, EventType, PortcullisEvent, RequestContext } from './types.js';
@@ -31,6 +32,7 @@ export interface EventBusOptions {
   failureLimit?: FailureLimiterOptions;
   /** How often ended windows are looked for while failures are held back. */
   sweepMs?: number;
+  /** Counts the failure events held back (suppressed); each WebhookSink is given its own counter. */
   onDrop?: DropCounter;
 }
 
@@ -47,7 +49,7 @@ export class EventBus {
   private readonly limiter: FailureLimiter;
   private readonly sweepMs: number;
   private sweeper: NodeJS.Timeout | undefined;
-  private onDrop: DropCounter | undefined;
+  private readonly onDrop: DropCounter | undefined;
 
   constructor(options: EventBusOptions) {
     this.logger = options.logger;
@@ -56,13 +58,7 @@ export class EventBus {
     this.now = options.now ?? Date.now;
     this.limiter = new FailureLimiter(options.failureLimit);
     this.sweepMs = options.sweepMs ?? SWEEP_MS;
-    if (options.onDrop) this.countDrops(options.onDrop);
-  }
-
-  /** Counts the events a sink did not get (suppressed failures, webhook queue overflows). */
-  countDrops(counter: DropCounter): void {
-    this.onDrop = counter;
-    for (const hook of this.webhooks) hook.countDrops(counter);
+    this.onDrop = options.onDrop;
   }
 
   emit(type: EventType, username: unknown, fields: Record<string, unknown> = {}, context?: RequestContext): PortcullisEvent {
@@ -148,13 +144,7 @@ export class EventBus {
     for (const suppression of this.limiter.flush()) this.summarise(suppression);
     if (!this.limiter.holdingBack) this.stopSweeping();
     if (this.pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-    });
-    await Promise.race([Promise.allSettled([...this.pending]).then(() => undefined), timeout]);
-    if (timer) clearTimeout(timer);
+    await settleWithin(Promise.allSettled([...this.pending]), timeoutMs);
   }
 
   close(): void {

@@ -14,10 +14,11 @@
  * costs one row a minute. IPv6 clients are counted per /64 (the smallest prefix a host is
  * usually given): one host can take a new address inside its /64 for every request.
  *
- * The windows live in a map in least-recently-used order, at most TRACKED_CLIENTS of them: a
- * client pushed out with failures still held back gets its summary at once, so no count is lost.
+ * The windows live in an LRU cache of at most TRACKED_CLIENTS: a client pushed out with failures
+ * still held back gets its summary at once, so no count is lost.
  */
-import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
+import { clientKey } from '../http/client-ip.js';
 
 /** Failure events per client and window that are stored and sent. */
 export const FAILURES_PER_WINDOW = 30;
@@ -53,19 +54,27 @@ export interface FailureLimiterOptions {
 export class FailureLimiter {
   private readonly limit: number;
   private readonly windowMs: number;
-  private readonly maxClients: number;
-  /** Insertion order is use order: the first key is the least recently used. */
-  private readonly windows = new Map<string, Window>();
+  private readonly windows: LRUCache<string, Window>;
+  /** Summaries of the windows pushed out of `windows` by the current admit (filled by dispose). */
+  private readonly pushedOut: Suppression[] = [];
   /** Clients whose window holds failures back (those a sweep has to look at). */
   private readonly holding = new Set<string>();
 
   constructor(options: FailureLimiterOptions = {}) {
     this.limit = options.limit ?? FAILURES_PER_WINDOW;
     this.windowMs = options.windowMs ?? WINDOW_MS;
-    this.maxClients = options.maxClients ?? TRACKED_CLIENTS;
+    const maxClients = options.maxClients ?? TRACKED_CLIENTS;
     if (!Number.isInteger(this.limit) || this.limit < 0) throw new TypeError('limit must be an integer of at least 0');
     if (!(this.windowMs > 0)) throw new TypeError('windowMs must be positive');
-    if (!Number.isInteger(this.maxClients) || this.maxClients < 1) throw new TypeError('maxClients must be a positive integer');
+    if (!Number.isInteger(maxClients) || maxClients < 1) throw new TypeError('maxClients must be a positive integer');
+    this.windows = new LRUCache<string, Window>({
+      max: maxClients,
+      // Only a client pushed out for another is summed up here; a window replaced or deleted
+      // by this class was summed up by it (close) already.
+      dispose: (window, key, reason) => {
+        if (reason === 'evict') this.close(key, window, this.pushedOut);
+      },
+    });
   }
 
   /**
@@ -74,23 +83,18 @@ export class FailureLimiter {
    */
   admit(address: string, now: number, ended: Suppression[]): boolean {
     const key = clientKey(address);
+    // get() makes the client the most recently used.
     let window = this.windows.get(key);
-    if (window !== undefined) {
-      this.windows.delete(key);
-      if (now - window.start >= this.windowMs) {
-        this.close(key, window, ended);
-        window = undefined;
-      }
+    if (window !== undefined && now - window.start >= this.windowMs) {
+      this.close(key, window, ended);
+      window = undefined;
     }
     if (window === undefined) {
       window = { start: now, admitted: 0, suppressed: 0, since: 0, until: 0 };
-      while (this.windows.size >= this.maxClients) {
-        const [oldestKey, oldest] = this.windows.entries().next().value as [string, Window];
-        this.windows.delete(oldestKey);
-        this.close(oldestKey, oldest, ended);
-      }
+      // A new client pushes out the least recently used one when the cache is full.
+      this.windows.set(key, window);
+      ended.push(...this.pushedOut.splice(0));
     }
-    this.windows.set(key, window);
     if (window.admitted < this.limit) {
       window.admitted++;
       return true;
@@ -108,7 +112,7 @@ export class FailureLimiter {
   ended(now: number): Suppression[] {
     const out: Suppression[] = [];
     for (const key of this.holding) {
-      const window = this.windows.get(key);
+      const window = this.windows.peek(key);
       if (window !== undefined && now - window.start >= this.windowMs) {
         this.windows.delete(key);
         this.close(key, window, out);
@@ -124,7 +128,7 @@ export class FailureLimiter {
   flush(): Suppression[] {
     const out: Suppression[] = [];
     for (const key of this.holding) {
-      const window = this.windows.get(key);
+      const window = this.windows.peek(key);
       if (window !== undefined) this.close(key, window, out);
     }
     return out;
@@ -146,22 +150,4 @@ export class FailureLimiter {
     out.push({ ip: key, count: window.suppressed, since: window.since, until: window.until });
     window.suppressed = 0;
   }
-}
-
-/** The unit a client is counted in: its address, or for IPv6 its /64. */
-export function clientKey(address: string): string {
-  const bare = address.split('%')[0] as string;
-  if (isIP(bare) !== 6) return address;
-  if (/^::ffff:/i.test(bare) && isIP(bare.slice(7)) === 4) return bare.slice(7);
-  const halves = bare.split('::');
-  const head = halves[0] === '' ? [] : (halves[0] as string).split(':');
-  const tail = halves.length > 1 && halves[1] !== '' ? (halves[1] as string).split(':') : [];
-  // An embedded IPv4 tail (`::ffff:1.2.3.4`, `64:ff9b::1.2.3.4`) is two groups.
-  const last = tail.length > 0 ? tail : head;
-  if (last.length > 0 && (last[last.length - 1] as string).includes('.')) last.splice(last.length - 1, 1, '0', '0');
-  const groups = halves.length > 1 ? [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail] : head;
-  return `${groups
-    .slice(0, 4)
-    .map((group) => (parseInt(group, 16) || 0).toString(16))
-    .join(':')}::/64`;
 }

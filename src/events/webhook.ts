@@ -43,18 +43,15 @@ export class WebhookSink {
   private readonly queue: Queued[] = [];
   private active = 0;
   private dropped = 0;
-  private onDrop: DropCounter | undefined;
+  /** Counts the events this sink drops (its queue full). */
+  private readonly onDrop: DropCounter | undefined;
 
-  constructor(config: WebhookConfig, options: { logger: Logger; fetch?: typeof fetch; baseDelayMs?: number }) {
+  constructor(config: WebhookConfig, options: { logger: Logger; fetch?: typeof fetch; baseDelayMs?: number; onDrop?: DropCounter }) {
     this.config = config;
     this.logger = options.logger;
     this.fetchImpl = options.fetch ?? fetch;
     this.baseDelayMs = options.baseDelayMs ?? 500;
-  }
-
-  /** Counts the events this sink drops (its queue full). */
-  countDrops(counter: DropCounter): void {
-    this.onDrop = counter;
+    this.onDrop = options.onDrop;
   }
 
   wants(type: string): boolean {

@@ -12,7 +12,7 @@
  * replica holding the migration lock is not an outage. close() ends within CLOSE_TIMEOUT_MS.
  */
 import pg from 'pg';
-import { PortcullisError } from '../../errors/errors.js';
+import { settleWithin } from '../../observability/settle-within.js';
 import { applyMigrations } from '../migrate.js';
 import type { QueryResult, SqlDriver, SqlTransaction, StoreLogger } from '../sql-driver.js';
 import { wrapStoreError } from '../store-errors.js';
@@ -34,16 +34,6 @@ export interface PostgresTimeouts {
   statementMs?: number;
   queryMs?: number;
   closeMs?: number;
-}
-
-/** pg's own read deadline ('Query read timeout') and a statement the server cancelled (57014). */
-function isTimeout(err: unknown): boolean {
-  return err instanceof Error && (err.message === 'Query read timeout' || (err as { code?: unknown }).code === '57014');
-}
-
-function wrap(err: unknown): PortcullisError {
-  if (isTimeout(err)) return new PortcullisError('store_unavailable', 'The postgres store did not answer in time', { cause: err });
-  return wrapStoreError(err, 'postgres');
 }
 
 export class PostgresDriver implements SqlDriver {
@@ -83,7 +73,7 @@ export class PostgresDriver implements SqlDriver {
       await driver.listener.start();
     } catch (err) {
       await driver.close();
-      throw wrap(err);
+      throw wrapStoreError(err, 'postgres');
     }
     return driver;
   }
@@ -94,7 +84,7 @@ export class PostgresDriver implements SqlDriver {
       const result = await this.pool.query(withDeadline(sql, params, this.queryMs));
       return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
     } catch (err) {
-      throw wrap(err);
+      throw wrapStoreError(err, 'postgres');
     }
   }
 
@@ -108,7 +98,7 @@ export class PostgresDriver implements SqlDriver {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw wrap(err);
+      throw wrapStoreError(err, 'postgres');
     }
     let broken: Error | undefined;
     const run = async (sql: string, params: readonly unknown[] = []): Promise<QueryResult> => {
@@ -138,7 +128,7 @@ export class PostgresDriver implements SqlDriver {
           broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
         }
       }
-      throw wrap(err);
+      throw wrapStoreError(err, 'postgres');
     } finally {
       client.release(broken);
     }
@@ -175,18 +165,12 @@ export class PostgresDriver implements SqlDriver {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), this.closeMs);
-        timer.unref();
-      });
-      const ended = (async () => {
-        await Promise.all([this.listener.close(), this.pool.end().catch(() => undefined)]);
-        return 'ended' as const;
-      })();
-      const outcome = await Promise.race([ended, late]);
-      clearTimeout(timer);
-      if (outcome === 'late') this.logger('warn', 'store connections did not close in time', { timeout_ms: this.closeMs });
+      const ended = Promise.all([this.listener.close(), this.pool.end().catch(() => undefined)]);
+      if ((await settleWithin(ended, this.closeMs)) === 'late') {
+        this.logger('warn', 'store connections did not close in time', { timeout_ms: this.closeMs });
+        return;
+      }
+      await ended; // settled in time: a listener that failed to close still fails close()
     })();
     return this.closing;
   }

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_CONCURRENT_LOGINS_PER_CLIENT, PasswordChain, clientShareKey, loginUnavailable, type ChainHasher, type PasswordChainOptions, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { MAX_CONCURRENT_LOGINS_PER_CLIENT, PasswordChain, loginUnavailable, type ChainHasher, type PasswordChainOptions, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { clientKey } from '../../../src/http/client-ip.js';
 import { UserCache } from '../../../src/authn/user-cache.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { EventBus } from '../../../src/events/bus.js';
@@ -339,14 +340,14 @@ describe('one client address holds at most its share of the login slots', () => 
   });
 
   test('share keys: IPv4 as it is, IPv6 by its /64 whatever its spelling', () => {
-    assert.equal(clientShareKey('203.0.113.7'), '203.0.113.7');
-    assert.equal(clientShareKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
-    assert.equal(clientShareKey('2001:0DB8:0001:0002:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
-    assert.equal(clientShareKey('2001:db8::1'), '2001:db8:0:0::/64');
-    assert.equal(clientShareKey('::1'), '0:0:0:0::/64');
-    assert.equal(clientShareKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
-    assert.equal(clientShareKey('::ffff:203.0.113.7'), '203.0.113.7');
-    assert.equal(clientShareKey('::FFFF:198.51.100.9'), '198.51.100.9');
-    assert.equal(clientShareKey(''), '');
+    assert.equal(clientKey('203.0.113.7'), '203.0.113.7');
+    assert.equal(clientKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:0DB8:0001:0002:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+    assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(clientKey('::1'), '0:0:0:0::/64');
+    assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(clientKey('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(clientKey('::FFFF:198.51.100.9'), '198.51.100.9');
+    assert.equal(clientKey(''), '');
   });
 });

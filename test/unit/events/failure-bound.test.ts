@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBus } from '../../../src/events/bus.js';
-import { clientKey, FailureLimiter, FAILURES_PER_WINDOW, WINDOW_MS, type Suppression } from '../../../src/events/failure-limiter.js';
+import { FailureLimiter, FAILURES_PER_WINDOW, WINDOW_MS, type Suppression } from '../../../src/events/failure-limiter.js';
 import type { DropReason, PortcullisEvent, RequestContext } from '../../../src/events/types.js';
 import type { WebhookSink } from '../../../src/events/webhook.js';
+import { clientKey } from '../../../src/http/client-ip.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import type { Store } from '../../../src/store/types.js';
 

@@ -58,8 +58,11 @@ function heldSink(): { sink: WebhookSink; sent: string[]; drops: string[]; lines
       sent.push((JSON.parse(String(init.body)) as { event: string; username: string }).username);
       release.push(() => resolve(new Response(null, { status: 204 })));
     })) as unknown as typeof fetch;
-  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/hook', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 }, { logger: createLogger({ write: (l) => lines.push(l) }), fetch: hold });
-  sink.countDrops((type, reason) => drops.push(`${type}:${reason}`));
+  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/hook', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 }, {
+    logger: createLogger({ write: (l) => lines.push(l) }),
+    fetch: hold,
+    onDrop: (type, reason) => drops.push(`${type}:${reason}`),
+  });
   const releaseAll = async (): Promise<void> => {
     for (let i = 0; i < 10_000 && release.length > 0; i++) {
       for (const settle of release.splice(0)) settle();
