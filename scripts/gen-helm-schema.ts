@@ -5,20 +5,23 @@
  * Run: node --import tsx scripts/gen-helm-schema.ts > helm/portcullis/values.schema.json
  */
 import { z } from 'zod';
+import { ENV_REF } from '../src/config/load.js';
 import { configSchema } from '../src/config/schema.js';
 
 /**
- * A string holding a `${NAME}` reference (src/config/load.ts substitutes them before validating,
- * so only the gateway can judge the result). Unanchored: `postgres://u:${PW}@db/x` holds one too.
+ * A string holding a `${NAME}` reference: load.ts's ENV_REF, which substitutes them before
+ * validating, so only the gateway can judge the result. Unanchored: `postgres://u:${PW}@db/x`
+ * holds one too. Its only parentheses, the capture of NAME, are dropped: they change nothing the
+ * pattern matches, and the committed schema keeps its text.
  */
-export const ENV_REFERENCE_PATTERN = '\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}';
+const ENV_REFERENCE_PATTERN = ENV_REF.source.replace(/[()]/g, '');
 
 /**
  * Lets every constrained string (pattern, enum, format, length) also be a `${NAME}` reference,
  * because the gateway checks that string only after substitution: `store.url: ${DATABASE_URL}`
  * is valid config. Strings without a reference are still held to the constraint.
  */
-export function allowEnvReferences(node: unknown): unknown {
+function allowEnvReferences(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(allowEnvReferences);
   if (!node || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};

@@ -242,10 +242,8 @@ export function createApiRouter(registry: Registry): express.Router {
       else lifetime = parsed;
     }
     failIfFields(fields, 'Invalid token request');
-    // For another user, by that user's record (a jwt: record never holds api, SPEC 3).
-    const holdsApi = forOther ? user.roles.includes('api') && !user.source.startsWith('jwt:') : identity.roles.includes('api');
-    if (kind === 'jwt' && !holdsApi) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
-    // Counted against the cap of the user the token is for (an admin's `?user=` counts against that user).
+    // Judged by the record of the user the token is for (kind jwt needs role api, which a jwt:
+    // record never holds, SPEC 3) and counted against that user's cap: an admin's `?user=` counts against that user.
     const created = await registry.tokens.create(user, { name: name.trim(), kind, expiresInMs: lifetime }, registry.gatewayKeys);
     events.emit('TokenCreated', user.username, { actor: identity.username, token_id: created.record.id, kind, name: name.trim() }, facts(req));
     res.status(201).json({ ...tokenJson(created.record), token: created.token });

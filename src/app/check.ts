@@ -4,7 +4,6 @@
  * password from the environment) with the parsers start-up uses. `serve` therefore refuses such a
  * config with exit 78 before it migrates the store or creates the admin, as `config check` does.
  */
-import { readFileSync } from 'node:fs';
 import { loadConfig, type ConfigProblem, type LoadOptions } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { accessConfigProblems } from '../authz/rules.js';
@@ -12,7 +11,7 @@ import { checkPublicKeyFile } from '../authn/external-jwt.js';
 import { readCaFile } from '../directory/ldap-directory.js';
 import { sqlitePath } from '../store/open.js';
 import { adminPasswordProblem } from '../users/bootstrap.js';
-import { parseSeedFile, SeedFileError } from '../users/seed.js';
+import { parseSeedFile, readSeedFile, SeedFileError } from '../users/seed.js';
 
 export function gatewayChecks(config: Config): ConfigProblem[] {
   return accessConfigProblems(config.access);
@@ -23,7 +22,7 @@ export function gatewayChecks(config: Config): ConfigProblem[] {
  * names its key path (or environment variable) and none repeats a secret: seed-file errors name
  * a line, never a password; the admin password is judged, never shown.
  */
-export function preflightProblems(config: Config, env: NodeJS.ProcessEnv): ConfigProblem[] {
+function preflightProblems(config: Config, env: NodeJS.ProcessEnv): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (path: string, message: string): void => {
     problems.push({ path, message });
@@ -38,11 +37,10 @@ export function preflightProblems(config: Config, env: NodeJS.ProcessEnv): Confi
     const file = config.users.seed_file;
     let text: string | undefined;
     try {
-      text = readFileSync(file, 'utf8');
+      // undefined for a missing seed file: it seeds nothing (SPEC 9); start-up logs it.
+      text = readSeedFile(file);
     } catch (err) {
-      // A missing seed file seeds nothing (SPEC 9); start-up logs it.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') add('users.seed_file', `cannot read ${file}: ${code ?? 'error'}`);
+      add('users.seed_file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     if (text !== undefined) {
       try {

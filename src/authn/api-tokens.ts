@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { PortcullisError } from '../errors/errors.js';
 import type { Store, TokenRecord, UserRecord } from '../store/types.js';
+import { identityOf } from './authenticate.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
 import { noStats, type CacheStats, type UserCache } from './user-cache.js';
 
@@ -48,13 +49,6 @@ export class ApiTokens {
   private readonly byHash: LRUCache<string, string>;
   /** Bumped by every forget: a store read that overlapped a revocation is not cached. */
   private generation = 0;
-  /**
-   * Creations per user run one at a time in this process, so the count and the insert it allows
-   * are one step and concurrent requests cannot overshoot the cap together. An entry leaves the
-   * map when the last creation of that user ends.
-   */
-  private readonly creations = new Map<string, Promise<unknown>>();
-
   constructor(store: Store, users: UserCache, options: { now?: () => number; stats?: CacheStats } = {}) {
     this.store = store;
     this.users = users;
@@ -66,31 +60,12 @@ export class ApiTokens {
 
   /**
    * Creates a token for the user, whichever way it is asked for (the API, `POST /.auth/token`):
-   * 409 conflict when the user already holds MAX_ACTIVE_TOKENS_PER_USER active ones.
+   * 403 forbidden for a jwt token unless the user's identity holds api (a `jwt:` record never
+   * does, SPEC 3); 409 conflict when the user already holds MAX_ACTIVE_TOKENS_PER_USER active
+   * ones (counted by the store in the insert's transaction, serialised per user across replicas).
    */
   async create(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
-    if (input.kind === 'jwt' && !user.roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
-    return this.oneCreationAtATime(user.username, async () => {
-      if ((await this.store.countActiveTokens(user.username, this.now())) >= MAX_ACTIVE_TOKENS_PER_USER) {
-        throw new PortcullisError('conflict', `A user may hold at most ${MAX_ACTIVE_TOKENS_PER_USER} active API tokens; revoke one before creating another`);
-      }
-      return this.insert(user, input, signer);
-    });
-  }
-
-  private async oneCreationAtATime<T>(username: string, work: () => Promise<T>): Promise<T> {
-    const key = username.toLowerCase();
-    const run = (this.creations.get(key) ?? Promise.resolve()).then(work, work);
-    const settled = run.catch(() => undefined);
-    this.creations.set(key, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.creations.get(key) === settled) this.creations.delete(key);
-    }
-  }
-
-  private async insert(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
+    if (input.kind === 'jwt' && !identityOf(user, 'api_token').roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
     const now = this.now();
     const id = randomBytes(12).toString('base64url');
     const expiresAt = now + input.expiresInMs;
@@ -113,7 +88,7 @@ export class ApiTokens {
       last_used_at: null,
       revoked_at: null,
     };
-    await this.store.createToken(record);
+    await this.store.createToken(record, { maxActive: MAX_ACTIVE_TOKENS_PER_USER });
     return { record, token };
   }
 

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unl
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
+import { originOf } from '../http/origin.js';
 import { DEFAULT_TIMEOUT_MS, describeBody, exchange, type Body, type Exchange, type ExchangeOptions } from './http.js';
 import { format } from './output.js';
 
@@ -81,18 +82,11 @@ export function currentSession(pathFlag?: string, env: NodeJS.ProcessEnv = proce
   if (env.PORTCULLIS_TOKEN) return { server: env.PORTCULLIS_SERVER ?? 'http://127.0.0.1:8080', token: env.PORTCULLIS_TOKEN };
   const file = readTokenFile(tokenFilePath(pathFlag, env));
   if (!file) throw new CliError('Not logged in: run `portcullis login` first', EXIT.notAllowed);
-  if (env.PORTCULLIS_SERVER && originOf(env.PORTCULLIS_SERVER) !== originOf(file.server)) {
+  // What is not an http(s) URL is compared as written: two such strings never pass as one origin.
+  if (env.PORTCULLIS_SERVER && (originOf(env.PORTCULLIS_SERVER) ?? env.PORTCULLIS_SERVER) !== (originOf(file.server) ?? file.server)) {
     throw new CliError(`The saved token is for ${file.server}, not PORTCULLIS_SERVER=${env.PORTCULLIS_SERVER}: log in there, or unset PORTCULLIS_SERVER`, EXIT.notAllowed);
   }
   return { server: file.server, token: file.token, file };
-}
-
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return url;
-  }
 }
 
 /** A warning for credentials about to cross the network in clear text (http to a non-loopback host). */
@@ -110,7 +104,7 @@ export function plainTextWarning(server: string): string | undefined {
  * name localhost. `127.evil.example` is a DNS name like any other. The URL parser has already
  * turned 127.1 and 0x7f.1 into 127.0.0.1 and [0:0::1] into [::1].
  */
-export function isLoopback(hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost') return true;
   const family = isIP(host);

@@ -104,7 +104,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+export const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** Replaces `${NAME}` in every string; a missing variable is a problem, never "". */
 function substituteEnv(value: Json, env: NodeJS.ProcessEnv, path: string, problems: ConfigProblem[]): Json {
@@ -132,7 +132,7 @@ function substituteEnv(value: Json, env: NodeJS.ProcessEnv, path: string, proble
  * holds (ldap.bind_password, store.url, jwt_issuers[].secret, events.webhooks[].secret). The
  * schema is the one list: a twin added there is read, overridden and documented like the others.
  */
-export function secretTwins(objectSchema: ZodLike): string[] {
+function secretTwins(objectSchema: ZodLike): string[] {
   const shape = unwrap(objectSchema)._zod.def.shape ?? {};
   return Object.keys(shape).filter((key) => !key.endsWith('_file') && `${key}_file` in shape);
 }

@@ -3,13 +3,14 @@
  * (`$n` placeholders, ON CONFLICT, RETURNING); dialect differences stay in the drivers.
  * Every change other replicas' caches must see is published inside its transaction.
  */
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { MAX_QUOTA_WINDOW_MS } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import type { ChangeHub } from './change-hub.js';
 import type { SqlDriver, SqlExecutor, SqlTransaction } from './sql-driver.js';
 import { likePattern, num, numOrNull, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
 import type {
+  CreateTokenOptions,
   DeleteUserOptions,
   EventQuery,
   EventRecord,
@@ -51,6 +52,16 @@ const QUOTA_RETENTION_MS = MAX_QUOTA_WINDOW_MS;
 const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Advisory lock key ("pcla") of the transactions that may take away an enabled admin. */
 const ADMIN_LOCK_KEY = 0x70636c61;
+
+/**
+ * Advisory lock key of the transactions that count and add API tokens of one user: 48 bits of
+ * SHA-256 over 'tokens:' + the user key, above 2^32 so it never meets the fixed 32-bit keys
+ * (ADMIN_LOCK_KEY, the migration lock) and below 2^53, exact in a JS number and a BIGINT. Two
+ * users sharing a key only wait for each other.
+ */
+function tokensLockKey(key: string): number {
+  return 2 ** 32 + createHash('sha256').update(`tokens:${key}`).digest().readUIntBE(0, 6);
+}
 
 /**
  * First auth_version of a new user: random in [1, 2^48), so a user created under the name of
@@ -277,26 +288,37 @@ export class SqlStore implements Store {
 
   // ---- API tokens -------------------------------------------------------------------------
 
-  async createToken(token: TokenRecord): Promise<void> {
-    // Conditional on the user at this auth_version, as createSession.
-    const { rowCount } = await this.driver.query(
-      `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM users WHERE username_key = $4 AND auth_version = $7${this.driver.shareRowsClause}`,
-      [
-        token.id,
-        token.token_hash,
-        token.username,
-        userKey(token.username),
-        token.name,
-        token.kind,
-        token.auth_version,
-        token.created_at,
-        token.expires_at,
-        token.last_used_at,
-        token.revoked_at,
-      ],
-    );
-    if (rowCount !== 1) throw staleCredential();
+  async createToken(token: TokenRecord, options: CreateTokenOptions = {}): Promise<void> {
+    const key = userKey(token.username);
+    await this.driver.transaction(async (tx) => {
+      if (options.maxActive !== undefined) {
+        // Serialised per user: the count and the insert it allows are one step on every replica.
+        await this.driver.serialise(tx, tokensLockKey(key));
+        const { rows } = await tx.query('SELECT COUNT(*) AS total FROM tokens WHERE username_key = $1 AND revoked_at IS NULL AND expires_at > $2', [key, token.created_at]);
+        if (num(rows[0]?.total ?? 0) >= options.maxActive) {
+          throw new PortcullisError('conflict', `A user may hold at most ${options.maxActive} active API tokens; revoke one before creating another`);
+        }
+      }
+      // Conditional on the user at this auth_version, as createSession.
+      const { rowCount } = await tx.query(
+        `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM users WHERE username_key = $4 AND auth_version = $7${this.driver.shareRowsClause}`,
+        [
+          token.id,
+          token.token_hash,
+          token.username,
+          key,
+          token.name,
+          token.kind,
+          token.auth_version,
+          token.created_at,
+          token.expires_at,
+          token.last_used_at,
+          token.revoked_at,
+        ],
+      );
+      if (rowCount !== 1) throw staleCredential();
+    });
   }
 
   async getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined> {
@@ -315,11 +337,6 @@ export class SqlStore implements Store {
         ? await this.driver.query('SELECT * FROM tokens ORDER BY created_at DESC, id')
         : await this.driver.query('SELECT * FROM tokens WHERE username_key = $1 ORDER BY created_at DESC, id', [userKey(username)]);
     return rows.map(toToken);
-  }
-
-  async countActiveTokens(username: string, now: number): Promise<number> {
-    const { rows } = await this.driver.query('SELECT COUNT(*) AS total FROM tokens WHERE username_key = $1 AND revoked_at IS NULL AND expires_at > $2', [userKey(username), now]);
-    return num(rows[0]?.total ?? 0);
   }
 
   async touchToken(id: string, lastUsedAt: number): Promise<void> {

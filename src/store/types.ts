@@ -60,6 +60,15 @@ export interface DeleteUserOptions {
   guard_last_admin?: boolean;
 }
 
+export interface CreateTokenOptions {
+  /**
+   * Refuse (`conflict`) when the user already holds this many active tokens (neither revoked
+   * nor expired at the new token's created_at). The count and the insert are one transaction,
+   * serialised per user, so concurrent creations on any replica can never overshoot it.
+   */
+  maxActive?: number;
+}
+
 /** What applying one seed-file entry did (SPEC 9: each seeded user is created once). */
 export type SeedOutcome = 'created' | 'exists' | 'seeded_before';
 
@@ -170,13 +179,14 @@ export interface Store {
   deleteSession(idHash: string): Promise<void>;
   deleteSessionsOfUser(username: string): Promise<number>;
 
-  /** As createSession: stored only while the user exists at `auth_version`, else unauthenticated. */
-  createToken(token: TokenRecord): Promise<void>;
+  /**
+   * As createSession: stored only while the user exists at `auth_version`, else
+   * unauthenticated; with `maxActive`, refused with conflict when the user is at the cap.
+   */
+  createToken(token: TokenRecord, options?: CreateTokenOptions): Promise<void>;
   getTokenByHash(tokenHash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;
   listTokens(username?: string): Promise<TokenRecord[]>;
-  /** Tokens of the user (any spelling of the name) neither revoked nor expired at `now`. */
-  countActiveTokens(username: string, now: number): Promise<number>;
   touchToken(id: string, lastUsedAt: number): Promise<void>;
   revokeToken(id: string, now: number): Promise<boolean>;
   revokeTokensOfUser(username: string, now: number): Promise<number>;

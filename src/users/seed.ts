@@ -71,6 +71,16 @@ export function parseSeedFile(text: string, file = 'seed file'): SeedEntry[] {
   return entries;
 }
 
+/** The seed file's text, or undefined when it does not exist (other read errors are thrown). */
+export function readSeedFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 export interface SeedOptions {
   file: string;
   store: Store;
@@ -83,15 +93,10 @@ export interface SeedOptions {
 
 export async function seedUsers(options: SeedOptions): Promise<{ created: string[]; skipped: string[] }> {
   const { file, store, hasher, logger } = options;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      logger.warn('seed file not found; nothing seeded', { file });
-      return { created: [], skipped: [] };
-    }
-    throw err;
+  const text = readSeedFile(file);
+  if (text === undefined) {
+    logger.warn('seed file not found; nothing seeded', { file });
+    return { created: [], skipped: [] };
   }
   const entries = parseSeedFile(text, file);
   const created: string[] = [];

@@ -142,6 +142,26 @@ export function guardsContract(harness: StoreHarness): void {
     }
   });
 
+  test('tokens created concurrently never overshoot maxActive, and every refusal is a conflict', async () => {
+    const store = await harness.fresh();
+    for (let round = 0; round < 5; round++) {
+      const name = `tess${round}`;
+      const { auth_version: version } = await store.createUser(newUser(name));
+      const other = await store.createUser(newUser(`ugo${round}`));
+      await store.createToken(token(`t-${round}-pre`, name, { auth_version: version }), { maxActive: 10 });
+      const mints: Array<() => Promise<unknown>> = [];
+      for (let i = 0; i < 30; i++) {
+        mints.push(() => store.createToken(token(`t-${round}-${i}`, i % 2 === 0 ? name : name.toUpperCase(), { auth_version: version }), { maxActive: 10 }));
+        if (i < 5) mints.push(() => store.createToken(token(`u-${round}-${i}`, other.username, { auth_version: other.auth_version }), { maxActive: 10 }));
+      }
+      const outcome = await race(mints);
+      assert.deepEqual(outcome.codes, Array.from({ length: 21 }, () => 'conflict'), `round ${round}`);
+      assert.equal(outcome.ok, 9 + 5, `round ${round}: nine more for ${name}, five for the other user`);
+      assert.equal((await store.listTokens(name)).length, 10, `round ${round}: exactly the cap`);
+      assert.equal((await store.listTokens(other.username)).length, 5);
+    }
+  });
+
   test('a seed entry is applied once, and never again once its user was deleted', async () => {
     const store = await harness.fresh();
     assert.deepEqual(await store.seededUsers(), []);

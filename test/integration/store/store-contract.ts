@@ -12,6 +12,10 @@ import { lockoutContract } from './store-contract-lockout.js';
 import { newUser, session, T0, token, userFor } from './fixtures.js';
 import { stateContract } from './store-contract-state.js';
 
+function isConflict(err: unknown): boolean {
+  return err instanceof PortcullisError && err.code === 'conflict';
+}
+
 export interface StoreHarness {
   /** A migrated store whose tables are empty. */
   fresh(): Promise<Store>;
@@ -195,22 +199,31 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal((await store.getToken('t3'))?.revoked_at, null);
   });
 
-  test('counts the active tokens of a user: any spelling of the name, neither revoked nor expired', async () => {
+  test('refuses a token past maxActive with a conflict: any spelling of the name, revoked and expired tokens not counted', async () => {
     const store = await harness.fresh();
     const lena = await userFor(store, 'Lena');
-    assert.equal(await store.countActiveTokens('lena', T0), 0);
-    await store.createToken(token('a1', 'Lena', { auth_version: lena, expires_at: T0 + 1000 }));
-    await store.createToken(token('a2', 'lena', { auth_version: lena, expires_at: T0 + 2000 }));
-    await store.createToken(token('a3', 'Lena', { auth_version: lena, kind: 'jwt', expires_at: T0 + 3000 }));
-    await store.createToken(token('a4', 'Lena', { auth_version: lena, expires_at: T0 + 4000 }));
-    await store.createToken(token('m1', 'mo', { auth_version: await userFor(store, 'mo') }));
-    assert.equal(await store.countActiveTokens('LENA', T0), 4);
-    assert.equal(await store.countActiveTokens('mo', T0), 1);
-    assert.equal(await store.countActiveTokens('nobody', T0), 0);
-    await store.revokeToken('a4', T0 + 10);
-    assert.equal(await store.countActiveTokens('lena', T0 + 10), 3, 'a revoked token is not active');
-    assert.equal(await store.countActiveTokens('lena', T0 + 1000), 2, 'a token is expired from its expires_at on');
-    assert.equal(await store.countActiveTokens('lena', T0 + 3000), 0);
+    const mo = await userFor(store, 'mo');
+    await store.createToken(token('a1', 'Lena', { auth_version: lena, expires_at: T0 + 1000 }), { maxActive: 3 });
+    await store.createToken(token('a2', 'lena', { auth_version: lena, expires_at: T0 + 2000 }), { maxActive: 3 });
+    await store.createToken(token('a3', 'LENA', { auth_version: lena, kind: 'jwt', expires_at: T0 + 3000 }), { maxActive: 3 });
+    await store.createToken(token('m1', 'mo', { auth_version: mo }), { maxActive: 1 }); // lena's tokens are not mo's
+    const full = (err: unknown): boolean => err instanceof PortcullisError && err.code === 'conflict' && /at most 3 active API tokens; revoke one/.test(err.message);
+    await assert.rejects(store.createToken(token('a4', 'Lena', { auth_version: lena }), { maxActive: 3 }), full);
+    assert.equal(await store.getToken('a4'), undefined, 'a refused token is not stored');
+    await assert.rejects(store.createToken(token('m2', 'MO', { auth_version: mo }), { maxActive: 1 }), isConflict, 'MO is mo');
+    await store.createToken(token('a4', 'Lena', { auth_version: lena }), { maxActive: 4 });
+    await store.createToken(token('a5', 'Lena', { auth_version: lena }), {});
+    await store.createToken(token('a6', 'Lena', { auth_version: lena }));
+    assert.equal((await store.listTokens('lena')).length, 6, 'without maxActive there is no cap');
+    await store.revokeToken('a6', T0);
+    await store.revokeToken('a5', T0);
+    await store.revokeToken('a4', T0);
+    await assert.rejects(store.createToken(token('b1', 'Lena', { auth_version: lena }), { maxActive: 3 }), isConflict);
+    await store.revokeToken('a3', T0);
+    await store.createToken(token('b1', 'Lena', { auth_version: lena }), { maxActive: 3 });
+    await assert.rejects(store.createToken(token('b2', 'Lena', { auth_version: lena, created_at: T0 + 999 }), { maxActive: 3 }), isConflict);
+    await store.createToken(token('b2', 'Lena', { auth_version: lena, created_at: T0 + 1000 }), { maxActive: 3 });
+    assert.ok(await store.getToken('b2'), 'a token is expired from its expires_at on: a1 no longer counts');
   });
 
   stateContract(harness);

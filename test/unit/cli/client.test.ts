@@ -19,6 +19,15 @@ test('a saved token goes only to the server that issued it', () => {
   assert.equal(currentSession(path, { PORTCULLIS_TOKEN: 'pcl_env', PORTCULLIS_SERVER: 'http://127.0.0.1:9999' }).server, 'http://127.0.0.1:9999');
 });
 
+test('a saved server that is no URL matches only the same text in PORTCULLIS_SERVER', () => {
+  const home = mkdtempSync(join(tmpdir(), 'pcl-cli-'));
+  const path = join(home, 'token.json');
+  writeTokenFile(path, { ...saved, server: 'gw example' }, { HOME: home });
+  assert.equal(currentSession(path, { PORTCULLIS_SERVER: 'gw example' }).token, 'pcl_secret');
+  assert.throws(() => currentSession(path, { PORTCULLIS_SERVER: 'gw other' }), /saved token is for gw example/);
+  assert.throws(() => currentSession(path, { PORTCULLIS_SERVER: 'https://gw.example:8443' }), /saved token/);
+});
+
 test('the token file is written through no planted link, and the default directory becomes 0700', () => {
   const home = mkdtempSync(join(tmpdir(), 'pcl-cli-'));
   const shared = join(home, 'shared');
