@@ -13,15 +13,17 @@ import { parseDuration } from '../config/duration.js';
 import { INVALID_LOGIN_MESSAGE, PortcullisError, toPortcullisError } from '../errors/errors.js';
 import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { clearCookie, readCookie, serialiseCookie } from '../http/cookies.js';
+import { requestHost } from '../http/host.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { comesFrom, isSameOrigin, originOf } from '../http/origin.js';
+import { settleWithin } from '../observability/settle-within.js';
 import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
 import { STYLE_CSS } from '../ui/html.js';
 import { loginPage, messagePage, passwordPage } from '../ui/login-page.js';
 import type { Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
-import { requestHost, type RequestFacts } from './request-context.js';
+import type { RequestFacts } from './request-context.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
 import { loginUnavailable } from '../authn/password-chain.js';
 
@@ -39,7 +41,17 @@ export interface EndpointContext {
 const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
 
-/** Whether a parsed query or JSON body holds a NUL character in any string, key or value (depth-bounded by the body limit). */
+/**
+ * Whether the query of a request target holds a NUL, as `%00` (what the query parser decodes
+ * to one) or as the character itself: read from the raw text, since Express parses req.query
+ * anew on every read.
+ */
+function queryHoldsNul(url: string): boolean {
+  const q = url.indexOf('?');
+  return q !== -1 && (url.includes('%00', q) || url.includes('\u0000', q));
+}
+
+/** Whether a parsed JSON or form body holds a NUL character in any string, key or value (depth-bounded by the body limit). */
 function holdsNul(value: unknown, depth = 0): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
   if (typeof value !== 'object' || value === null || depth > 64) return false;
@@ -64,7 +76,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   // PostgreSQL cannot store or compare U+0000 in text: refused here, once, as a client error
   // (it used to reach the store as a 500 and an error log line anyone could write).
   app.use((req: Request, _res: Response, next: NextFunction) => {
-    if (holdsNul(req.query) || holdsNul(req.body)) throw new PortcullisError('bad_request', 'Text must not contain NUL characters');
+    if (queryHoldsNul(req.url) || holdsNul(req.body)) throw new PortcullisError('bad_request', 'Text must not contain NUL characters');
     next();
   });
 
@@ -86,18 +98,14 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   // A store that stopped answering is not ready: the ping gets its own short deadline (the
   // store's query deadline is longer, and a probe left hanging is a probe that never fails).
   app.get('/.auth/readyz', async (_req, res) => {
-    let timer: NodeJS.Timeout | undefined;
     try {
       if (!registry.ready) throw new Error('shutting down');
-      const late = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error('store ping timed out')), 2_000);
-      });
-      await Promise.race([registry.store.ping(), late]);
+      const ping = registry.store.ping();
+      if ((await settleWithin(ping, 2_000)) === 'late') throw new Error('store ping timed out');
+      await ping; // answered in time, but with an error: not ready either
       sendJson(res, 200, { status: 'ready' });
     } catch {
       sendJson(res, 503, { status: 'not_ready' });
-    } finally {
-      clearTimeout(timer);
     }
   });
 
@@ -207,13 +215,16 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     sendJson(res, 201, { token: created.token, id: created.record.id, expires_at: new Date(created.record.expires_at).toISOString(), user: identityJson(identityOf(result.user, 'api_token')) });
   });
 
-  // Per issuer: the origins whose pages may post its tokens here (the gateway's own passes too).
+  // Per issuer: the origins whose pages may post its tokens here. The gateway's own is listed
+  // too: comesFrom's isSameOrigin accepts it only without fetch metadata, and a gateway page
+  // under another of its names posts with Sec-Fetch-Site same-site.
   const handoffOrigins = new Map(
     config.jwt_issuers.map((issuer) => {
       const origins = [config.server.public_url, issuer.issuer, ...issuer.handoff_origins].map(originOf).filter((o): o is string => o !== undefined);
       return [issuer.name, new Set(origins)];
     }),
   );
+  const noHandoffOrigins: ReadonlySet<string> = new Set();
 
   const jwtHandoff = async (req: Request, res: Response): Promise<void> => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -257,7 +268,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     // visitor in as the token's user (login CSRF); only pages of the gateway, of the issuer and
     // of its handoff_origins may. (A Bearer header cannot be sent cross-site without a CORS
     // preflight, which the gateway never grants; the hand-off cookie is set by the issuer.)
-    if (posted && !comesFrom(req, config.server.public_url, handoffOrigins.get(issuer.name) ?? new Set())) {
+    if (posted && !comesFrom(req, config.server.public_url, handoffOrigins.get(issuer.name) ?? noHandoffOrigins)) {
       fail('cross_site_handoff', new PortcullisError('csrf_rejected', 'Hand-offs are accepted only from the pages of the gateway, the issuer and its handoff_origins'));
       return;
     }
@@ -288,6 +299,8 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   app.get('/.auth/jwt', jwtHandoff);
   app.post('/.auth/jwt', jwtHandoff);
 
+  // Whether /.auth/verify needs the host of the request (see there): rules and routes are fixed.
+  const hostScoped = registry.access.rules.some((rule) => rule.hosts.length > 0) || config.routes.some((r) => r.host !== '');
   app.get('/.auth/verify', async (req, res) => {
     const { facts } = ctx(req);
     if (!facts.peerTrusted) {
@@ -312,7 +325,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     // host-scoped rule would be skipped. Judged like the gateway judges a request from a
     // trusted proxy (requestHost): the first X-Forwarded-Host value, else Host.
     const requested = requestHost(req.headers, true);
-    if (requested === undefined || (typeof req.headers['x-forwarded-host'] !== 'string' && (registry.access.rules.some((rule) => rule.hosts.length > 0) || config.routes.some((r) => r.host !== '')))) {
+    if (requested === undefined || (hostScoped && typeof req.headers['x-forwarded-host'] !== 'string')) {
       sendError(res, new PortcullisError('bad_request', 'X-Forwarded-Host must name the host of the request'));
       return;
     }

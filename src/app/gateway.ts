@@ -12,12 +12,13 @@ import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import { normaliseTarget } from '../http/normalise.js';
+import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
-import { requestFacts, requestHost, type RequestFacts } from './request-context.js';
+import { requestFacts, type RequestFacts } from './request-context.js';
 import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
 import { loginUnavailable } from '../authn/password-chain.js';
 

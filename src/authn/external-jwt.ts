@@ -192,14 +192,17 @@ export function claimAt(payload: Record<string, unknown>, path: string): unknown
   return node;
 }
 
-/** undefined (absent) → []; an array of strings → itself; anything else → undefined (refuse). */
+/** A C0 control character or DEL. */
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** CONTROL for replace(), which needs the g flag (a /g regex used with test() keeps state: hence two). */
+const CONTROLS = new RegExp(CONTROL.source, 'g');
 
 /** A name or email claim as shown and stored: control characters dropped, at most 256 characters. */
 function displayText(value: string): string {
-  return value.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 256);
+  return value.replace(CONTROLS, '').slice(0, 256);
 }
 
+/** undefined (absent) → []; an array of strings → itself; anything else → undefined (refuse). */
 function stringList(value: unknown): string[] | undefined {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > 256) return undefined;

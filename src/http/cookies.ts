@@ -27,14 +27,20 @@ export function readCookie(header: string | undefined, name: string): { value: s
   return { value, ambiguous: false };
 }
 
+/**
+ * The name of a cookie: of a Set-Cookie value (`sid=abc; Path=/`) or of one `name=value` pair
+ * of a Cookie header, the text before the first `=` (all of it without one), trimmed.
+ */
+export function cookieName(setCookieOrPair: string): string {
+  const eq = setCookieOrPair.indexOf('=');
+  return (eq === -1 ? setCookieOrPair : setCookieOrPair.slice(0, eq)).trim();
+}
+
 /** Removes one cookie from a Cookie header, keeping the others byte for byte. */
 export function removeCookie(header: string, name: string): string {
   return header
     .split(';')
-    .filter((part) => {
-      const eq = part.indexOf('=');
-      return (eq === -1 ? part : part.slice(0, eq)).trim() !== name;
-    })
+    .filter((part) => cookieName(part) !== name)
     .map((part) => part.trim())
     .filter((part) => part !== '')
     .join('; ');

@@ -13,7 +13,7 @@
 export type NormaliseResult = { ok: true; path: string; query: string } | { ok: false; reason: string };
 
 /** How a byte stands in a normalised path: literally, as an upper-case escape, or refused (the reason). */
-export type PathByte = 'literal' | 'encoded' | 'encoded_slash' | 'backslash' | 'path_parameter' | 'control_character';
+type PathByte = 'literal' | 'encoded' | 'encoded_slash' | 'backslash' | 'path_parameter' | 'control_character';
 
 const HEX = '0123456789ABCDEF';
 

@@ -39,11 +39,14 @@ export function passesCsrfCheck(req: IncomingMessage, publicUrl: string): boolea
  * refused. A request with neither header comes from a non-browser client and passes.
  */
 export function comesFrom(req: IncomingMessage, publicUrl: string, origins: ReadonlySet<string>): boolean {
-  const site = req.headers['sec-fetch-site'];
-  if (site === 'same-origin' || site === 'none') return true;
   const origin = req.headers.origin;
-  if (typeof origin === 'string' && origin !== '') return origins.has(origin.toLowerCase()) || (site === undefined && isSameOrigin(req, publicUrl));
-  return typeof site !== 'string' || site === '';
+  if (typeof origin === 'string' && origin !== '') {
+    if (origins.has(origin.toLowerCase())) return true;
+    // An empty Sec-Fetch-Site beside an Origin: only a listed origin passes (isSameOrigin would
+    // read the empty value as absent and accept the request's own Host as its origin too).
+    if (req.headers['sec-fetch-site'] === '') return false;
+  }
+  return isSameOrigin(req, publicUrl);
 }
 
 /** `https://Portal.example.org:443` → `https://portal.example.org`; undefined for what is not an http(s) URL. */

@@ -16,6 +16,7 @@ import type * as http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
+import { cookieName } from '../http/cookies.js';
 import { connectionTokens } from '../http/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from './routes.js';
@@ -70,12 +71,6 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
   return nominated;
 }
 
-/** The name of the cookie a Set-Cookie value sets (before the first `=`, trimmed). */
-function setCookieName(value: string): string {
-  const eq = value.indexOf('=');
-  return (eq === -1 ? value : value.slice(0, eq)).trim();
-}
-
 export class Forwarder {
   private readonly proxies = new Map<string, httpProxy>();
   private readonly agents: http.Agent[] = [];
@@ -99,7 +94,7 @@ export class Forwarder {
   }
 
   private isProtectedSetCookie(value: string): boolean {
-    return this.protectedCookies.size > 0 && this.protectedCookies.has(setCookieName(value));
+    return this.protectedCookies.size > 0 && this.protectedCookies.has(cookieName(value));
   }
 
   private proxyFor(route: CompiledRoute): httpProxy {
@@ -157,53 +152,51 @@ export class Forwarder {
   }
 
   /**
-   * The head of an upstream's answer to a WebSocket handshake that is not a 101, which
-   * http-proxy writes to the client itself and follows with the body: filtered as respond()
-   * filters an answer (no connection headers, no protected Set-Cookie, the gateway's
-   * X-Request-Id and cookie), and with `Connection: close`, since http-proxy ends the client
-   * connection after the body. Transfer-Encoding is dropped with the other connection headers:
-   * the body comes through decoded, delimited by Content-Length or by the close.
+   * The headers of an upstream's answer the client gets, pushed into `out` as name, value
+   * pairs (names as the upstream wrote them): all but the ones about the upstream connection
+   * (and those its Connection header nominates) and a protected Set-Cookie, then the gateway's
+   * X-Request-Id and its own cookie, if the request carries them.
    */
-  private refusedHandshakeHeaders(proxyRes: IncomingMessage, req: IncomingMessage): IncomingHttpHeaders {
+  private passedHeaders(proxyRes: IncomingMessage, req: IncomingMessage, out: string[]): void {
     const raw = proxyRes.rawHeaders;
     const nominated = nominatedBy(raw);
-    const headers: Record<string, string[]> = {};
-    for (let i = 0; i < raw.length; i += 2) {
-      const lower = (raw[i] as string).toLowerCase();
-      if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
-      const value = raw[i + 1] as string;
-      if (lower === 'set-cookie' && this.isProtectedSetCookie(value)) continue;
-      (headers[lower] ??= []).push(value);
-    }
-    const requestId = requestIdOf(req);
-    if (requestId !== undefined) headers['x-request-id'] = [requestId];
-    const cookie = gatewayCookieOf(req);
-    if (cookie !== undefined) (headers['set-cookie'] ??= []).push(cookie);
-    headers.connection = ['close'];
-    return headers;
-  }
-
-  /**
-   * Writes the upstream's answer: its status and headers minus the ones about the upstream
-   * connection (and those its Connection header nominates), plus X-Request-Id; Node adds the
-   * client connection's own Connection and framing headers.
-   */
-  private respond(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
-    const raw = proxyRes.rawHeaders;
-    const nominated = nominatedBy(raw);
-    const head: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
       const lower = name.toLowerCase();
       if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
       const value = raw[i + 1] as string;
       if (lower === 'set-cookie' && this.isProtectedSetCookie(value)) continue;
-      head.push(name, value);
+      out.push(name, value);
     }
     const requestId = requestIdOf(req);
-    if (requestId !== undefined) head.push('x-request-id', requestId);
+    if (requestId !== undefined) out.push('x-request-id', requestId);
     const cookie = gatewayCookieOf(req);
-    if (cookie !== undefined) head.push('set-cookie', cookie);
+    if (cookie !== undefined) out.push('set-cookie', cookie);
+  }
+
+  /**
+   * The head of an upstream's answer to a WebSocket handshake that is not a 101, which
+   * http-proxy writes to the client itself and follows with the body: filtered as respond()
+   * filters an answer (passedHeaders), and with `Connection: close`, since http-proxy ends the
+   * client connection after the body. Transfer-Encoding is dropped with the other connection
+   * headers: the body comes through decoded, delimited by Content-Length or by the close.
+   */
+  private refusedHandshakeHeaders(proxyRes: IncomingMessage, req: IncomingMessage): IncomingHttpHeaders {
+    const pairs: string[] = [];
+    this.passedHeaders(proxyRes, req, pairs);
+    const headers: Record<string, string[]> = {};
+    for (let i = 0; i < pairs.length; i += 2) (headers[(pairs[i] as string).toLowerCase()] ??= []).push(pairs[i + 1] as string);
+    headers.connection = ['close'];
+    return headers;
+  }
+
+  /**
+   * Writes the upstream's answer: its status and the headers passedHeaders gives; Node adds
+   * the client connection's own Connection and framing headers.
+   */
+  private respond(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    const head: string[] = [];
+    this.passedHeaders(proxyRes, req, head);
     try {
       if (proxyRes.statusMessage) res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, head);
       else res.writeHead(proxyRes.statusCode ?? 502, head);

@@ -15,7 +15,7 @@ export function upstreamTimeout(message: string): Error {
   return Object.assign(new Error(message), { code: UPSTREAM_TIMEOUT });
 }
 
-export interface TimedAgentOptions {
+interface TimedAgentOptions {
   secure: boolean;
   timeoutMs: number;
   /** Connections to the upstream at once; further requests wait in the agent's queue. */

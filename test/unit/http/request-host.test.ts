@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requestHost } from '../../../src/app/request-context.js';
+import { requestHost } from '../../../src/http/host.js';
 
 test('the host of a request is its Host in normal form, forwarded with the port it named', () => {
   assert.deepEqual(requestHost({ host: 'WWW.Example.org.' }, false), { name: 'www.example.org', authority: 'www.example.org' });
