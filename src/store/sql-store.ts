@@ -298,6 +298,11 @@ export class SqlStore implements Store {
         if (num(rows[0]?.total ?? 0) >= options.maxActive) {
           throw new PortcullisError('conflict', `A user may hold at most ${options.maxActive} active API tokens; revoke one before creating another`);
         }
+        await tx.query(
+          `DELETE FROM tokens WHERE username_key = $1 AND revoked_at IS NOT NULL AND id NOT IN
+             (SELECT id FROM tokens WHERE username_key = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at DESC, id DESC LIMIT $2)`,
+          [key, options.maxActive],
+        );
       }
       // Conditional on the user at this auth_version, as createSession.
       const { rowCount } = await tx.query(

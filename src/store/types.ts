@@ -64,7 +64,10 @@ export interface CreateTokenOptions {
   /**
    * Refuse (`conflict`) when the user already holds this many active tokens (neither revoked
    * nor expired at the new token's created_at). The count and the insert are one transaction,
-   * serialised per user, so concurrent creations on any replica can never overshoot it.
+   * serialised per user, so concurrent creations on any replica can never overshoot it. The same
+   * transaction keeps only the user's newest `maxActive` revoked tokens: revoking frees a place,
+   * and "create, revoke, repeat" must not grow the user's rows (and GET /tokens) without bound. A
+   * revoked token whose row is gone is as invalid as before.
    */
   maxActive?: number;
 }

@@ -226,6 +226,24 @@ export function storeContract(harness: StoreHarness): void {
     assert.ok(await store.getToken('b2'), 'a token is expired from its expires_at on: a1 no longer counts');
   });
 
+  test('keeps only the newest maxActive revoked tokens of a user when it adds one, so create-and-revoke cannot grow its rows', async () => {
+    const store = await harness.fresh();
+    const kim = await userFor(store, 'kim');
+    const other = await userFor(store, 'ola');
+    await store.createToken(token('o1', 'ola', { auth_version: other }));
+    await store.revokeToken('o1', T0);
+    for (let i = 1; i <= 6; i++) {
+      await store.createToken(token(`k${i}`, 'kim', { auth_version: kim }), { maxActive: 2 });
+      await store.revokeToken(`k${i}`, T0 + i);
+    }
+    await store.createToken(token('k7', 'kim', { auth_version: kim }), { maxActive: 2 });
+    const left = (await store.listTokens('kim')).map((t) => t.id).sort();
+    // k7 (active), and of the six revoked only the two revoked last.
+    assert.deepEqual(left, ['k5', 'k6', 'k7']);
+    assert.equal(await store.getToken('k1'), undefined);
+    assert.ok(await store.getToken('o1'), "another user's revoked token stays");
+  });
+
   stateContract(harness);
   guardsContract(harness);
   lockoutContract(harness);
