@@ -65,10 +65,35 @@ export function timedAgent({ secure, timeoutMs, maxSockets = 1024 }: TimedAgentO
   };
   open.addRequest = (req, requestOptions) => {
     assigned = false;
-    addRequest(req, requestOptions);
+    addRequest(req, secure ? requestOptions : connectionOptions(requestOptions as ConnectionOptions));
     if (!assigned) queueDeadline(open.requests, req, timeoutMs);
   };
   return agent;
+}
+
+/** What a plain-HTTP agent reads of a request's options: where to connect, and from where. */
+interface ConnectionOptions {
+  host?: string;
+  port?: number | string;
+  localAddress?: string;
+  family?: number;
+  socketPath?: string;
+  timeout?: number;
+  lookup?: unknown;
+}
+
+/**
+ * The part of a request's options a plain-HTTP agent uses (the pool name and the connection),
+ * as a small object. Node's agent copies the options it is given, with its own, into a fresh
+ * dictionary on every request; ClientRequest hands it all of them (method, headers, path,
+ * agent and the TLS fields http-proxy sets to undefined), and that copy was the largest single
+ * cost of Node's agent per request. `servername: ''` skips working out a TLS server name from
+ * the Host header, which a plain connection never sends. Options this does not know (a Unix
+ * socket, a custom lookup) are passed on whole.
+ */
+function connectionOptions(options: ConnectionOptions): object {
+  if (options.socketPath !== undefined || options.lookup !== undefined) return options;
+  return { host: options.host, port: options.port, localAddress: options.localAddress, family: options.family, timeout: options.timeout, servername: '' };
 }
 
 /**
