@@ -8,6 +8,13 @@
  * a revoked session or token for their whole TTL. So the moment it drops, and then every
  * BLIND_FLUSH_MS until it is back, it publishes `*` locally: nothing cached is older than that,
  * and a revocation made anywhere applies here within a second, as SPEC 7 requires.
+ *
+ * A connection can also hang without closing (a network partition, a frozen database host):
+ * nothing arrives and nothing says so until TCP keep-alive gives up, minutes later. So every
+ * HEARTBEAT_MS the listener asks the database for an answer on the LISTEN connection; one
+ * that does not come within HEARTBEAT_TIMEOUT_MS counts as a drop. A change made while the
+ * connection hangs is therefore missed for at most HEARTBEAT_MS + HEARTBEAT_TIMEOUT_MS before
+ * the caches are dropped.
  */
 import pg from 'pg';
 import type { StoreLogger } from '../sql-driver.js';
@@ -17,6 +24,10 @@ export const CHANGE_CHANNEL = 'portcullis_changes';
 
 /** How often the caches are dropped while changes cannot arrive. */
 export const BLIND_FLUSH_MS = 500;
+
+/** How often the LISTEN connection is asked for a sign of life, and how long its answer may take. */
+export const HEARTBEAT_MS = 300;
+export const HEARTBEAT_TIMEOUT_MS = 600;
 
 const KINDS = new Set<StoreChange['kind']>(['user', 'session', 'token', 'signing_key']);
 
@@ -40,6 +51,7 @@ export class ChangeListener {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
   private blind: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private attempt = 0;
   private closed = false;
 
@@ -63,6 +75,7 @@ export class ChangeListener {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.seeing();
+    this.stopHeartbeat();
     const client = this.client;
     this.client = undefined;
     if (client) await client.end().catch(() => undefined);
@@ -91,6 +104,7 @@ export class ChangeListener {
     this.client = client;
     this.attempt = 0;
     this.seeing();
+    this.startHeartbeat(client);
     if (isReconnect) {
       this.logger('info', 'store change listener reconnected');
       this.deliver({ kind: 'signing_key', key: '*' });
@@ -100,10 +114,47 @@ export class ChangeListener {
   private dropped(client: pg.Client, err?: Error): void {
     if (client !== this.client || this.closed) return;
     this.client = undefined;
+    this.stopHeartbeat();
     client.end().catch(() => undefined);
     this.logger('warn', 'store change listener lost its connection', err ? { error: err.message } : undefined);
     this.goBlind();
     this.schedule();
+  }
+
+  /**
+   * Asks the connection for an answer every HEARTBEAT_MS, one question at a time. No answer
+   * within HEARTBEAT_TIMEOUT_MS: the connection is dropped (its socket destroyed, since a polite
+   * end would wait on the hung peer too), and the caches with it.
+   */
+  private startHeartbeat(client: pg.Client): void {
+    this.stopHeartbeat();
+    let waiting = false;
+    this.heartbeat = setInterval(() => {
+      if (waiting || client !== this.client) return;
+      waiting = true;
+      const deadline = setTimeout(() => {
+        if (client !== this.client) return;
+        this.dropped(client, new Error(`no answer to a heartbeat within ${HEARTBEAT_TIMEOUT_MS} ms`));
+        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      }, HEARTBEAT_TIMEOUT_MS);
+      client.query('SELECT 1').then(
+        () => {
+          clearTimeout(deadline);
+          waiting = false;
+        },
+        // Whatever made even this fail, changes cannot be trusted to arrive on this connection.
+        (err: Error) => {
+          clearTimeout(deadline);
+          this.dropped(client, err);
+        },
+      );
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   /** Changes stopped arriving: drop the caches now and keep dropping them until reconnected. */
