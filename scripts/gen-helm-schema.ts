@@ -107,6 +107,7 @@ export function helmValuesSchema(): Record<string, unknown> {
       },
       podDisruptionBudget: { type: 'object', additionalProperties: false, properties: { minAvailable: { type: ['integer', 'string'] } } },
       serviceMonitor: { type: 'object', additionalProperties: false, properties: { enabled: { type: 'boolean' }, interval: { type: 'string' } } },
+      startupProbe: { type: 'object', additionalProperties: false, properties: { failureThreshold: { type: 'integer', minimum: 1 } } },
       nodeSelector: { type: 'object' },
       tolerations: { type: 'array' },
       affinity: { type: 'object' },

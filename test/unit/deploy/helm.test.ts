@@ -257,3 +257,17 @@ test('extraVolumes are mounted through extraVolumeMounts, always read-only', () 
 test('pods get no service account token: the gateway never calls the Kubernetes API', () => {
   assert.equal(podOf(manifests()).automountServiceAccountToken, false);
 });
+
+test('a startup probe holds the liveness probe back while the gateway migrates and seeds, for as long as the values allow', () => {
+  const container = podOf(manifests()).containers[0];
+  // Liveness alone (3 × 10 s) killed a pod still hashing a few hundred seeded passwords, before it listened.
+  assert.equal(container.startupProbe.httpGet.path, '/.auth/healthz');
+  assert.equal(container.startupProbe.httpGet.port, 'http');
+  assert.ok(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold >= 300, 'five minutes by default');
+  const longer = podOf(manifests((v) => (v.startupProbe.failureThreshold = 720))).containers[0];
+  assert.equal(longer.startupProbe.failureThreshold, 720);
+  const validate = schemaValidator();
+  const zero = structuredClone(values) as any;
+  zero.startupProbe.failureThreshold = 0;
+  assert.equal(validate(zero), false, 'a startup probe that can never pass is refused');
+});
