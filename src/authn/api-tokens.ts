@@ -39,6 +39,17 @@ export type TokenCheck =
  */
 export const MAX_ACTIVE_TOKENS_PER_USER = 100;
 
+/**
+ * A token id: 16 base64url characters, never beginning with `-`, which would make
+ * `portcullis token revoke <id>` read the id as options (one id in 64 did).
+ */
+export function newTokenId(): string {
+  for (;;) {
+    const id = randomBytes(12).toString('base64url');
+    if (id[0] !== '-') return id;
+  }
+}
+
 export class ApiTokens {
   private readonly store: Store;
   private readonly users: UserCache;
@@ -67,7 +78,7 @@ export class ApiTokens {
   async create(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
     if (input.kind === 'jwt' && !identityOf(user, 'api_token').roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
     const now = this.now();
-    const id = randomBytes(12).toString('base64url');
+    const id = newTokenId();
     const expiresAt = now + input.expiresInMs;
     let token: string;
     if (input.kind === 'jwt') {
