@@ -11,11 +11,13 @@ import type { Identity } from '../authn/identity.js';
 import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
+import type { ForwardOptions } from '../http/headers.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
+import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
@@ -288,17 +290,24 @@ export class Gateway {
       const first = typeof proto === 'string' ? proto.split(',')[0]?.trim() : undefined;
       if (first === 'http' || first === 'https') forwardedProto = first;
     }
-    req.headers = registry.headers.forwardHeaders(headers, {
+    const forward: ForwardOptions = {
       passCredentials: route.config.pass_credentials,
       upgrade,
-      host: route.config.preserve_host ? authority : route.upstreamHost,
+      // Without a Host from the client (HTTP/1.0), the upstream's own, as Node would have set it.
+      host: route.config.preserve_host ? (authority ?? route.upstreamHost) : route.upstreamHost,
       identity,
       assertion,
       forwardedFor,
       forwardedProto,
       forwardedHost: authority,
       requestId: facts.request_id,
-    });
+    };
+    if (upgrade) req.headers = registry.headers.forwardHeaders(headers, forward);
+    else {
+      // A web request's upstream gets the list (see withUpstreamHeaderLists); its req.headers
+      // are emptied.
+      setUpstreamHeaders(req, registry.headers.forwardHeaderList(headers, forward));
+    }
     req.url = upstreamUrl;
     setRequestId(req, facts.request_id);
     (req as { portcullisRoute?: string }).portcullisRoute = route.name;

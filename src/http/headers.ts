@@ -98,6 +98,16 @@ function nominatedBy(connection: string | string[] | undefined): string[] | unde
   return names.length === 0 ? undefined : names;
 }
 
+/** Headers for the upstream as `[name, value, ...]`: lower-case names, each once. */
+export type UpstreamHeaders = Array<string | string[]>;
+
+/** An UpstreamHeaders list as an object. */
+export function headerObject(list: UpstreamHeaders): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i] as string] = list[i + 1] as string | string[];
+  return headers;
+}
+
 export class HeaderPolicy {
   private readonly stripped: Set<string>;
   private readonly kinds = new Map<string, HeaderKind>();
@@ -121,47 +131,56 @@ export class HeaderPolicy {
   }
 
   /**
-   * The header object the upstream receives, built in one pass over the client's headers
-   * (a fresh object: deleting keys one by one turns V8 objects into slow dictionaries).
-   * Everything a client must not pass is left out; then the Host, identity and forwarding
-   * headers are set once each. `upgrade` keeps the Upgrade/Connection pair a WebSocket
-   * handshake needs.
+   * The headers the upstream receives, as a flat list `[name, value, ...]` with lower-case
+   * names, each name once, built in one pass over the client's headers. Everything a client
+   * must not pass is left out; then the Host, identity and forwarding headers are set once
+   * each. `upgrade` keeps the Upgrade/Connection pair a WebSocket handshake needs.
+   *
+   * A list rather than an object because Node's ClientRequest takes a list as it is (one
+   * validation per header while writing the head), where an object costs a `setHeader` per
+   * header: a second lower-casing, a store into a dictionary and its enumeration, and
+   * http-proxy's copy of the object before that (see withUpstreamHeaderLists).
    */
-  forwardHeaders(source: IncomingHttpHeaders, options: ForwardOptions): IncomingHttpHeaders {
-    const out: IncomingHttpHeaders = options.host === undefined ? {} : { host: options.host };
+  forwardHeaderList(source: IncomingHttpHeaders, options: ForwardOptions): UpstreamHeaders {
+    const out: UpstreamHeaders = options.host === undefined ? [] : ['host', options.host];
     const nominated = nominatedBy(source.connection);
     for (const name in source) {
       const value = source[name];
       if (value === undefined) continue;
       const kind = this.kindOf(name);
       if (kind === KEEP) {
-        if (nominated === undefined || !nominated.includes(normaliseHeaderName(name))) out[name] = value;
+        if (nominated === undefined || !nominated.includes(normaliseHeaderName(name))) out.push(name, value);
       } else if (kind === CREDENTIAL) {
-        if (options.passCredentials && (nominated === undefined || !nominated.includes(normaliseHeaderName(name)))) out[name] = value;
+        if (options.passCredentials && (nominated === undefined || !nominated.includes(normaliseHeaderName(name)))) out.push(name, value);
       } else if (kind === COOKIE) {
         if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
-        if (options.passCredentials) out.cookie = value;
+        if (options.passCredentials) out.push('cookie', value);
         else {
           let kept = value;
           for (const name of this.credentialCookies) if (kept.includes(name)) kept = removeCookie(kept, name);
-          if (kept !== '') out.cookie = kept;
+          if (kept !== '') out.push('cookie', kept);
         }
       }
     }
     // A body without Content-Length keeps its framing: Node re-chunks it. Without this a GET
     // with a chunked body would reach the upstream unframed, as the start of another request.
     const te = source['transfer-encoding'];
-    if (te !== undefined && source['content-length'] === undefined) out['transfer-encoding'] = te;
-    if (options.upgrade && typeof source.upgrade === 'string') {
-      out.upgrade = source.upgrade;
-      out.connection = 'Upgrade';
+    if (te !== undefined && source['content-length'] === undefined) out.push('transfer-encoding', te);
+    if (options.upgrade && typeof source.upgrade === 'string') out.push('upgrade', source.upgrade, 'connection', 'Upgrade');
+    if (options.identity) {
+      const pairs = this.identityPairs(options.identity);
+      for (let i = 0; i < pairs.length; i++) out.push(pairs[i] as string);
+      if (this.assertionName !== '' && options.assertion) out.push(this.assertionName, options.assertion);
     }
-    if (options.identity) this.setIdentity(out, options.identity, options.assertion);
-    out['x-forwarded-for'] = options.forwardedFor;
-    out['x-forwarded-proto'] = options.forwardedProto;
-    if (options.forwardedHost !== undefined) out['x-forwarded-host'] = options.forwardedHost;
-    out['x-request-id'] = options.requestId;
+    out.push('x-forwarded-for', options.forwardedFor, 'x-forwarded-proto', options.forwardedProto);
+    if (options.forwardedHost !== undefined) out.push('x-forwarded-host', options.forwardedHost);
+    out.push('x-request-id', options.requestId);
     return out;
+  }
+
+  /** forwardHeaderList as a header object (a WebSocket handshake, which http-proxy sends with its own request). */
+  forwardHeaders(source: IncomingHttpHeaders, options: ForwardOptions): IncomingHttpHeaders {
+    return headerObject(this.forwardHeaderList(source, options));
   }
 
   /** What happens to a client header of this (lower-case) name; remembered per name. */

@@ -1,11 +1,10 @@
 /** builtin:echo — answers with JSON of the method, path, query and headers it received. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
-export function echo(req: IncomingMessage, res: ServerResponse): void {
+/** `headers`: what an upstream would have received (the gateway's, not the client's req.headers). */
+export function echo(req: IncomingMessage, res: ServerResponse, headers: IncomingHttpHeaders): void {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = value;
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {

@@ -8,7 +8,8 @@
  * parses a URL per request; the request target is the gateway's own normalised path, passed as
  * is (`toProxy`) and reaches the upstream unchanged (see withExactUpstreamPaths); and the
  * gateway writes the response head itself (`selfHandleResponse`) in one `writeHead` call
- * instead of one `setHeader` per upstream header. The route's timeout lives on its agent's
+ * instead of one `setHeader` per upstream header; the upstream's request headers are the
+ * gateway's flat list, which Node writes as it is (see withUpstreamHeaderLists). The route's timeout lives on its agent's
  * sockets, and on a request only while it waits for one (see timedAgent), rather than being
  * armed and disarmed per request.
  */
@@ -17,11 +18,12 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { cookieName } from '../http/cookies.js';
-import { connectionTokens } from '../http/headers.js';
+import { connectionTokens, headerObject, type UpstreamHeaders } from '../http/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from './routes.js';
 import { echo } from './echo.js';
 import { withExactUpstreamPaths } from './exact-path.js';
+import { upstreamHeadersOf, withUpstreamHeaderLists } from './upstream-headers.js';
 import { timedAgent, upstreamTimeout, UPSTREAM_TIMEOUT } from './timed-agent.js';
 
 export interface ForwardHooks {
@@ -111,6 +113,7 @@ export class Forwarder {
     const secure = url.protocol === 'https:';
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     withExactUpstreamPaths();
+    withUpstreamHeaderLists();
     const agent = timedAgent({ secure, timeoutMs: route.config.timeout, maxSockets: this.maxSockets });
     this.agents.push(agent);
     const proxy = httpProxy.createProxyServer({
@@ -228,19 +231,21 @@ export class Forwarder {
       if (upstream !== undefined && !res.writableFinished) upstream.destroy();
       onClose?.(res.statusCode);
     });
+    // Fail closed: the gateway marks every request it forwards with the upstream's headers.
+    const headers = upstreamHeadersOf(req);
+    if (headers === undefined) throw new Error('a request reached the forwarder without its upstream headers');
     if (route.config.upstream === 'builtin:echo') {
       const requestId = requestIdOf(req);
       if (requestId !== undefined) res.setHeader('x-request-id', requestId);
       const cookie = gatewayCookieOf(req);
       if (cookie !== undefined) res.setHeader('set-cookie', cookie);
-      echo(req, res);
+      echo(req, res, headerObject(headers));
       return;
     }
     // What http-proxy's deleteLength pass did, minus its harm (see withoutDeleteLength): some
-    // servers want a length on these two even without a body. req.headers is the gateway's
-    // forwarded header object by now.
+    // servers want a length on these two even without a body.
     const method = req.method;
-    if ((method === 'DELETE' || method === 'OPTIONS') && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) req.headers['content-length'] = '0';
+    if ((method === 'DELETE' || method === 'OPTIONS') && !frames(headers)) headers.push('content-length', '0');
     // No per-request options and no callback: http-proxy then uses the route's options as they
     // are (no copy) and reports failures through the 'error' listener.
     this.proxyFor(route).web(req, res);
@@ -283,6 +288,12 @@ export function withoutDeleteLength(proxy: httpProxy): void {
   const index = passes?.findIndex((pass) => pass.name === 'deleteLength') ?? -1;
   if (!passes || index === -1) throw new Error('http-proxy has no deleteLength web pass: check request body framing before changing http-proxy');
   passes.splice(index, 1);
+}
+
+/** Whether a request's upstream headers give its body a length or a chunked framing. */
+function frames(headers: UpstreamHeaders): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length' || headers[i] === 'transfer-encoding') return true;
+  return false;
 }
 
 export function rejectUpgrade(socket: Duplex, status: number, text: string, body = ''): void {

@@ -42,7 +42,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+/** A throw-away CA and a server certificate for 127.0.0.1 and localhost, signed by it, in `dir`. */
+export function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
   const ca = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');
   const key = join(dir, 'server.key');

@@ -12,6 +12,7 @@ import { createLogger } from '../../../src/observability/logger.js';
 import { Forwarder } from '../../../src/proxy/forwarder.js';
 import type { CompiledRoute } from '../../../src/proxy/routes.js';
 import { timedAgent, UPSTREAM_TIMEOUT } from '../../../src/proxy/timed-agent.js';
+import { setUpstreamHeaders } from '../../../src/proxy/upstream-headers.js';
 
 /**
  * An upstream that holds /stream answers open until released, with a heartbeat well within the
@@ -166,7 +167,10 @@ describe('forwarding while every connection to the upstream is busy', () => {
     });
     const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 400, pass_credentials: false } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'app', host: '', prefix: '', upstreamHost: new URL(upstream.url).host };
-    front = createServer((req, res) => forwarder.web(route, req, res));
+    front = createServer((req, res) => {
+      setUpstreamHeaders(req, ['host', route.upstreamHost]);
+      forwarder.web(route, req, res);
+    });
     await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
     frontPort = (front.address() as AddressInfo).port;
   });
