@@ -9,9 +9,9 @@
  * is (`toProxy`) and reaches the upstream unchanged (see withExactUpstreamPaths); and the
  * gateway writes the response head itself (`selfHandleResponse`) in one `writeHead` call
  * instead of one `setHeader` per upstream header; the upstream's request headers are the
- * gateway's flat list, which Node writes as it is (see withUpstreamHeaderLists). The route's timeout lives on its agent's
- * sockets, and on a request only while it waits for one (see timedAgent), rather than being
- * armed and disarmed per request.
+ * gateway's flat list, which Node writes as it is (see withUpstreamHeaderLists). The route's
+ * timeout lives on its agent's sockets, and on a request only while it waits for one (see
+ * timedAgent), rather than being armed and disarmed per request.
  */
 import type * as http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
