@@ -51,8 +51,10 @@ let installed = false;
  * headers. Only requests through a pooled agent (every route's web requests) use a list: for a
  * request without one, http-proxy's own `Connection: close` handling needs the object, and
  * such a request is not marked. Once per process (common.js is one module). Fails closed: if
- * http-proxy no longer builds its outgoing options through `common.setupOutgoing`, this throws,
- * no proxy server is made and the route answers 500 until this is looked at again.
+ * `common.setupOutgoing` is missing or cannot be replaced, this throws, no proxy server is made
+ * and the route answers 500 until this is looked at again. Were a later http-proxy to stop
+ * calling it, the upstream would receive no headers at all (a marked request's are emptied),
+ * never the client's; test/integration/proxy/upstream-headers.test.ts would fail.
  */
 export function withUpstreamHeaderLists(): void {
   if (installed) return;
@@ -72,7 +74,7 @@ export function withUpstreamHeaderLists(): void {
   const sent = common.setupOutgoing({}, { target: { protocol: 'http:', host: 'upstream', port: 80 }, prependPath: false, toProxy: true, agent: {} }, probe);
   if (!Array.isArray(sent.headers) || sent.headers[1] !== 'alice') {
     common.setupOutgoing = setup;
-    throw new Error('http-proxy no longer takes the outgoing headers from common.setupOutgoing: check the upstream headers before changing http-proxy');
+    throw new Error('http-proxy\'s common.setupOutgoing could not be replaced: check the upstream headers before changing http-proxy');
   }
   installed = true;
 }
