@@ -96,15 +96,9 @@ interface UserRound {
   login: { p50: number; p99: number };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** Each figure's median over the rounds (figure by figure: not one round's figures). */
+/** Each figure's median over the rounds (figure by figure: not one round's figures; the upper one of two middles). */
 function medianRound(rounds: UserRound[]): UserRound {
-  const of = (pick: (r: UserRound) => number): number => median(rounds.map(pick));
+  const of = (pick: (r: UserRound) => number): number => percentile(rounds.map(pick), 50);
   return {
     request: { rps: of((r) => r.request.rps), p50: of((r) => r.request.p50), p99: of((r) => r.request.p99) },
     lookup: { rps: of((r) => r.lookup.rps), p50: of((r) => r.lookup.p50), p99: of((r) => r.lookup.p99) },
