@@ -66,7 +66,8 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the process can exit before its output has all been read.
+    child.on('close', (code) => {
       if (code !== 0) reject(new Error(`wrk exited ${code}: ${out}`));
       else {
         try {
