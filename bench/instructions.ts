@@ -13,9 +13,12 @@
  * the others differ by whichever garbage collections or recompilations fell inside them.
  *
  * Env: BENCH_IR_REQUESTS (N, default 2000), BENCH_IR_REPS (5), BENCH_IR_ONLY (scenario names
- * containing any of these comma-separated words, e.g. `public,Basic`; bare always runs),
+ * containing any of these comma-separated words, e.g. `public,Basic`; bare always runs; the word
+ * `imported` adds bare http-proxy in a process that has imported the gateway's modules),
  * BENCH_IR_KEEP (a directory that receives the callgrind dumps, for callgrind_annotate),
- * BENCH_IR_WARMUP (requests per gateway path before any count, default 3000).
+ * BENCH_IR_WARMUP (requests per gateway path before any count, default 3000), BENCH_IR_CACHE=1
+ * (callgrind also simulates the caches and branch predictor: misses and mispredictions per request,
+ * and an estimate of cycles from them, next to the instructions; several times slower).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +34,8 @@ const ONLY = (process.env.BENCH_IR_ONLY ?? '').split(',').filter((w) => w !== ''
 const KEEP = process.env.BENCH_IR_KEEP;
 /** Requests per gateway path before anything is counted. */
 const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 3000);
+/** Simulate caches and branches too: what instruction counts cannot show about cycles. */
+const CACHE = process.env.BENCH_IR_CACHE === '1';
 const CONNECTIONS = 8;
 const PASSWORD = 'Alice-Bench-Passw0rd';
 
@@ -44,7 +49,8 @@ interface Proc {
 
 function start(args: string[], env: NodeJS.ProcessEnv, callgrindOut?: string): Promise<Proc> {
   const command = callgrindOut ? 'valgrind' : process.execPath;
-  const argv = callgrindOut ? ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${callgrindOut}.%p`, process.execPath, ...args] : args;
+  const simulate = CACHE ? ['--cache-sim=yes', '--branch-sim=yes'] : [];
+  const argv = callgrindOut ? ['--tool=callgrind', '--instr-atstart=no', ...simulate, `--callgrind-out-file=${callgrindOut}.%p`, process.execPath, ...args] : args;
   const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown>, ...(callgrindOut ? { prefix: callgrindOut } : {}) }));
@@ -79,30 +85,47 @@ function control(...args: string[]): void {
   execFileSync('callgrind_control', args, { stdio: 'ignore' });
 }
 
-/** Instructions (Ir) in the newest dump of this process. */
-function lastDump(proc: Proc): number {
+/** Event totals (Ir, and with CACHE the misses and mispredictions) in the newest dump of this process. */
+function lastDump(proc: Proc): Record<string, number> {
   const dir = join(proc.prefix as string, '..');
   const base = `${(proc.prefix as string).slice(dir.length + 1)}.${proc.pid}.`;
   const files = readdirSync(dir).filter((f) => f.startsWith(base)).sort((a, b) => Number(a.slice(base.length)) - Number(b.slice(base.length)));
   const text = readFileSync(join(dir, files[files.length - 1] as string), 'utf8');
-  const match = /^summary: (\d+)/m.exec(text);
-  if (!match) throw new Error('no summary in callgrind dump');
-  return Number(match[1]);
+  const names = /^events: (.+)$/m.exec(text);
+  const totals = /^summary: (.+)$/m.exec(text);
+  if (!names || !totals) throw new Error('no events or summary in callgrind dump');
+  const values = (totals[1] as string).trim().split(/\s+/).map(Number);
+  return Object.fromEntries((names[1] as string).trim().split(/\s+/).map((name, i) => [name, values[i] ?? 0]));
 }
 
-async function count(proc: Proc, url: string, headers: Record<string, string>): Promise<number[]> {
+/** Per-request event counts of one counted block. */
+type Block = Record<string, number>;
+
+/**
+ * Estimated cycles per request from the simulated events, with the weights KCachegrind's cycle
+ * estimate uses (a first-level miss 10, a last-level miss 100, a mispredicted branch 10): a model,
+ * not a measurement, but one in which a larger footprint shows, unlike in instructions alone.
+ */
+function cycleEstimate(b: Block): number {
+  const l1 = (b.I1mr ?? 0) + (b.D1mr ?? 0) + (b.D1mw ?? 0);
+  const ll = (b.ILmr ?? 0) + (b.DLmr ?? 0) + (b.DLmw ?? 0);
+  const mispredicted = (b.Bcm ?? 0) + (b.Bim ?? 0);
+  return (b.Ir ?? 0) + 10 * l1 + 100 * ll + 10 * mispredicted;
+}
+
+async function count(proc: Proc, url: string, headers: Record<string, string>): Promise<Block[]> {
   await load(url, 3000, headers);
   control('-i', 'on', String(proc.pid));
   await load(url, REQUESTS, headers);
-  const perRequest: number[] = [];
+  const blocks: Block[] = [];
   for (let i = 0; i < REPS; i++) {
     control('-z', String(proc.pid));
     await load(url, REQUESTS, headers);
     control('-d', String(proc.pid));
-    perRequest.push(lastDump(proc) / REQUESTS);
+    blocks.push(Object.fromEntries(Object.entries(lastDump(proc)).map(([name, total]) => [name, total / REQUESTS])));
   }
   control('-i', 'off', String(proc.pid));
-  return perRequest.sort((a, b) => a - b);
+  return blocks.sort((a, b) => (a.Ir ?? 0) - (b.Ir ?? 0));
 }
 
 async function main(): Promise<void> {
@@ -139,24 +162,42 @@ async function main(): Promise<void> {
       ['Basic, local user (cached)', gateway, `${base}/x`, { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
       ['X-Authentication API token', gateway, `${base}/x`, { 'x-authentication': token }],
     ];
+    // Opt-in: the same bare http-proxy in a process that has imported the gateway's modules, to
+    // see whether a larger process runs unchanged code with more instructions or misses.
+    if (ONLY.includes('imported')) {
+      const loaded = await start(['bench/bare-proxy.mjs', upstreamUrl, '--load-gateway'], process.env, join(dir, 'loaded'));
+      procs.push(loaded);
+      all.splice(1, 0, ['bare http-proxy, gateway modules imported', loaded, `http://127.0.0.1:${loaded.info.port as number}/x`, {}]);
+    }
     const scenarios = all.filter(([name, proc]) => proc === bare || ONLY.length === 0 || ONLY.some((word) => name.includes(word)));
     const lines = [`Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`, '', '| scenario | k instructions/req | vs bare | all counts (k) |', '|---|---:|---:|---|'];
+    const simulated = ['', `Simulated caches and branches (the block with the least instructions; per request; estimate = Ir + 10 × L1 misses + 100 × LL misses + 10 × mispredicted branches)`, '', '| scenario | I1 misses | D1 misses | LL misses | mispredicted branches | k estimated cycles | vs bare |', '|---|---:|---:|---:|---:|---:|---:|'];
     // Every gateway path is warmed before any is counted: the first one counted would otherwise
     // still carry the recompilations the later ones trigger.
     for (const [, proc, url, headers] of all) if (proc === gateway) await load(url, WARMUP, headers);
     let bareIr = Number.NaN;
+    let bareCycles = Number.NaN;
     for (const [name, proc, url, headers] of scenarios) {
-      const counts = await count(proc, url, headers);
-      const least = counts[0] as number;
-      if (proc === bare) bareIr = least;
-      lines.push(`| ${name} | ${(least / 1000).toFixed(1)} | ${(least / bareIr).toFixed(2)}× | ${counts.map((c) => (c / 1000).toFixed(0)).join(' ')} |`);
+      const blocks = await count(proc, url, headers);
+      const least = blocks[0] as Block;
+      const ir = least.Ir ?? 0;
+      if (proc === bare) bareIr = ir;
+      lines.push(`| ${name} | ${(ir / 1000).toFixed(1)} | ${(ir / bareIr).toFixed(2)}× | ${blocks.map((b) => ((b.Ir ?? 0) / 1000).toFixed(0)).join(' ')} |`);
       process.stderr.write(`${lines[lines.length - 1]}\n`);
+      if (CACHE) {
+        const cycles = cycleEstimate(least);
+        if (proc === bare) bareCycles = cycles;
+        const f = (n: number): string => n.toFixed(0);
+        simulated.push(`| ${name} | ${f(least.I1mr ?? 0)} | ${f((least.D1mr ?? 0) + (least.D1mw ?? 0))} | ${f((least.ILmr ?? 0) + (least.DLmr ?? 0) + (least.DLmw ?? 0))} | ${f((least.Bcm ?? 0) + (least.Bim ?? 0))} | ${(cycles / 1000).toFixed(1)} | ${(cycles / bareCycles).toFixed(2)}× |`);
+        process.stderr.write(`${simulated[simulated.length - 1]}\n`);
+      }
     }
+    if (CACHE) lines.push(...simulated);
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     for (const proc of procs.reverse()) proc.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    if (KEEP !== undefined) for (const file of readdirSync(dir)) if (/^(bare|gateway)\./.test(file)) copyFileSync(join(dir, file), join(KEEP, file));
+    if (KEEP !== undefined) for (const file of readdirSync(dir)) if (/^(bare|loaded|gateway)\./.test(file)) copyFileSync(join(dir, file), join(KEEP, file));
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,7 @@ interface TimedAgentOptions {
 
 type AddRequest = (req: ClientRequest, options: object) => void;
 type Queues = Record<string, ClientRequest[] | undefined>;
+type Pools = Record<string, Socket[] | undefined>;
 
 /**
  * A keep-alive agent whose sockets time out after `timeoutMs` without activity while they
@@ -63,12 +64,34 @@ export function timedAgent({ secure, timeoutMs, maxSockets = 1024 }: TimedAgentO
     reuseSocket(socket, req);
     if (socket instanceof Socket && socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
   };
+  const pools = (agent as unknown as { sockets: Pools }).sockets;
   open.addRequest = (req, requestOptions) => {
     assigned = false;
-    addRequest(req, secure ? requestOptions : connectionOptions(requestOptions as ConnectionOptions));
+    if (secure) addRequest(req, requestOptions);
+    else {
+      const connect = connectionOptions(requestOptions as ConnectionOptions);
+      keepPool(pools, agent.getName(connect));
+      addRequest(req, connect);
+    }
     if (!assigned) queueDeadline(open.requests, req, timeoutMs);
   };
   return agent;
+}
+
+/**
+ * Adds the pool's (empty) list of busy sockets before Node's `addRequest` looks for it, which is
+ * the first thing `addRequest` does itself when the list is missing (it deletes a list when its
+ * last socket goes back to the free pool, so under steady load it is missing every few dozen
+ * requests). Added there, the keyed store changes the state of its inline cache each time, and
+ * V8 restarts counting that function's calls towards optimisation on every such change: Node's
+ * `addRequest` then never leaves baseline code (`--trace-opt-verbose`: "resetting ticks ... due
+ * to IC change", over and over). Added here, Node's code only ever finds the list, and it is
+ * optimised like the rest of the request path. The list and its name are the ones Node would
+ * use: the agent's own options, which Node merges over the request's before naming the pool,
+ * hold nothing the name is made of (host, port, local address, family, socket path).
+ */
+function keepPool(pools: Pools, name: string): void {
+  if (pools[name] === undefined) pools[name] = [];
 }
 
 /** What a plain-HTTP agent reads of a request's options: where to connect, and from where. */
