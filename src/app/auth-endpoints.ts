@@ -134,7 +134,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       sendError(res, new PortcullisError('csrf_rejected', 'Cross-site login refused'));
       return;
     }
-    const result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts, false);
+    const result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts);
     if (!result.ok) {
       if (json) {
         if (result.status === 503) sendError(res, loginUnavailable(result.reason));
@@ -203,7 +203,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       }
       lifetime = parsed;
     }
-    const result = await registry.passwords.verify(username, password, method, ctx(req).facts, false);
+    const result = await registry.passwords.verify(username, password, method, ctx(req).facts);
     if (!result.ok) {
       if (result.status === 503) sendError(res, loginUnavailable(result.reason));
       else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE), { 'www-authenticate': 'Basic realm="portcullis"' });

@@ -156,9 +156,7 @@ export class Authenticator {
       const { scheme, value } = splitAuthorization(credentials.authorization);
       if (scheme === 'bearer') return this.tokenCached(value, 'bearer');
       if (scheme !== 'basic') return MISS;
-      const basic = decodeBasicCredentials(value);
-      if (!basic) return MISS;
-      const result = this.options.passwords.verifyCached(basic.username, basic.password);
+      const result = this.options.passwords.verifyCached(value);
       if (result === MISS || !result.ok) return MISS;
       return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
     }
@@ -231,7 +229,7 @@ export class Authenticator {
   private async fromBasic(value: string, context: RequestContext): Promise<Authentication> {
     const credentials = decodeBasicCredentials(value);
     if (!credentials) return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
-    const result = await this.options.passwords.verify(credentials.username, credentials.password, 'basic', context, true);
+    const result = await this.options.passwords.verify(credentials.username, credentials.password, 'basic', context, value);
     if (!result.ok) return { kind: 'failed', status: result.status, reason: result.reason, scheme: 'Basic' };
     return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
   }

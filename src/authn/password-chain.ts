@@ -212,12 +212,13 @@ export class PasswordChain {
   }
 
   /**
-   * A Basic credential verified before, answered from the caches alone: the result, or MISS
-   * when it must be verified (or its user loaded) — then call verify.
+   * A Basic credential verified before, answered from the caches alone by the header's value
+   * as sent (`base64(name:password)`, not decoded: a hit was decoded and verified when it was
+   * cached): the result, or MISS when it must be verified (or its user loaded) — then call verify.
    */
-  verifyCached(name: string, secret: string): PasswordResult | Miss {
-    if (name === '' || secret === '') return MISS;
-    const key = this.keyOf(name, secret);
+  verifyCached(basicToken: string): PasswordResult | Miss {
+    if (basicToken === '') return MISS;
+    const key = this.keyOf(basicToken);
     const hit = this.verified.get(key);
     if (!hit) return MISS;
     const user = this.options.users.peek(hit.username);
@@ -228,13 +229,14 @@ export class PasswordChain {
   }
 
   /**
-   * Verifies a username and password. `allowCache` is true for Basic on ordinary requests;
-   * interactive logins (form, token) always verify against the source.
+   * Verifies a username and password. `basicToken` is the Basic header's value the two were
+   * decoded from, on ordinary requests: the result is cached under it. Interactive logins (form,
+   * token) pass none and always verify against the source.
    */
-  async verify(username: unknown, password: unknown, method: AuthMethod, context: RequestContext, allowCache: boolean): Promise<PasswordResult> {
+  async verify(username: unknown, password: unknown, method: AuthMethod, context: RequestContext, basicToken?: string): Promise<PasswordResult> {
     const name = typeof username === 'string' ? username : '';
     const secret = typeof password === 'string' ? password : '';
-    const key = allowCache && name !== '' && secret !== '' ? this.keyOf(name, secret) : undefined;
+    const key = basicToken !== undefined && basicToken !== '' && name !== '' && secret !== '' ? this.keyOf(basicToken) : undefined;
     if (key) {
       const hit = this.verified.get(key);
       if (hit) {
@@ -300,12 +302,12 @@ export class PasswordChain {
     this.verified.clear();
   }
 
-  private keyOf(username: string, password: string): string {
+  private keyOf(basicToken: string): string {
     // A keyed SHA-256 rather than an HMAC: the key is only ever compared for equality inside
     // this process, and the one-shot hash costs a quarter of an HMAC object per Basic request.
-    // The name's length keeps name and password apart whatever characters they contain.
-    const name = username.toLowerCase();
-    return sha256(`${this.cacheKey}${name.length}:${name}\0${password}`);
+    // Of the header's value as sent, so that a cached request is not decoded: two spellings of
+    // one credential (a name's case, base64 padding) are two entries, each verified once.
+    return sha256(this.cacheKey + basicToken);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_CONCURRENT_LOGINS_PER_CLIENT, PasswordChain, loginUnavailable, type ChainHasher, type PasswordChainOptions, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import { MISS } from '../../../src/authn/hot-path.js';
 import { clientKey } from '../../../src/http/client-ip.js';
 import { UserCache } from '../../../src/authn/user-cache.js';
 import { configSchema } from '../../../src/config/schema.js';
@@ -95,6 +96,8 @@ async function harness(options: { ldap: boolean; maxFailures?: number; duration?
 }
 
 const reasonOf = (result: PasswordResult): string => (result.ok ? 'ok' : result.reason);
+/** The value of an `Authorization: Basic` header for these credentials. */
+const basicToken = (name: string, password: string): string => Buffer.from(`${name}:${password}`).toString('base64');
 
 describe('every password login spends exactly one password verification', () => {
   for (const ldap of [false, true]) {
@@ -127,7 +130,7 @@ describe('every password login spends exactly one password verification', () => 
       for (const [label, name, password, reason] of cases) {
         test(`${label}: one verification`, async () => {
           h.hasher.reset();
-          const result = await h.chain.verify(name, password, 'form', context, false);
+          const result = await h.chain.verify(name, password, 'form', context);
           assert.equal(reasonOf(result), reason);
           assert.equal(h.hasher.verifications, 1, `verify ${h.hasher.verifies} + dummy ${h.hasher.dummies}`);
           assert.equal(h.hasher.hashes, 0);
@@ -135,13 +138,28 @@ describe('every password login spends exactly one password verification', () => 
       }
 
       test('a Basic credential verified before is answered from the cache without any hashing', async () => {
-        assert.equal(reasonOf(await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, true)), 'ok');
+        assert.equal(reasonOf(await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, basicToken('ann', 'Ann-Passw0rd1'))), 'ok');
         h.hasher.reset();
-        const again = await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, true);
+        const again = await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, basicToken('ann', 'Ann-Passw0rd1'));
         assert.ok(again.ok && again.cached);
-        const cached = h.chain.verifyCached('ann', 'Ann-Passw0rd1');
+        const cached = h.chain.verifyCached(basicToken('ann', 'Ann-Passw0rd1'));
         assert.ok(typeof cached === 'object' && cached.ok && cached.cached, 'the synchronous hot path answers once the user is cached');
         assert.equal(h.hasher.verifications, 0);
+      });
+
+      test('a Basic credential is cached under the header value it came in, and only once verified', async () => {
+        const good = basicToken('ann', 'Ann-Passw0rd1');
+        assert.equal(reasonOf(await h.chain.verify('ann', 'Ann-Passw0rd1', 'basic', context, good)), 'ok');
+        const wrong = basicToken('ann', 'Ann-Passw0rd2');
+        assert.equal(reasonOf(await h.chain.verify('ann', 'Ann-Passw0rd2', 'basic', context, wrong)), 'bad_password');
+        assert.equal(h.chain.verifyCached(wrong), MISS, 'a refused credential is never answered from the cache');
+        const otherCase = basicToken('ANN', 'Ann-Passw0rd1');
+        assert.equal(h.chain.verifyCached(otherCase), MISS, 'another spelling of a cached credential is verified on its own');
+        h.hasher.reset();
+        assert.equal(reasonOf(await h.chain.verify('ANN', 'Ann-Passw0rd1', 'basic', context, otherCase)), 'ok');
+        assert.equal(h.hasher.verifications, 1);
+        assert.ok(typeof h.chain.verifyCached(otherCase) === 'object');
+        assert.equal(h.chain.verifyCached(''), MISS);
       });
     });
   }
@@ -149,12 +167,12 @@ describe('every password login spends exactly one password verification', () => 
   test('a directory name waits for the dummy verification even when the bind is refused at once', async () => {
     const h = await harness({ ldap: true });
     try {
-      const result = await h.chain.verify('ghost', 'Some-Passw0rd1', 'form', context, false);
+      const result = await h.chain.verify('ghost', 'Some-Passw0rd1', 'form', context);
       assert.equal(reasonOf(result), 'unknown_user');
       assert.equal(h.directory.binds, 1);
       assert.equal(h.hasher.dummies, 1);
       h.directory.down = true;
-      assert.equal(reasonOf(await h.chain.verify('bob', 'Bob-Ldap-1', 'form', context, false)), 'directory_unavailable');
+      assert.equal(reasonOf(await h.chain.verify('bob', 'Bob-Ldap-1', 'form', context)), 'directory_unavailable');
       assert.equal(h.hasher.dummies, 2, 'an outage costs the same work too');
     } finally {
       await h.store.close();
@@ -171,7 +189,7 @@ describe('concurrent guesses never exceed max_failures', () => {
     try {
       const guesses = Array.from({ length: 30 }, (_, i) => `Wrong-guess${i}`);
       guesses.push('Victim-Passw0rd1');
-      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('victim', p, 'form', client(i), false)));
+      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('victim', p, 'form', client(i))));
       assert.ok(h.hasher.verifies <= 5, `${h.hasher.verifies} guesses were verified`);
       assert.equal(h.hasher.verifications, 31, 'refused guesses still spend the dummy verification');
       assert.equal(reasonOf(results[30] as PasswordResult), 'locked_out');
@@ -179,10 +197,10 @@ describe('concurrent guesses never exceed max_failures', () => {
       assert.equal(results.filter((r) => reasonOf(r) === 'bad_password').length, h.hasher.verifies);
       assert.ok(((await h.store.getLockout('victim')) ?? 0) > h.clock.now, 'the store holds the lockout for other replicas');
 
-      assert.equal(reasonOf(await h.chain.verify('Victim', 'Victim-Passw0rd1', 'form', context, false)), 'locked_out');
+      assert.equal(reasonOf(await h.chain.verify('Victim', 'Victim-Passw0rd1', 'form', context)), 'locked_out');
       assert.ok(h.hasher.verifies <= 5);
       h.clock.now += 16 * 60_000;
-      assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok', 'the lockout ends after its duration');
+      assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context)), 'ok', 'the lockout ends after its duration');
     } finally {
       await h.store.close();
     }
@@ -191,8 +209,8 @@ describe('concurrent guesses never exceed max_failures', () => {
   test('the right password arriving while max_failures guesses are in flight is refused like a locked account', async () => {
     const h = await harness({ ldap: false, maxFailures: 3 });
     try {
-      const wrong = Array.from({ length: 3 }, (_, i) => h.chain.verify('victim', `Wrong-guess${i}`, 'form', context, false));
-      const right = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false);
+      const wrong = Array.from({ length: 3 }, (_, i) => h.chain.verify('victim', `Wrong-guess${i}`, 'form', context));
+      const right = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context);
       assert.equal(reasonOf(right), 'locked_out');
       assert.deepEqual((await Promise.all(wrong)).map(reasonOf), ['bad_password', 'bad_password', 'bad_password']);
       assert.equal(h.hasher.verifies, 3);
@@ -205,9 +223,9 @@ describe('concurrent guesses never exceed max_failures', () => {
     const h = await harness({ ldap: false, maxFailures: 3 });
     try {
       for (let round = 0; round < 3; round++) {
-        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context, false)), 'bad_password');
-        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context, false)), 'bad_password');
-        assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok');
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context)), 'bad_password');
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Wrong-guess', 'form', context)), 'bad_password');
+        assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context)), 'ok');
       }
     } finally {
       await h.store.close();
@@ -219,7 +237,7 @@ describe('concurrent guesses never exceed max_failures', () => {
     try {
       const guesses = Array.from({ length: 20 }, (_, i) => `Wrong-guess${i}`);
       guesses.push('Carol-Ldap-1');
-      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('carol', p, 'basic', client(i), true)));
+      const results = await Promise.all(guesses.map((p, i) => h.chain.verify('carol', p, 'basic', client(i), basicToken('carol', p))));
       assert.ok(h.directory.binds <= 3, `${h.directory.binds} binds`);
       assert.equal(reasonOf(results[20] as PasswordResult), 'locked_out');
     } finally {
@@ -230,10 +248,10 @@ describe('concurrent guesses never exceed max_failures', () => {
   test('after a lockout shorter than the window, guesses are evaluated one at a time', async () => {
     const h = await harness({ ldap: false, maxFailures: 3, duration: '1m' });
     try {
-      for (let i = 0; i < 3; i++) await h.chain.verify('victim', `Wrong-guess${i}`, 'form', context, false);
+      for (let i = 0; i < 3; i++) await h.chain.verify('victim', `Wrong-guess${i}`, 'form', context);
       h.clock.now += 2 * 60_000;
       h.hasher.reset();
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => h.chain.verify('victim', `Again-wrong${i}`, 'form', client(i), false)));
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => h.chain.verify('victim', `Again-wrong${i}`, 'form', client(i))));
       assert.equal(h.hasher.verifies, 1);
       assert.equal(results.filter((r) => reasonOf(r) === 'bad_password').length, 1);
     } finally {
@@ -270,10 +288,10 @@ test('a flood of logins with made-up names is refused at once past the bound, wi
   const h = await harness({ ldap: false, maxConcurrentLogins: 4, maxFailures: 3, hasher });
   try {
     // Four logins with made-up names take every slot at once (each then waits on its hash).
-    const flood = Array.from({ length: 4 }, (_, i) => h.chain.verify(`bogus${i}`, 'x', 'form', context, false));
+    const flood = Array.from({ length: 4 }, (_, i) => h.chain.verify(`bogus${i}`, 'x', 'form', context));
     // Past the bound: refused at once, for a real name too, and with the right password.
     for (let i = 0; i < 5; i++) {
-      const refused = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false);
+      const refused = await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context);
       assert.deepEqual(refused, { ok: false, reason: 'overloaded', userType: 'local', status: 503 });
     }
     assert.ok(hasher.entered <= 4, `only the four admitted logins reach the hasher (${hasher.entered})`);
@@ -281,7 +299,7 @@ test('a flood of logins with made-up names is refused at once past the bound, wi
     assert.deepEqual((await Promise.all(flood)).map(reasonOf), ['unknown_user', 'unknown_user', 'unknown_user', 'unknown_user']);
     assert.equal(hasher.entered, 4);
     // The five refusals were no guesses: victim (max_failures 3) logs in now.
-    assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context, false)), 'ok');
+    assert.equal(reasonOf(await h.chain.verify('victim', 'Victim-Passw0rd1', 'form', context)), 'ok');
     // Every login path answers such a refusal with this error (the directory's own stays as it was).
     const overloaded = loginUnavailable('overloaded');
     assert.deepEqual([overloaded.code, overloaded.status, overloaded.headers], ['logins_overloaded', 503, { 'retry-after': '1' }]);
@@ -301,21 +319,21 @@ describe('one client address holds at most its share of the login slots', () => 
     const h = await harness({ ldap: false, maxFailures: 3, hasher, chain: { recordLogin: (_result, _type, reason) => recorded.push(reason) } });
     const { chain } = h;
     try {
-      const flood = Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, (_, i) => chain.verify(`bogus${i}`, 'x', 'form', from('203.0.113.7'), false));
+      const flood = Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, (_, i) => chain.verify(`bogus${i}`, 'x', 'form', from('203.0.113.7')));
       for (let i = 0; i < 5; i++) {
-        const refused = await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'), false);
+        const refused = await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'));
         assert.deepEqual(refused, { ok: false, reason: 'overloaded', userType: 'local', status: 503 });
       }
       assert.ok(hasher.entered <= MAX_CONCURRENT_LOGINS_PER_CLIENT, `only the admitted logins reach the hasher (${hasher.entered})`);
       assert.deepEqual(recorded, ['overloaded', 'overloaded', 'overloaded', 'overloaded', 'overloaded']);
       // Another address is admitted while the first one still holds its share.
-      const other = chain.verify('victim', 'Victim-Passw0rd1', 'form', from('198.51.100.9'), false);
+      const other = chain.verify('victim', 'Victim-Passw0rd1', 'form', from('198.51.100.9'));
       hasher.release();
       assert.equal(reasonOf(await other), 'ok');
       assert.deepEqual((await Promise.all(flood)).map(reasonOf), Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, () => 'unknown_user'));
       // The share comes back as the logins end, and no address is remembered once it holds none.
       assert.equal(chain.clientsWithLoginsInProgress, 0);
-      assert.equal(reasonOf(await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'), false)), 'ok');
+      assert.equal(reasonOf(await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'))), 'ok');
       assert.equal(chain.clientsWithLoginsInProgress, 0);
       assert.equal(hasher.entered, MAX_CONCURRENT_LOGINS_PER_CLIENT + 2, 'the flood, the other client and the last login: nothing else was hashed');
     } finally {
@@ -328,9 +346,9 @@ describe('one client address holds at most its share of the login slots', () => 
     const h = await harness({ ldap: false, hasher, chain: { maxConcurrentLoginsPerClient: 2 } });
     const { chain } = h;
     try {
-      const flood = [chain.verify('bogus1', 'x', 'form', from('2001:db8:1:2::1'), false), chain.verify('bogus2', 'x', 'form', from('2001:db8:1:2:ffff:ffff:ffff:fffe'), false)];
-      assert.equal(reasonOf(await chain.verify('bogus3', 'x', 'form', from('2001:0db8:0001:0002:0:0:0:9'), false)), 'overloaded');
-      const neighbour = chain.verify('bogus4', 'x', 'form', from('2001:db8:1:3::1'), false);
+      const flood = [chain.verify('bogus1', 'x', 'form', from('2001:db8:1:2::1')), chain.verify('bogus2', 'x', 'form', from('2001:db8:1:2:ffff:ffff:ffff:fffe'))];
+      assert.equal(reasonOf(await chain.verify('bogus3', 'x', 'form', from('2001:0db8:0001:0002:0:0:0:9'))), 'overloaded');
+      const neighbour = chain.verify('bogus4', 'x', 'form', from('2001:db8:1:3::1'));
       hasher.release();
       assert.deepEqual((await Promise.all([...flood, neighbour])).map(reasonOf), ['unknown_user', 'unknown_user', 'unknown_user']);
       assert.equal(chain.clientsWithLoginsInProgress, 0);
