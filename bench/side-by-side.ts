@@ -1,0 +1,159 @@
+/**
+ * `npm run bench:side-by-side`: the gateway and bare http-proxy measured at the same time.
+ *
+ * On a shared 2-core machine the ceiling moves by ±20 % between sequential runs, and a scenario's
+ * ratio with it. Here both proxies are pinned to the same CPU and loaded at once by two wrk
+ * processes (on the other CPUs), so both share every condition of the machine; each one's CPU
+ * time from /proc is divided by its own requests. The gateway runs a small configuration (one
+ * local user, the public rule, metrics served as by default), so its code sees one credential kind
+ * per scenario. Two copies of the same proxy read 0.98–1.02× of each other this way.
+ *
+ * One gateway serves the scenarios in turn, as a gateway serves mixed traffic: the code of each
+ * credential kind then runs with what the kinds before it left in V8's feedback. BENCH_SBS_FRESH=1
+ * starts a fresh gateway (same configuration and store) for each scenario instead, to see one
+ * kind's cost alone (in the runs of 2026-11-28 it read the same within the pairs' spread).
+ *
+ * Env: BENCH_SBS_PAIRS (timed pairs per scenario, default 3), BENCH_SBS_DURATION (s, 8),
+ * BENCH_SBS_WARMUP (s, 3), BENCH_SBS_CONNECTIONS (per wrk, 16), BENCH_SBS_FRESH (0).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+import { cpuSeconds, placed, placementNote, type Placement } from './proc.js';
+import { runWrk } from './wrk.js';
+
+const PAIRS = Number(process.env.BENCH_SBS_PAIRS ?? 3);
+const DURATION = Number(process.env.BENCH_SBS_DURATION ?? 8);
+const WARMUP = Number(process.env.BENCH_SBS_WARMUP ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_SBS_CONNECTIONS ?? 16);
+const FRESH = process.env.BENCH_SBS_FRESH === '1';
+const PASSWORD = 'Alice-Bench-Passw0rd';
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  info: Record<string, unknown>;
+}
+
+function start(args: string[], placement: Placement, env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
+  const [command, argv] = placed(placement, process.execPath, args);
+  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown> }));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+  });
+}
+
+interface Side {
+  pid: number;
+  url: string;
+  headers: Record<string, string>;
+}
+
+interface Pair {
+  cpuRatio: number;
+  rpsRatio: number;
+  bareUs: number;
+  gatewayUs: number;
+}
+
+/** Both sides loaded at once for `seconds`; CPU µs per request of each. */
+async function pair(bare: Side, gateway: Side, seconds: number): Promise<Pair> {
+  const before = [cpuSeconds(bare.pid), cpuSeconds(gateway.pid)] as const;
+  const [b, g] = await Promise.all([bare, gateway].map((side) => runWrk({ url: side.url, headers: side.headers, connections: CONNECTIONS, durationSeconds: seconds })));
+  const after = [cpuSeconds(bare.pid), cpuSeconds(gateway.pid)] as const;
+  if (!b || !g || b.non2xx + g.non2xx > 0 || b.requests === 0 || g.requests === 0) throw new Error('side by side: a run had non-2xx answers or none at all');
+  const bareUs = ((after[0] - before[0]) / b.requests) * 1e6;
+  const gatewayUs = ((after[1] - before[1]) / g.requests) * 1e6;
+  return { cpuRatio: gatewayUs / bareUs, rpsRatio: g.requests / b.requests, bareUs, gatewayUs };
+}
+
+function stop(proc: Proc): Promise<void> {
+  if (proc.child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.child.once('exit', () => resolve());
+    proc.child.kill('SIGTERM');
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-sbs-'));
+  const procs: Proc[] = [];
+  try {
+    const upstream = await start(['bench/upstream.mjs'], 'load');
+    procs.push(upstream);
+    const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
+    writeFileSync(join(dir, 'seed.txt'), `alice=${PASSWORD}\n`);
+    writeFileSync(
+      join(dir, 'portcullis.yaml'),
+      stringify({
+        server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+        metrics: { listen: '127.0.0.1:0' },
+        store: { url: `sqlite:${join(dir, 'portcullis.db')}` },
+        users: { seed_file: join(dir, 'seed.txt') },
+        routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
+        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+      }),
+    );
+    const bare = await start(['bench/bare-proxy.mjs', upstreamUrl], 'proxy');
+    procs.push(bare);
+    const startGateway = async (): Promise<Proc> => {
+      const started = await start(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], 'proxy', { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
+      procs.push(started);
+      return started;
+    };
+    let gateway = await startGateway();
+    let base = gateway.info.url as string;
+    const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+    const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+    const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
+    const scenarios: Array<[string, string, Record<string, string>]> = [
+      ['public rule, no credentials', '/public/x', {}],
+      ['session cookie', '/x', { cookie }],
+      ['Basic, local user (cached)', '/x', { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
+      ['X-Authentication API token', '/x', { 'x-authentication': token }],
+    ];
+    const bareSide: Side = { pid: bare.pid, url: `http://127.0.0.1:${bare.info.port as number}/x`, headers: {} };
+    const lines = [
+      `Side by side — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; both proxies on the same CPU, loaded at once, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s after ${WARMUP}s; ${FRESH ? 'a fresh gateway for each scenario' : 'one gateway for the scenarios in turn'}`,
+      '',
+      '| gateway path | CPU vs bare | req/s vs bare | pairs: CPU µs/req bare → gateway (ratio) |',
+      '|---|---:|---:|---|',
+    ];
+    for (const [index, [name, path, headers]] of scenarios.entries()) {
+      if (FRESH && index > 0) {
+        await stop(gateway);
+        gateway = await startGateway();
+        base = gateway.info.url as string;
+      }
+      // A fast wrong answer is not a result: the identity must reach the upstream, and without
+      // credentials the same URL must be refused (the public rule must let it through).
+      const seen = (await (await fetch(base + path, { headers })).json()) as { user: string | null };
+      const anonymous = await fetch(base + path);
+      await anonymous.arrayBuffer();
+      if (path === '/x' ? seen.user !== 'alice' || anonymous.status !== 401 : anonymous.status !== 200) throw new Error(`${name}: upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
+      const gatewaySide: Side = { pid: gateway.pid, url: base + path, headers };
+      await pair(bareSide, gatewaySide, WARMUP);
+      const pairs: Pair[] = [];
+      for (let i = 0; i < PAIRS; i++) pairs.push(await pair(bareSide, gatewaySide, DURATION));
+      const range = (values: number[]): string => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;
+      lines.push(`| ${name} | ${range(pairs.map((p) => p.cpuRatio))} | ${range(pairs.map((p) => p.rpsRatio))} | ${pairs.map((p) => `${p.bareUs.toFixed(0)} → ${p.gatewayUs.toFixed(0)} (${p.cpuRatio.toFixed(2)})`).join('; ')} |`);
+      process.stderr.write(`${lines[lines.length - 1]}\n`);
+    }
+    const text = lines.join('\n') + '\n';
+    process.stdout.write(text);
+    mkdirSync('.bench', { recursive: true });
+    writeFileSync(join('.bench', 'side-by-side.md'), text);
+  } finally {
+    for (const proc of procs.reverse()) proc.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
