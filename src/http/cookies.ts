@@ -36,14 +36,22 @@ export function cookieName(setCookieOrPair: string): string {
   return (eq === -1 ? setCookieOrPair : setCookieOrPair.slice(0, eq)).trim();
 }
 
-/** Removes one cookie from a Cookie header, keeping the others byte for byte. */
-export function removeCookie(header: string, name: string): string {
-  return header
-    .split(';')
-    .filter((part) => cookieName(part) !== name)
-    .map((part) => part.trim())
-    .filter((part) => part !== '')
-    .join('; ');
+/**
+ * A Cookie header without the named cookies: the other pairs trimmed, empty ones dropped, joined
+ * by '; '. One pass and one string, without splitting into arrays: it runs on every forwarded
+ * request that carries the session cookie.
+ */
+export function removeCookies(header: string, names: readonly string[]): string {
+  let out = '';
+  let start = 0;
+  while (start <= header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const part = header.slice(start, end).trim();
+    if (part !== '' && !names.includes(cookieName(part))) out = out === '' ? part : `${out}; ${part}`;
+    start = end + 1;
+  }
+  return out;
 }
 
 export interface CookieAttributes {

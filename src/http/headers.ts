@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IdentityHeadersConfig } from '../config/schema.js';
-import { removeCookie } from './cookies.js';
+import { removeCookies } from './cookies.js';
 
 /** Lower-case, with `_` and `.` read as `-` (how many servers and frameworks fold names). */
 export function normaliseHeaderName(name: string): string {
@@ -156,8 +156,7 @@ export class HeaderPolicy {
         if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
         if (options.passCredentials) out.push('cookie', value);
         else {
-          let kept = value;
-          for (const name of this.credentialCookies) if (kept.includes(name)) kept = removeCookie(kept, name);
+          const kept = this.credentialCookies.some((name) => value.includes(name)) ? removeCookies(value, this.credentialCookies) : value;
           if (kept !== '') out.push('cookie', kept);
         }
       }
