@@ -101,16 +101,24 @@ function lastDump(proc: Proc): Record<string, number> {
 /** Per-request event counts of one counted block. */
 type Block = Record<string, number>;
 
+/** The simulated events of a block, summed by kind. */
+function simulatedEvents(b: Block): { i1: number; d1: number; ll: number; mispredicted: number } {
+  return {
+    i1: b.I1mr ?? 0,
+    d1: (b.D1mr ?? 0) + (b.D1mw ?? 0),
+    ll: (b.ILmr ?? 0) + (b.DLmr ?? 0) + (b.DLmw ?? 0),
+    mispredicted: (b.Bcm ?? 0) + (b.Bim ?? 0),
+  };
+}
+
 /**
  * Estimated cycles per request from the simulated events, with the weights KCachegrind's cycle
  * estimate uses (a first-level miss 10, a last-level miss 100, a mispredicted branch 10): a model,
  * not a measurement, but one in which a larger footprint shows, unlike in instructions alone.
  */
 function cycleEstimate(b: Block): number {
-  const l1 = (b.I1mr ?? 0) + (b.D1mr ?? 0) + (b.D1mw ?? 0);
-  const ll = (b.ILmr ?? 0) + (b.DLmr ?? 0) + (b.DLmw ?? 0);
-  const mispredicted = (b.Bcm ?? 0) + (b.Bim ?? 0);
-  return (b.Ir ?? 0) + 10 * l1 + 100 * ll + 10 * mispredicted;
+  const { i1, d1, ll, mispredicted } = simulatedEvents(b);
+  return (b.Ir ?? 0) + 10 * (i1 + d1) + 100 * ll + 10 * mispredicted;
 }
 
 async function count(proc: Proc, url: string, headers: Record<string, string>): Promise<Block[]> {
@@ -187,8 +195,8 @@ async function main(): Promise<void> {
       if (CACHE) {
         const cycles = cycleEstimate(least);
         if (proc === bare) bareCycles = cycles;
-        const f = (n: number): string => n.toFixed(0);
-        simulated.push(`| ${name} | ${f(least.I1mr ?? 0)} | ${f((least.D1mr ?? 0) + (least.D1mw ?? 0))} | ${f((least.ILmr ?? 0) + (least.DLmr ?? 0) + (least.DLmw ?? 0))} | ${f((least.Bcm ?? 0) + (least.Bim ?? 0))} | ${(cycles / 1000).toFixed(1)} | ${(cycles / bareCycles).toFixed(2)}× |`);
+        const { i1, d1, ll, mispredicted } = simulatedEvents(least);
+        simulated.push(`| ${name} | ${i1.toFixed(0)} | ${d1.toFixed(0)} | ${ll.toFixed(0)} | ${mispredicted.toFixed(0)} | ${(cycles / 1000).toFixed(1)} | ${(cycles / bareCycles).toFixed(2)}× |`);
         process.stderr.write(`${simulated[simulated.length - 1]}\n`);
       }
     }

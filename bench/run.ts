@@ -8,18 +8,17 @@
  * BENCH_PACED_DELAY_MS (10: the pause per connection between requests in the paced comparison),
  * BENCH_PIN (1: the proxy under test on its own CPU, see proc.ts; 0 turns it off).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { sqliteBinding } from '../src/store/sqlite/binding.js';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify } from 'yaml';
 import { startSlapd } from '../test/helpers/slapd.js';
-import { cpuSeconds, placed, placementNote, rssBytes, soakMemory, type Placement } from './proc.js';
+import { cpuSeconds, placementNote, rssBytes, soakMemory } from './proc.js';
+import { startProcess, stop, type Proc } from './processes.js';
 import { mixedScript, pacedScript, postJsonScript } from './lua.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
@@ -35,32 +34,6 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 const PACED_DELAY_MS = Number(process.env.BENCH_PACED_DELAY_MS ?? 10);
 const ADMIN_PASSWORD = 'Bench-Admin-Passw0rd';
 const HS_SECRET = 'bench-shared-secret-with-more-than-32-bytes';
-
-interface Proc {
-  child: ChildProcess;
-  pid: number;
-  info: Record<string, unknown>;
-}
-
-async function startProcess(args: string[], env: NodeJS.ProcessEnv = process.env, placement: Placement = 'proxy'): Promise<Proc> {
-  const [command, argv] = placed(placement, process.execPath, args);
-  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.once('line', (l) => resolve(l));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
-  });
-  return { child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown> };
-}
-
-function stop(proc: Proc | undefined): Promise<void> {
-  if (!proc || proc.child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    proc.child.once('exit', () => resolve());
-    proc.child.kill('SIGTERM');
-    setTimeout(() => proc.child.kill('SIGKILL'), 5000).unref();
-  });
-}
 
 interface Row {
   scenario: string;

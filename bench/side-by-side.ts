@@ -16,13 +16,12 @@
  * Env: BENCH_SBS_PAIRS (timed pairs per scenario, default 3), BENCH_SBS_DURATION (s, 8),
  * BENCH_SBS_WARMUP (s, 3), BENCH_SBS_CONNECTIONS (per wrk, 16), BENCH_SBS_FRESH (0).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
-import { cpuSeconds, placed, placementNote, type Placement } from './proc.js';
+import { cpuSeconds, placementNote } from './proc.js';
+import { startProcess, stop, type Proc } from './processes.js';
 import { runWrk } from './wrk.js';
 
 const PAIRS = Number(process.env.BENCH_SBS_PAIRS ?? 3);
@@ -31,21 +30,6 @@ const WARMUP = Number(process.env.BENCH_SBS_WARMUP ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_SBS_CONNECTIONS ?? 16);
 const FRESH = process.env.BENCH_SBS_FRESH === '1';
 const PASSWORD = 'Alice-Bench-Passw0rd';
-
-interface Proc {
-  child: ChildProcess;
-  pid: number;
-  info: Record<string, unknown>;
-}
-
-function start(args: string[], placement: Placement, env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
-  const [command, argv] = placed(placement, process.execPath, args);
-  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown> }));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
-  });
-}
 
 interface Side {
   pid: number;
@@ -71,19 +55,11 @@ async function pair(bare: Side, gateway: Side, seconds: number): Promise<Pair> {
   return { cpuRatio: gatewayUs / bareUs, rpsRatio: g.requests / b.requests, bareUs, gatewayUs };
 }
 
-function stop(proc: Proc): Promise<void> {
-  if (proc.child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    proc.child.once('exit', () => resolve());
-    proc.child.kill('SIGTERM');
-  });
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-sbs-'));
   const procs: Proc[] = [];
   try {
-    const upstream = await start(['bench/upstream.mjs'], 'load');
+    const upstream = await startProcess(['bench/upstream.mjs'], process.env, 'load');
     procs.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
     writeFileSync(join(dir, 'seed.txt'), `alice=${PASSWORD}\n`);
@@ -98,10 +74,10 @@ async function main(): Promise<void> {
         access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
       }),
     );
-    const bare = await start(['bench/bare-proxy.mjs', upstreamUrl], 'proxy');
+    const bare = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
     procs.push(bare);
     const startGateway = async (): Promise<Proc> => {
-      const started = await start(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], 'proxy', { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
+      const started = await startProcess(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
       procs.push(started);
       return started;
     };
@@ -148,7 +124,7 @@ async function main(): Promise<void> {
     mkdirSync('.bench', { recursive: true });
     writeFileSync(join('.bench', 'side-by-side.md'), text);
   } finally {
-    for (const proc of procs.reverse()) proc.child.kill('SIGTERM');
+    for (const proc of procs.reverse()) await stop(proc);
     rmSync(dir, { recursive: true, force: true });
   }
 }
