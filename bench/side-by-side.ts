@@ -13,14 +13,20 @@
  * starts a fresh gateway (same configuration and store) for each scenario instead, to see one
  * kind's cost alone (in the runs of 2026-11-28 it read the same within the pairs' spread).
  *
+ * BENCH_SBS_AGAINST=<another built checkout> measures that checkout's gateway in place of bare
+ * http-proxy (each with its own store, the same configuration): two versions of the gateway,
+ * side by side, which is how a change is judged on these machines. The table's "bare" column is
+ * then the other checkout.
+ *
  * Env: BENCH_SBS_PAIRS (timed pairs per scenario, default 3), BENCH_SBS_DURATION (s, 8),
- * BENCH_SBS_WARMUP (s, 3), BENCH_SBS_CONNECTIONS (per wrk, 16), BENCH_SBS_FRESH (0).
+ * BENCH_SBS_WARMUP (s, 3), BENCH_SBS_CONNECTIONS (per wrk, 16), BENCH_SBS_FRESH (0),
+ * BENCH_SBS_AGAINST (unset), BENCH_SBS_GATEWAY_FLAGS (node flags for this checkout's gateway only).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { cpuSeconds, placementNote } from './proc.js';
+import { cpuSeconds, placementNote, rssBytes } from './proc.js';
 import { startProcess, stop, type Proc } from './processes.js';
 import { runWrk } from './wrk.js';
 
@@ -29,6 +35,9 @@ const DURATION = Number(process.env.BENCH_SBS_DURATION ?? 8);
 const WARMUP = Number(process.env.BENCH_SBS_WARMUP ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_SBS_CONNECTIONS ?? 16);
 const FRESH = process.env.BENCH_SBS_FRESH === '1';
+const AGAINST = process.env.BENCH_SBS_AGAINST ? resolve(process.env.BENCH_SBS_AGAINST) : undefined;
+/** Node or V8 flags for this checkout's gateway only (e.g. to try one against the same code without it). */
+const GATEWAY_FLAGS = (process.env.BENCH_SBS_GATEWAY_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 const PASSWORD = 'Alice-Bench-Passw0rd';
 
 interface Side {
@@ -62,56 +71,91 @@ async function main(): Promise<void> {
     const upstream = await startProcess(['bench/upstream.mjs'], process.env, 'load');
     procs.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
-    writeFileSync(join(dir, 'seed.txt'), `alice=${PASSWORD}\n`);
-    writeFileSync(
-      join(dir, 'portcullis.yaml'),
-      stringify({
-        server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
-        metrics: { listen: '127.0.0.1:0' },
-        store: { url: `sqlite:${join(dir, 'portcullis.db')}` },
-        users: { seed_file: join(dir, 'seed.txt') },
-        routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
-        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
-      }),
-    );
-    const bare = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
-    procs.push(bare);
-    const startGateway = async (): Promise<Proc> => {
-      const started = await startProcess(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
+    const configFor = (name: string): string => {
+      const sub = join(dir, name);
+      mkdirSync(sub);
+      writeFileSync(join(sub, 'seed.txt'), `alice=${PASSWORD}\n`);
+      writeFileSync(
+        join(sub, 'portcullis.yaml'),
+        stringify({
+          server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+          metrics: { listen: '127.0.0.1:0' },
+          store: { url: `sqlite:${join(sub, 'portcullis.db')}` },
+          users: { seed_file: join(sub, 'seed.txt') },
+          routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
+          access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+        }),
+      );
+      return join(sub, 'portcullis.yaml');
+    };
+    const startGateway = async (root: string, config: string): Promise<Proc> => {
+      const flags = root === process.cwd() ? GATEWAY_FLAGS : [];
+      const started = await startProcess([...flags, join(root, 'bench/gateway.mjs'), config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
       procs.push(started);
       return started;
     };
-    let gateway = await startGateway();
-    let base = gateway.info.url as string;
-    const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
-    const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
-    const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
-    const scenarios: Array<[string, string, Record<string, string>]> = [
-      ['public rule, no credentials', '/public/x', {}],
-      ['session cookie', '/x', { cookie }],
-      ['Basic, local user (cached)', '/x', { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
-      ['X-Authentication API token', '/x', { 'x-authentication': token }],
-    ];
-    const bareSide: Side = { pid: bare.pid, url: `http://127.0.0.1:${bare.info.port as number}/x`, headers: {} };
+    /** The scenarios' URLs and credentials for one gateway (its own session and token). */
+    const scenariosOf = async (gatewayProc: Proc): Promise<Array<[string, string, Record<string, string>]>> => {
+      const base = gatewayProc.info.url as string;
+      const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+      const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+      const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
+      return [
+        ['public rule, no credentials', base + '/public/x', {}],
+        ['session cookie', base + '/x', { cookie }],
+        ['Basic, local user (cached)', base + '/x', { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
+        ['X-Authentication API token', base + '/x', { 'x-authentication': token }],
+      ];
+    };
+    const config = configFor('gateway');
+    let gateway = await startGateway(process.cwd(), config);
+    let scenarios = await scenariosOf(gateway);
+    let other: Proc;
+    let otherScenarios: Array<[string, string, Record<string, string>]> = [];
+    const otherConfig = AGAINST ? configFor('against') : '';
+    if (AGAINST) {
+      other = await startGateway(AGAINST, otherConfig);
+      otherScenarios = await scenariosOf(other);
+    } else {
+      other = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
+      procs.push(other);
+    }
     const lines = [
-      `Side by side — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; both proxies on the same CPU, loaded at once, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s after ${WARMUP}s; ${FRESH ? 'a fresh gateway for each scenario' : 'one gateway for the scenarios in turn'}`,
+      `Side by side — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; both proxies on the same CPU, loaded at once, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s after ${WARMUP}s; ${FRESH ? 'a fresh gateway for each scenario' : 'one gateway for the scenarios in turn'}${AGAINST ? `; "bare" below is the gateway of ${AGAINST}` : ''}`,
       '',
       '| gateway path | CPU vs bare | req/s vs bare | pairs: CPU µs/req bare → gateway (ratio) |',
       '|---|---:|---:|---|',
     ];
-    for (const [index, [name, path, headers]] of scenarios.entries()) {
+    /** Checks one side's scenario: the identity must reach the upstream, and without credentials
+     *  the same URL must be refused (the public rule must let it through). A fast wrong answer is
+     *  not a result. */
+    const check = async (name: string, url: string, headers: Record<string, string>): Promise<void> => {
+      const seen = (await (await fetch(url, { headers })).json()) as { user: string | null };
+      const anonymous = await fetch(url);
+      await anonymous.arrayBuffer();
+      const isPublic = url.includes('/public/');
+      if (isPublic ? anonymous.status !== 200 : seen.user !== 'alice' || anonymous.status !== 401) throw new Error(`${name}: upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
+    };
+    for (let index = 0; index < scenarios.length; index++) {
       if (FRESH && index > 0) {
         await stop(gateway);
-        gateway = await startGateway();
-        base = gateway.info.url as string;
+        gateway = await startGateway(process.cwd(), config);
+        scenarios = await scenariosOf(gateway);
+        if (AGAINST) {
+          await stop(other);
+          other = await startGateway(AGAINST, otherConfig);
+          otherScenarios = await scenariosOf(other);
+        }
       }
-      // A fast wrong answer is not a result: the identity must reach the upstream, and without
-      // credentials the same URL must be refused (the public rule must let it through).
-      const seen = (await (await fetch(base + path, { headers })).json()) as { user: string | null };
-      const anonymous = await fetch(base + path);
-      await anonymous.arrayBuffer();
-      if (path === '/x' ? seen.user !== 'alice' || anonymous.status !== 401 : anonymous.status !== 200) throw new Error(`${name}: upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
-      const gatewaySide: Side = { pid: gateway.pid, url: base + path, headers };
+      const [name, url, headers] = scenarios[index] as [string, string, Record<string, string>];
+      await check(name, url, headers);
+      const gatewaySide: Side = { pid: gateway.pid, url, headers };
+      let bareSide: Side = { pid: other.pid, url: `http://127.0.0.1:${other.info.port as number}/x`, headers: {} };
+      if (AGAINST) {
+        const [, otherUrl, otherHeaders] = otherScenarios[index] as [string, string, Record<string, string>];
+        await check(`${name} (against)`, otherUrl, otherHeaders);
+        bareSide = { pid: other.pid, url: otherUrl, headers: otherHeaders };
+      }
       await pair(bareSide, gatewaySide, WARMUP);
       const pairs: Pair[] = [];
       for (let i = 0; i < PAIRS; i++) pairs.push(await pair(bareSide, gatewaySide, DURATION));
@@ -119,6 +163,8 @@ async function main(): Promise<void> {
       lines.push(`| ${name} | ${range(pairs.map((p) => p.cpuRatio))} | ${range(pairs.map((p) => p.rpsRatio))} | ${pairs.map((p) => `${p.bareUs.toFixed(0)} → ${p.gatewayUs.toFixed(0)} (${p.cpuRatio.toFixed(2)})`).join('; ')} |`);
       process.stderr.write(`${lines[lines.length - 1]}\n`);
     }
+    const mib = (pid: number): string => `${(rssBytes(pid) / 2 ** 20).toFixed(0)} MiB`;
+    lines.push('', `RSS at the end: ${AGAINST ? 'the other gateway' : 'bare http-proxy'} ${mib(other.pid)}, the gateway ${mib(gateway.pid)}`);
     const text = lines.join('\n') + '\n';
     process.stdout.write(text);
     mkdirSync('.bench', { recursive: true });
