@@ -54,11 +54,15 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / clockTicks();
 }
 
-/** Resident set size in bytes. */
+/**
+ * Resident set size in bytes. Throws for a process that has exited: one not yet reaped still
+ * has a /proc entry, without VmRSS, and a 0 read from it would pass for a reading.
+ */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
-  return match ? Number(match[1]) * 1024 : 0;
+  if (!match) throw new Error(`process ${pid} has no resident set: it has exited`);
+  return Number(match[1]) * 1024;
 }
 
 /** RSS over a soak, from readings taken at a steady interval. */

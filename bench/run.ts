@@ -250,8 +250,17 @@ async function main(): Promise<void> {
     // RSS every second of the soak (see soakMemory: single readings fall anywhere in V8's heap cycle).
     const gatewayPid = gateway.pid;
     const readings = [rssBytes(gatewayPid)];
-    const sampler = setInterval(() => readings.push(rssBytes(gatewayPid)), 1000);
+    // A gateway that dies during the soak fails the bench (after wrk), not the timer's callback.
+    let sampleError: unknown;
+    const sampler = setInterval(() => {
+      try {
+        readings.push(rssBytes(gatewayPid));
+      } catch (err) {
+        sampleError ??= err;
+      }
+    }, 1000);
     const soak = await runWrk({ url: base + '/x', connections: CONNECTIONS, durationSeconds: SOAK, script: mixed }).finally(() => clearInterval(sampler));
+    if (sampleError !== undefined) throw sampleError;
     readings.push(rssBytes(gatewayPid));
     const soakRss = soakMemory(readings);
 
