@@ -46,6 +46,33 @@ interface Side {
   headers: Record<string, string>;
 }
 
+/** A login of alice at one gateway: its own session cookie and API token. */
+interface Login {
+  cookie: string;
+  token: string;
+}
+
+interface Scenario {
+  name: string;
+  path: string;
+  headers(login: Login): Record<string, string>;
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  { name: 'public rule, no credentials', path: '/public/x', headers: () => ({}) },
+  { name: 'session cookie', path: '/x', headers: (login) => ({ cookie: login.cookie }) },
+  { name: 'Basic, local user (cached)', path: '/x', headers: () => ({ authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }) },
+  { name: 'X-Authentication API token', path: '/x', headers: (login) => ({ 'x-authentication': login.token }) },
+];
+
+/** One proxy of the comparison: its process, the request that measures it in each scenario, and how to start it afresh. */
+interface Target {
+  proc: Proc;
+  /** The request that measures this proxy in a scenario; a gateway's is checked first (see checked). */
+  side(scenario: Scenario): Promise<Side>;
+  restart(): Promise<Target>;
+}
+
 interface Pair {
   cpuRatio: number;
   rpsRatio: number;
@@ -62,6 +89,20 @@ async function pair(bare: Side, gateway: Side, seconds: number): Promise<Pair> {
   const bareUs = ((after[0] - before[0]) / b.requests) * 1e6;
   const gatewayUs = ((after[1] - before[1]) / g.requests) * 1e6;
   return { cpuRatio: gatewayUs / bareUs, rpsRatio: g.requests / b.requests, bareUs, gatewayUs };
+}
+
+/**
+ * A gateway's scenario, after checking it: the identity must reach the upstream, and without
+ * credentials the same URL must be refused (the public rule must let it through). A fast wrong
+ * answer is not a result.
+ */
+async function checked(scenario: Scenario, side: Side): Promise<Side> {
+  const seen = (await (await fetch(side.url, { headers: side.headers })).json()) as { user: string | null };
+  const anonymous = await fetch(side.url);
+  await anonymous.arrayBuffer();
+  const isPublic = scenario.path.startsWith('/public/');
+  if (isPublic ? anonymous.status !== 200 : seen.user !== 'alice' || anonymous.status !== 401) throw new Error(`${scenario.name} (pid ${side.pid}): upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
+  return side;
 }
 
 async function main(): Promise<void> {
@@ -88,83 +129,54 @@ async function main(): Promise<void> {
       );
       return join(sub, 'portcullis.yaml');
     };
-    const startGateway = async (root: string, config: string): Promise<Proc> => {
-      const flags = root === process.cwd() ? GATEWAY_FLAGS : [];
-      const started = await startProcess([...flags, join(root, 'bench/gateway.mjs'), config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
-      procs.push(started);
-      return started;
-    };
-    /** The scenarios' URLs and credentials for one gateway (its own session and token). */
-    const scenariosOf = async (gatewayProc: Proc): Promise<Array<[string, string, Record<string, string>]>> => {
-      const base = gatewayProc.info.url as string;
+    /** The gateway of the checkout at `root`, logged in once for its session cookie and token. */
+    const startGateway = async (root: string, config: string, flags: string[]): Promise<Target> => {
+      const proc = await startProcess([...flags, join(root, 'bench/gateway.mjs'), config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
+      procs.push(proc);
+      const base = proc.info.url as string;
       const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
       const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
       const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
-      return [
-        ['public rule, no credentials', base + '/public/x', {}],
-        ['session cookie', base + '/x', { cookie }],
-        ['Basic, local user (cached)', base + '/x', { authorization: 'Basic ' + Buffer.from(`alice:${PASSWORD}`).toString('base64') }],
-        ['X-Authentication API token', base + '/x', { 'x-authentication': token }],
-      ];
+      return {
+        proc,
+        side: (scenario) => checked(scenario, { pid: proc.pid, url: base + scenario.path, headers: scenario.headers({ cookie, token }) }),
+        restart: async () => {
+          await stop(proc);
+          return startGateway(root, config, flags);
+        },
+      };
     };
-    const config = configFor('gateway');
-    let gateway = await startGateway(process.cwd(), config);
-    let scenarios = await scenariosOf(gateway);
-    let other: Proc;
-    let otherScenarios: Array<[string, string, Record<string, string>]> = [];
-    const otherConfig = AGAINST ? configFor('against') : '';
-    if (AGAINST) {
-      other = await startGateway(AGAINST, otherConfig);
-      otherScenarios = await scenariosOf(other);
-    } else {
-      other = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
-      procs.push(other);
-    }
+    const startBare = async (): Promise<Target> => {
+      const proc = await startProcess(['bench/bare-proxy.mjs', upstreamUrl]);
+      procs.push(proc);
+      const target: Target = { proc, side: async () => ({ pid: proc.pid, url: `http://127.0.0.1:${proc.info.port as number}/x`, headers: {} }), restart: async () => target };
+      return target;
+    };
+    let gateway = await startGateway(process.cwd(), configFor('gateway'), GATEWAY_FLAGS);
+    // Bare http-proxy stays up for every scenario, even with BENCH_SBS_FRESH.
+    let other = AGAINST ? await startGateway(AGAINST, configFor('against'), []) : await startBare();
     const lines = [
       `Side by side — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; both proxies on the same CPU, loaded at once, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s after ${WARMUP}s; ${FRESH ? 'a fresh gateway for each scenario' : 'one gateway for the scenarios in turn'}${AGAINST ? `; "bare" below is the gateway of ${AGAINST}` : ''}`,
       '',
       '| gateway path | CPU vs bare | req/s vs bare | pairs: CPU µs/req bare → gateway (ratio) |',
       '|---|---:|---:|---|',
     ];
-    /** Checks one side's scenario: the identity must reach the upstream, and without credentials
-     *  the same URL must be refused (the public rule must let it through). A fast wrong answer is
-     *  not a result. */
-    const check = async (name: string, url: string, headers: Record<string, string>): Promise<void> => {
-      const seen = (await (await fetch(url, { headers })).json()) as { user: string | null };
-      const anonymous = await fetch(url);
-      await anonymous.arrayBuffer();
-      const isPublic = url.includes('/public/');
-      if (isPublic ? anonymous.status !== 200 : seen.user !== 'alice' || anonymous.status !== 401) throw new Error(`${name}: upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
-    };
-    for (let index = 0; index < scenarios.length; index++) {
+    for (const [index, scenario] of SCENARIOS.entries()) {
       if (FRESH && index > 0) {
-        await stop(gateway);
-        gateway = await startGateway(process.cwd(), config);
-        scenarios = await scenariosOf(gateway);
-        if (AGAINST) {
-          await stop(other);
-          other = await startGateway(AGAINST, otherConfig);
-          otherScenarios = await scenariosOf(other);
-        }
+        gateway = await gateway.restart();
+        other = await other.restart();
       }
-      const [name, url, headers] = scenarios[index] as [string, string, Record<string, string>];
-      await check(name, url, headers);
-      const gatewaySide: Side = { pid: gateway.pid, url, headers };
-      let bareSide: Side = { pid: other.pid, url: `http://127.0.0.1:${other.info.port as number}/x`, headers: {} };
-      if (AGAINST) {
-        const [, otherUrl, otherHeaders] = otherScenarios[index] as [string, string, Record<string, string>];
-        await check(`${name} (against)`, otherUrl, otherHeaders);
-        bareSide = { pid: other.pid, url: otherUrl, headers: otherHeaders };
-      }
+      const gatewaySide = await gateway.side(scenario);
+      const bareSide = await other.side(scenario);
       await pair(bareSide, gatewaySide, WARMUP);
       const pairs: Pair[] = [];
       for (let i = 0; i < PAIRS; i++) pairs.push(await pair(bareSide, gatewaySide, DURATION));
       const range = (values: number[]): string => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;
-      lines.push(`| ${name} | ${range(pairs.map((p) => p.cpuRatio))} | ${range(pairs.map((p) => p.rpsRatio))} | ${pairs.map((p) => `${p.bareUs.toFixed(0)} → ${p.gatewayUs.toFixed(0)} (${p.cpuRatio.toFixed(2)})`).join('; ')} |`);
+      lines.push(`| ${scenario.name} | ${range(pairs.map((p) => p.cpuRatio))} | ${range(pairs.map((p) => p.rpsRatio))} | ${pairs.map((p) => `${p.bareUs.toFixed(0)} → ${p.gatewayUs.toFixed(0)} (${p.cpuRatio.toFixed(2)})`).join('; ')} |`);
       process.stderr.write(`${lines[lines.length - 1]}\n`);
     }
     const mib = (pid: number): string => `${(rssBytes(pid) / 2 ** 20).toFixed(0)} MiB`;
-    lines.push('', `RSS at the end: ${AGAINST ? 'the other gateway' : 'bare http-proxy'} ${mib(other.pid)}, the gateway ${mib(gateway.pid)}`);
+    lines.push('', `RSS at the end: ${AGAINST ? 'the other gateway' : 'bare http-proxy'} ${mib(other.proc.pid)}, the gateway ${mib(gateway.proc.pid)}`);
     const text = lines.join('\n') + '\n';
     process.stdout.write(text);
     mkdirSync('.bench', { recursive: true });
