@@ -75,7 +75,13 @@ export class Gateway {
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const facts = requestFacts(req, this.registry.trustedProxies);
-    this.process(req, res, facts, started).catch((err: unknown) => this.crash(err, res, facts));
+    // A request answered from the caches is handled in this call, without a promise (see process).
+    try {
+      const pending = this.process(req, res, facts, started);
+      if (pending !== undefined) pending.catch((err: unknown) => this.crash(err, res, facts));
+    } catch (err) {
+      this.crash(err, res, facts);
+    }
   };
 
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -91,8 +97,13 @@ export class Gateway {
    * Every answer carries X-Request-Id. Answers the gateway writes itself get it here; a
    * forwarded answer gets it in the forwarder's single writeHead (a header set beforehand
    * would send Node down its slow path and lose repeated upstream headers).
+   *
+   * Returns a promise only when the request has to wait (a credential not in the caches, a quota,
+   * an assertion to sign); otherwise it is forwarded or answered before this returns, and a throw
+   * is the caller's to answer. Not an async function: one would cost a promise, its `.catch` and a
+   * microtask on every request (see docs/benchmarks.md).
    */
-  private async process(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number): Promise<void> {
+  private process(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number): Promise<void> | undefined {
     const target = normaliseTarget(req.url ?? '', req.headers.host);
     if (!target.ok || !METHOD_RE.test(req.method ?? '')) {
       res.setHeader('x-request-id', facts.request_id);
@@ -121,18 +132,29 @@ export class Gateway {
       sendCode(res, 'not_found', 'No route for this request');
       return;
     }
+    const upstreamUrl = RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : '');
     const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
-    const outcome = pending instanceof Promise ? await pending : pending;
+    if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, outcome, upstreamUrl, requested.authority));
+    return this.proceed(req, res, facts, started, route, pending, upstreamUrl, requested.authority);
+  }
+
+  /** The rest of process once the outcome is known: the refusal, or identity headers and forwarding. */
+  private proceed(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number, route: CompiledRoute, outcome: Outcome, upstreamUrl: string, authority: string | undefined): Promise<void> | undefined {
     if (!outcome.ok) {
       res.setHeader('x-request-id', facts.request_id);
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(res);
-      return;
+      return undefined;
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
-    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), requested.authority, false);
-    if (prepared) await prepared;
     const rule = outcome.decision.rule;
+    const prepared = this.prepare(req, facts, route, outcome.identity, upstreamUrl, authority, false);
+    if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started));
+    this.forward(route, rule, req, res, started);
+    return undefined;
+  }
+
+  private forward(route: CompiledRoute, rule: string, req: IncomingMessage, res: ServerResponse, started: number): void {
     this.forwarder.web(route, req, res, (status) => {
       this.count(route.name, rule, status);
       this.registry.metrics.observeDuration(route.name, (performance.now() - started) / 1000);
