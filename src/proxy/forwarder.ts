@@ -9,7 +9,8 @@
  * is (`toProxy`) and reaches the upstream unchanged (see withExactUpstreamPaths); and the
  * gateway writes the response head itself (`selfHandleResponse`) in one `writeHead` call
  * instead of one `setHeader` per upstream header; the upstream's request headers are the
- * gateway's flat list, which Node writes as it is (see withUpstreamHeaderLists). The route's
+ * gateway's flat list, which Node writes as it is (see withUpstreamHeaderLists); a request without
+ * a body is not piped upstream, only ended (see request-body.ts). The route's
  * timeout lives on its agent's sockets, and on a request only while it waits for one (see
  * timedAgent), rather than being armed and disarmed per request.
  */
@@ -25,6 +26,7 @@ import { echo } from './echo.js';
 import { withExactUpstreamPaths } from './exact-path.js';
 import { upstreamHeadersOf, withUpstreamHeaderLists } from './upstream-headers.js';
 import { timedAgent, upstreamTimeout, UPSTREAM_TIMEOUT } from './timed-agent.js';
+import { forwardingBody, REQUEST_BODY } from './request-body.js';
 
 export interface ForwardHooks {
   /** Called once when forwarding failed before any response byte was sent. */
@@ -127,6 +129,8 @@ export class Forwarder {
       prependPath: false,
       toProxy: true,
       selfHandleResponse: true,
+      // What http-proxy pipes upstream after the head: the request's body, if it has one (see request-body.ts).
+      buffer: REQUEST_BODY as unknown as httpProxy.ServerOptions['buffer'],
     });
     withoutDeleteLength(proxy);
     proxy.on('proxyRes', (proxyRes, req, res) => this.respond(proxyRes, req, res));
@@ -245,10 +249,12 @@ export class Forwarder {
     // What http-proxy's deleteLength pass did, minus its harm (see withoutDeleteLength): some
     // servers want a length on these two even without a body.
     const method = req.method;
-    if ((method === 'DELETE' || method === 'OPTIONS') && !frames(headers)) headers.push('content-length', '0');
+    const hasBody = frames(headers);
+    if ((method === 'DELETE' || method === 'OPTIONS') && !hasBody) headers.push('content-length', '0');
     // No per-request options and no callback: http-proxy then uses the route's options as they
     // are (no copy) and reports failures through the 'error' listener.
-    this.proxyFor(route).web(req, res);
+    const proxy = this.proxyFor(route);
+    forwardingBody(req, hasBody, () => proxy.web(req, res));
   }
 
   ws(route: CompiledRoute, req: IncomingMessage, socket: Duplex, head: Buffer): void {

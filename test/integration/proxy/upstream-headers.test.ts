@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { Forwarder } from '../../../src/proxy/forwarder.js';
 import type { CompiledRoute } from '../../../src/proxy/routes.js';
 import { setUpstreamHeaders, upstreamHeadersOf, withUpstreamHeaderLists } from '../../../src/proxy/upstream-headers.js';
 import { makeCertificates } from '../../helpers/slapd.js';
-import { rawHeaderValues, startUpstream, type Upstream } from '../../helpers/upstream.js';
+import { rawHeaderValues, startUpstream, type Received, type Upstream } from '../../helpers/upstream.js';
 
 function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -95,6 +95,59 @@ describe('upstream header lists', () => {
     assert.equal(upstream.last().method, 'DELETE');
     assert.deepEqual(rawHeaderValues(upstream.last(), 'content-length'), ['0']);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'transfer-encoding'), []);
+  });
+
+  test('a request whose upstream head has no framing sends no body: client bytes never reach the upstream unframed', async () => {
+    // The list leaves the client's Content-Length out: its five bytes must not follow the head.
+    mark = () => ['host', 'backend.internal'];
+    const count = upstream.received.length;
+    assert.equal(await send(port, 'GET', '/with-body', { 'content-length': '5' }, 'hello'), 200);
+    assert.equal(await send(port, 'GET', '/after', {}), 200);
+    assert.equal(upstream.received.length, count + 2);
+    const [first, second] = upstream.received.slice(count);
+    assert.equal(first?.url, '/with-body');
+    assert.equal(first?.body, '');
+    assert.deepEqual(rawHeaderValues(first as Received, 'content-length'), []);
+    // The pooled upstream connection is still in step: the next request is read as itself.
+    assert.equal(second?.url, '/after');
+    assert.equal(second?.remotePort, first?.remotePort);
+  });
+
+  test('a chunked body is piped with its framing, and bodiless requests on one client connection each reach the upstream', async () => {
+    mark = (headers) => ['host', 'backend.internal', ...(headers['transfer-encoding'] !== undefined ? ['transfer-encoding', headers['transfer-encoding']] : [])];
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/chunked', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write('one,');
+      setTimeout(() => req.end('two'), 20);
+    });
+    assert.equal(chunked, 200);
+    assert.equal(upstream.last().body, 'one,two');
+    assert.deepEqual(rawHeaderValues(upstream.last(), 'transfer-encoding'), ['chunked']);
+    // Unread bodiless requests are drained by Node when answered: the client connection carries on.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port, method: 'GET', path: `/k${i}`, agent }, (res) => {
+            ports.add(req.socket?.localPort ?? 0);
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.equal(status, 200);
+        assert.equal(upstream.last().url, `/k${i}`);
+      }
+    } finally {
+      agent.destroy();
+    }
+    assert.equal(ports.size, 1, 'one client connection for all twenty');
   });
 
   test('a value Node refuses (a line break) fails the request instead of reaching the upstream', async () => {
