@@ -221,7 +221,7 @@ export class Forwarder {
       if (!proxyRes.complete) res.destroy();
     });
     (res as MarkedResponse)[UPSTREAM_RESPONSE] = proxyRes;
-    proxyRes.pipe(res);
+    sendBody(proxyRes, res);
   }
 
   /**
@@ -294,6 +294,27 @@ export function withoutDeleteLength(proxy: httpProxy): void {
   const index = passes?.findIndex((pass) => pass.name === 'deleteLength') ?? -1;
   if (!passes || index === -1) throw new Error('http-proxy has no deleteLength web pass: check request body framing before changing http-proxy');
   passes.splice(index, 1);
+}
+
+/**
+ * Streams an upstream answer's body to the client: what `proxyRes.pipe(res)` did, with two
+ * listeners where a pipe adds eight (and removes them all again at the end). Backpressure as in
+ * a pipe: the upstream is paused while the client's buffer is full. A client that goes away is
+ * handled by web()'s close listener, which destroys the upstream answer; a response already
+ * ended or destroyed takes no more writes (a write after the end would emit an error with no
+ * one to hear it).
+ */
+function sendBody(proxyRes: IncomingMessage, res: ServerResponse): void {
+  proxyRes.on('data', (chunk: Buffer) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!res.write(chunk)) {
+      proxyRes.pause();
+      res.once('drain', () => proxyRes.resume());
+    }
+  });
+  proxyRes.on('end', () => {
+    if (!res.writableEnded && !res.destroyed) res.end();
+  });
 }
 
 /** Whether a request's upstream headers give its body a length or a chunked framing. */

@@ -24,6 +24,8 @@ describe('upstream answers and request bodies', () => {
   const seen: Seen[] = [];
   let clientGone: Promise<void> = Promise.resolve();
   let markClientGone: () => void = () => undefined;
+  const BIG = 48 * 1024 * 1024;
+  let bigFinishedAt = 0;
 
   before(async () => {
     upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -49,6 +51,22 @@ describe('upstream answers and request bodies', () => {
           res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
           res.write('only a little');
           setTimeout(() => res.socket?.destroy(), 50);
+        } else if (req.url === '/big') {
+          // BIG bytes in 64 KiB chunks, written as fast as the gateway takes them.
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG) });
+          let sent = 0;
+          const more = (): void => {
+            while (sent < BIG) {
+              const chunk = Buffer.alloc(Math.min(65_536, BIG - sent), sent / 65_536);
+              sent += chunk.length;
+              if (!res.write(chunk)) return void res.once('drain', more);
+            }
+            res.end(() => (bigFinishedAt = performance.now()));
+          };
+          more();
+        } else if (req.url === '/empty') {
+          res.writeHead(204, { 'x-empty': 'yes' });
+          res.end();
         } else if (req.url === '/slow-stream') {
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.write('first');
@@ -110,6 +128,50 @@ describe('upstream answers and request bodies', () => {
     const hung = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
     await assert.rejects(Promise.race([res.text(), hung]), 'a truncated body is an error, not a complete answer or a wait');
     assert.equal((await gw.fetch('/x')).status, 200, 'the gateway is still up');
+  });
+
+  test('a large answer to a slow client arrives intact, and the upstream is held back while the client reads nothing', async () => {
+    const { createHash } = await import('node:crypto');
+    bigFinishedAt = 0;
+    const result = await new Promise<{ length: number; digest: string; resumedAt: number }>((resolve, reject) => {
+      httpGet(`${gw.url}/big`, (res) => {
+        const hash = createHash('sha256');
+        let length = 0;
+        let resumedAt = 0;
+        res.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          length += chunk.length;
+        });
+        // The client stops reading after its first bytes, for longer than the upstream needs to write everything.
+        res.once('data', () => {
+          res.pause();
+          setTimeout(() => {
+            resumedAt = performance.now();
+            res.resume();
+          }, 1500);
+        });
+        res.on('end', () => resolve({ length, digest: hash.digest('hex'), resumedAt }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    const expected = createHash('sha256');
+    for (let sent = 0; sent < BIG; sent += 65_536) expected.update(Buffer.alloc(Math.min(65_536, BIG - sent), sent / 65_536));
+    assert.equal(result.length, BIG);
+    assert.equal(result.digest, expected.digest('hex'));
+    // Without backpressure the gateway would have read all of it into memory while the client paused.
+    assert.ok(bigFinishedAt > result.resumedAt, 'the upstream finished writing only after the client read again');
+  });
+
+  test('an answer without a body (204, HEAD) ends the client response with its headers', async () => {
+    const empty = await gw.fetch('/empty');
+    assert.equal(empty.status, 204);
+    assert.equal(empty.headers.get('x-empty'), 'yes');
+    assert.equal(await empty.text(), '');
+    const head = await gw.fetch('/x', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-type'), 'application/json');
+    assert.equal(await head.text(), '');
+    assert.equal((await gw.fetch('/x')).status, 200, 'the connection carries on');
   });
 
   test('a client that goes away releases the upstream response', async () => {
