@@ -6,9 +6,16 @@ import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/ga
 import { rawGet } from '../../helpers/raw-request.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
 
+/**
+ * An upstream address nothing listens on. Not on 127.0.0.1: a port freed there can be taken by
+ * a server of a test file running at the same time (which once answered this test's request with
+ * a 404). Every test server listens on 127.0.0.1, so a port freed on another loopback address
+ * stays refused.
+ */
+const DEAD_HOST = '127.255.255.254';
 async function deadPort(): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, DEAD_HOST, resolve));
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -46,7 +53,7 @@ describe('forwarding, upstream failures and WebSockets', () => {
       config: {
         routes: [
           { name: 'app', path_prefix: '/', upstream: upstream.url },
-          { name: 'dead', path_prefix: '/dead', upstream: `http://127.0.0.1:${dead}` },
+          { name: 'dead', path_prefix: '/dead', upstream: `http://${DEAD_HOST}:${dead}` },
           { name: 'slow', path_prefix: '/slow', upstream: upstream.url, timeout: '300ms' },
           { name: 'echo', path_prefix: '/echo', upstream: 'builtin:echo' },
           { name: 'nows', path_prefix: '/nows', upstream: upstream.url, websocket: false },
