@@ -132,14 +132,13 @@ export class Gateway {
       sendCode(res, 'not_found', 'No route for this request');
       return;
     }
-    const upstreamUrl = RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : '');
     const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
-    if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, outcome, upstreamUrl, requested.authority));
-    return this.proceed(req, res, facts, started, route, pending, upstreamUrl, requested.authority);
+    if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, target, requested.authority, outcome));
+    return this.proceed(req, res, facts, started, route, target, requested.authority, pending);
   }
 
   /** The rest of process once the outcome is known: the refusal, or identity headers and forwarding. */
-  private proceed(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number, route: CompiledRoute, outcome: Outcome, upstreamUrl: string, authority: string | undefined): Promise<void> | undefined {
+  private proceed(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number, route: CompiledRoute, target: { path: string; query: string }, authority: string | undefined, outcome: Outcome): Promise<void> | undefined {
     if (!outcome.ok) {
       res.setHeader('x-request-id', facts.request_id);
       this.count(outcome.route, outcome.rule, outcome.status);
@@ -148,7 +147,7 @@ export class Gateway {
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
     const rule = outcome.decision.rule;
-    const prepared = this.prepare(req, facts, route, outcome.identity, upstreamUrl, authority, false);
+    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), authority, false);
     if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started));
     this.forward(route, rule, req, res, started);
     return undefined;

@@ -26,7 +26,7 @@ import { echo } from './echo.js';
 import { withExactUpstreamPaths } from './exact-path.js';
 import { upstreamHeadersOf, withUpstreamHeaderLists } from './upstream-headers.js';
 import { timedAgent, upstreamTimeout, UPSTREAM_TIMEOUT } from './timed-agent.js';
-import { forwardingBody, REQUEST_BODY } from './request-body.js';
+import { REQUEST_BODY } from './request-body.js';
 
 export interface ForwardHooks {
   /** Called once when forwarding failed before any response byte was sent. */
@@ -254,7 +254,7 @@ export class Forwarder {
     // No per-request options and no callback: http-proxy then uses the route's options as they
     // are (no copy) and reports failures through the 'error' listener.
     const proxy = this.proxyFor(route);
-    forwardingBody(req, hasBody, () => proxy.web(req, res));
+    REQUEST_BODY.around(req, hasBody, () => proxy.web(req, res));
   }
 
   ws(route: CompiledRoute, req: IncomingMessage, socket: Duplex, head: Buffer): void {

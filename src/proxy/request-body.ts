@@ -5,7 +5,7 @@
  * without a body (almost every GET) is piped, which adds and later removes about ten listeners
  * on the two streams and allocates the pipe's state, on every request. Every route's proxy
  * instead gets REQUEST_BODY as its `buffer`, which the forwarder points at the request it is
- * forwarding, synchronously around `proxy.web` (forwardingBody). A request whose upstream head
+ * forwarding, synchronously around `proxy.web` (REQUEST_BODY.around). A request whose upstream head
  * gives it a body (Content-Length or Transfer-Encoding in the list the upstream receives) is
  * piped as before; one without is ended at once: by HTTP's framing such a request has no body,
  * and whatever the client sends after its head is its next request, which Node parses as one.
@@ -25,7 +25,7 @@ class RequestBody {
   pipe<T extends Writable>(upstream: T): T {
     const req = this.current;
     this.current = undefined;
-    // Fail closed: piped outside forwardingBody, there is no request to tell what to send.
+    // Fail closed: piped outside around(), there is no request to tell what to send.
     if (req === undefined) {
       upstream.destroy();
       throw new Error('http-proxy piped a request body outside the forwarder');
@@ -49,8 +49,3 @@ class RequestBody {
 
 /** A route proxy's `buffer` option: see the module comment. One for all routes (forwarding is synchronous). */
 export const REQUEST_BODY = new RequestBody();
-
-/** Forwards `req` through `forward`, sending its body upstream only if `hasBody`. */
-export function forwardingBody(req: IncomingMessage, hasBody: boolean, forward: () => void): void {
-  REQUEST_BODY.around(req, hasBody, forward);
-}

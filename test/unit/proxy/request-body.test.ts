@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Writable } from 'node:stream';
-import { forwardingBody, REQUEST_BODY } from '../../../src/proxy/request-body.js';
+import { REQUEST_BODY } from '../../../src/proxy/request-body.js';
 
 function sink(): Writable & { data: string; ended: boolean } {
   const out = new Writable({
@@ -27,7 +27,7 @@ test('fails closed: piped outside the forwarder it destroys the upstream request
 test('a request with a body is piped; one without is ended without reading it', async () => {
   const withBody = new PassThrough();
   const piped = sink();
-  forwardingBody(withBody as unknown as IncomingMessage, true, () => REQUEST_BODY.pipe(piped));
+  REQUEST_BODY.around(withBody as unknown as IncomingMessage, true, () => REQUEST_BODY.pipe(piped));
   withBody.end('hello');
   await new Promise((resolve) => piped.on('finish', resolve));
   assert.equal(piped.data, 'hello');
@@ -35,14 +35,14 @@ test('a request with a body is piped; one without is ended without reading it', 
   const without = new PassThrough();
   without.write('not a body');
   const ended = sink();
-  forwardingBody(without as unknown as IncomingMessage, false, () => REQUEST_BODY.pipe(ended));
+  REQUEST_BODY.around(without as unknown as IncomingMessage, false, () => REQUEST_BODY.pipe(ended));
   await new Promise((resolve) => ended.on('finish', resolve));
   assert.equal(ended.data, '');
   assert.equal(without.readableFlowing, null, 'the request was not read');
 });
 
 test('the request is the body source only while the forwarder runs, also when it throws', () => {
-  assert.throws(() => forwardingBody(new PassThrough() as unknown as IncomingMessage, true, () => {
+  assert.throws(() => REQUEST_BODY.around(new PassThrough() as unknown as IncomingMessage, true, () => {
     throw new Error('proxy failed');
   }), /proxy failed/);
   const late = sink();
@@ -50,7 +50,7 @@ test('the request is the body source only while the forwarder runs, also when it
   // A second pipe within one forwarding has no request either: each request is piped once.
   const first = sink();
   const second = sink();
-  forwardingBody(new PassThrough() as unknown as IncomingMessage, false, () => {
+  REQUEST_BODY.around(new PassThrough() as unknown as IncomingMessage, false, () => {
     REQUEST_BODY.pipe(first);
     assert.throws(() => REQUEST_BODY.pipe(second), /outside the forwarder/);
   });
