@@ -147,7 +147,7 @@ export class Gateway {
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
     const rule = outcome.decision.rule;
-    const prepared = this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), authority, false);
+    const prepared = this.prepare(req, facts, route, outcome.identity, target, authority, false);
     if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started));
     this.forward(route, rule, req, res, started);
     return undefined;
@@ -205,7 +205,7 @@ export class Gateway {
       return;
     }
     this.count(route.name, outcome.decision.rule, 101);
-    await this.prepare(req, facts, route, outcome.identity, RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : ''), requested.authority, true);
+    await this.prepare(req, facts, route, outcome.identity, target, requested.authority, true);
     this.forwarder.ws(route, req, socket, head);
   }
 
@@ -281,7 +281,8 @@ export class Gateway {
    * `authority`: the host the request was judged for, with its port (requestHost). Waits only
    * when a new assertion must be signed.
    */
-  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, upstreamUrl: string, authority: string | undefined, upgrade: boolean): Promise<void> | undefined {
+  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, target: { path: string; query: string }, authority: string | undefined, upgrade: boolean): Promise<void> | undefined {
+    const upstreamUrl = RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : '');
     if (!identity || this.registry.config.identity_headers.assertion === '') {
       this.rewrite(req, facts, route, identity, undefined, upstreamUrl, authority, upgrade);
       return undefined;

@@ -69,8 +69,7 @@ test('a credential that has to be looked up: the error after waiting is answered
 });
 
 test('an assertion that fails to sign after an allowed decision is not forwarded without it', async () => {
-  const fresh = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
   await replaced(gateway.registry.gatewayKeys, 'cachedAssertion', () => undefined, () =>
-    replaced(gateway.registry.gatewayKeys, 'signAssertion', () => Promise.reject(new Error('key broken')), () => assertRefusedWith500({ headers: { authorization: fresh } })),
+    replaced(gateway.registry.gatewayKeys, 'signAssertion', () => Promise.reject(new Error('key broken')), () => assertRefusedWith500({ headers: { authorization: basic } })),
   );
 });

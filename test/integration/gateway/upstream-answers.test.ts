@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, get as httpGet, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { startGateway, type TestGateway } from '../../helpers/gateway.js';
@@ -131,7 +132,6 @@ describe('upstream answers and request bodies', () => {
   });
 
   test('a large answer to a slow client arrives intact, and the upstream is held back while the client reads nothing', async () => {
-    const { createHash } = await import('node:crypto');
     bigFinishedAt = 0;
     const result = await new Promise<{ length: number; digest: string; resumedAt: number }>((resolve, reject) => {
       httpGet(`${gw.url}/big`, (res) => {

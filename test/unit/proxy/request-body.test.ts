@@ -5,16 +5,14 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Writable } from 'node:stream';
 import { REQUEST_BODY } from '../../../src/proxy/request-body.js';
 
-function sink(): Writable & { data: string; ended: boolean } {
+function sink(): Writable & { data: string } {
   const out = new Writable({
     write(chunk: Buffer, _enc, done) {
       out.data += chunk.toString();
       done();
     },
-  }) as Writable & { data: string; ended: boolean };
+  }) as Writable & { data: string };
   out.data = '';
-  out.ended = false;
-  out.on('finish', () => (out.ended = true));
   return out;
 }
 
