@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from './processes.js';
 
 const REQUESTS = Number(process.env.BENCH_IR_REQUESTS ?? 2000);
 const REPS = Number(process.env.BENCH_IR_REPS ?? 5);
@@ -47,7 +48,9 @@ interface Proc {
   prefix?: string;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv, callgrindOut?: string): Promise<Proc> {
+/** `node args` (after the bench's NODE_FLAGS, see processes.ts), under callgrind when callgrindOut is given. */
+function start(scriptArgs: string[], env: NodeJS.ProcessEnv, callgrindOut?: string): Promise<Proc> {
+  const args = [...NODE_FLAGS, ...scriptArgs];
   const command = callgrindOut ? 'valgrind' : process.execPath;
   const simulate = CACHE ? ['--cache-sim=yes', '--branch-sim=yes'] : [];
   const argv = callgrindOut ? ['--tool=callgrind', '--instr-atstart=no', ...simulate, `--callgrind-out-file=${callgrindOut}.%p`, process.execPath, ...args] : args;
