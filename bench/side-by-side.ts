@@ -1,12 +1,9 @@
 /**
  * `npm run bench:side-by-side`: the gateway and bare http-proxy measured at the same time.
  *
- * On a shared 2-core machine the ceiling moves by ±20 % between sequential runs, and a scenario's
- * ratio with it. Here both proxies are pinned to the same CPU and loaded at once by two wrk
- * processes (on the other CPUs), so both share every condition of the machine; each one's CPU
- * time from /proc is divided by its own requests. The gateway runs a small configuration (one
- * local user, the public rule, metrics served as by default), so its code sees one credential kind
- * per scenario. Two copies of the same proxy read 0.98–1.02× of each other this way.
+ * Measured in pairs (see pairs.ts), as `npm run bench` judges its targets, but against a small
+ * configuration (one local user, the public rule, metrics served as by default), so its code sees
+ * one credential kind per scenario, and with the options below to compare two checkouts.
  *
  * One gateway serves the scenarios in turn, as a gateway serves mixed traffic: the code of each
  * credential kind then runs with what the kinds before it left in V8's feedback. BENCH_SBS_FRESH=1
@@ -26,9 +23,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { cpuSeconds, placementNote, rssBytes } from './proc.js';
+import { pairList, pairs, ratioRange, type PairSide } from './pairs.js';
+import { placementNote, rssBytes } from './proc.js';
 import { startProcess, stop, type Proc } from './processes.js';
-import { runWrk } from './wrk.js';
 
 const PAIRS = Number(process.env.BENCH_SBS_PAIRS ?? 3);
 const DURATION = Number(process.env.BENCH_SBS_DURATION ?? 8);
@@ -39,12 +36,6 @@ const AGAINST = process.env.BENCH_SBS_AGAINST ? resolve(process.env.BENCH_SBS_AG
 /** Node or V8 flags for this checkout's gateway only (e.g. to try one against the same code without it). */
 const GATEWAY_FLAGS = (process.env.BENCH_SBS_GATEWAY_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 const PASSWORD = 'Alice-Bench-Passw0rd';
-
-interface Side {
-  pid: number;
-  url: string;
-  headers: Record<string, string>;
-}
 
 /** A login of alice at one gateway: its own session cookie and API token. */
 interface Login {
@@ -69,26 +60,8 @@ const SCENARIOS: readonly Scenario[] = [
 interface Target {
   proc: Proc;
   /** The request that measures this proxy in a scenario; a gateway's is checked first (see checked). */
-  side(scenario: Scenario): Promise<Side>;
+  side(scenario: Scenario): Promise<PairSide>;
   restart(): Promise<Target>;
-}
-
-interface Pair {
-  cpuRatio: number;
-  rpsRatio: number;
-  bareUs: number;
-  gatewayUs: number;
-}
-
-/** Both sides loaded at once for `seconds`; CPU µs per request of each. */
-async function pair(bare: Side, gateway: Side, seconds: number): Promise<Pair> {
-  const before = [cpuSeconds(bare.pid), cpuSeconds(gateway.pid)] as const;
-  const [b, g] = await Promise.all([bare, gateway].map((side) => runWrk({ url: side.url, headers: side.headers, connections: CONNECTIONS, durationSeconds: seconds })));
-  const after = [cpuSeconds(bare.pid), cpuSeconds(gateway.pid)] as const;
-  if (!b || !g || b.non2xx + g.non2xx > 0 || b.requests === 0 || g.requests === 0) throw new Error('side by side: a run had non-2xx answers or none at all');
-  const bareUs = ((after[0] - before[0]) / b.requests) * 1e6;
-  const gatewayUs = ((after[1] - before[1]) / g.requests) * 1e6;
-  return { cpuRatio: gatewayUs / bareUs, rpsRatio: g.requests / b.requests, bareUs, gatewayUs };
 }
 
 /**
@@ -96,7 +69,7 @@ async function pair(bare: Side, gateway: Side, seconds: number): Promise<Pair> {
  * credentials the same URL must be refused (the public rule must let it through). A fast wrong
  * answer is not a result.
  */
-async function checked(scenario: Scenario, side: Side): Promise<Side> {
+async function checked(scenario: Scenario, side: PairSide): Promise<PairSide> {
   const seen = (await (await fetch(side.url, { headers: side.headers })).json()) as { user: string | null };
   const anonymous = await fetch(side.url);
   await anonymous.arrayBuffer();
@@ -168,11 +141,8 @@ async function main(): Promise<void> {
       }
       const gatewaySide = await gateway.side(scenario);
       const bareSide = await other.side(scenario);
-      await pair(bareSide, gatewaySide, WARMUP);
-      const pairs: Pair[] = [];
-      for (let i = 0; i < PAIRS; i++) pairs.push(await pair(bareSide, gatewaySide, DURATION));
-      const range = (values: number[]): string => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;
-      lines.push(`| ${scenario.name} | ${range(pairs.map((p) => p.cpuRatio))} | ${range(pairs.map((p) => p.rpsRatio))} | ${pairs.map((p) => `${p.bareUs.toFixed(0)} → ${p.gatewayUs.toFixed(0)} (${p.cpuRatio.toFixed(2)})`).join('; ')} |`);
+      const timed = await pairs(bareSide, gatewaySide, { count: PAIRS, seconds: DURATION, warmup: WARMUP, connections: CONNECTIONS });
+      lines.push(`| ${scenario.name} | ${ratioRange(timed.map((p) => p.cpuRatio))} | ${ratioRange(timed.map((p) => p.rpsRatio))} | ${pairList(timed)} |`);
       process.stderr.write(`${lines[lines.length - 1]}\n`);
     }
     const mib = (pid: number): string => `${(rssBytes(pid) / 2 ** 20).toFixed(0)} MiB`;
