@@ -71,11 +71,26 @@ export interface AuthenticatorOptions {
 const identities = new WeakMap<UserRecord, Map<AuthMethod, Identity>>();
 
 /**
+ * Identities built with a token's own roles and projects, per overrides object: a cached
+ * external JWT keeps one such object for as long as it is cached, so each of its requests
+ * presents the same frozen identity (and its remembered headers and assertion) while the user
+ * record is unchanged. Another token's overrides are another object: never shared between tokens.
+ */
+const overridden = new WeakMap<object, { user: UserRecord; method: AuthMethod; identity: Identity }>();
+
+/**
  * The identity of a user record: external-JWT users never hold a privileged role. Without
- * overrides the identity is the shared, frozen one of this record and method.
+ * overrides the identity is the shared, frozen one of this record and method; with them, the
+ * frozen one of this record, method and overrides object.
  */
 export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }): Identity {
-  if (overrides !== undefined) return buildIdentity(user, method, overrides);
+  if (overrides !== undefined) {
+    const known = overridden.get(overrides);
+    if (known !== undefined && known.user === user && known.method === method) return known.identity;
+    const identity = Object.freeze(buildIdentity(user, method, overrides));
+    overridden.set(overrides, { user, method, identity });
+    return identity;
+  }
   let byMethod = identities.get(user);
   if (byMethod === undefined) {
     byMethod = new Map();
