@@ -45,12 +45,6 @@ export async function pairs(reference: PairSide, gateway: PairSide, options: { c
   return timed;
 }
 
-/** The middle value (the upper one of two middles). */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
 /** `min–max×` of a list of ratios. */
 export function ratioRange(values: readonly number[]): string {
   return `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;

@@ -26,7 +26,8 @@ import { stringify } from 'yaml';
 import { startSlapd } from '../test/helpers/slapd.js';
 import { cpuSeconds, placementNote, rssBytes, soakMemory } from './proc.js';
 import { startProcess, stop, type Proc } from './processes.js';
-import { median, pairList, pairs, ratioRange, type Pair } from './pairs.js';
+import { pairList, pairs, ratioRange, type Pair } from './pairs.js';
+import { percentile } from './stats.js';
 import { mixedScript, pacedScript, postJsonScript } from './lua.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
@@ -75,7 +76,7 @@ interface PairedRow {
 }
 
 function pairedRow(scenario: string, list: Pair[]): PairedRow {
-  return { scenario, pairs: list, cpuRatio: median(list.map((p) => p.cpuRatio)), rpsRatio: median(list.map((p) => p.rpsRatio)) };
+  return { scenario, pairs: list, cpuRatio: percentile(list.map((p) => p.cpuRatio), 50), rpsRatio: percentile(list.map((p) => p.rpsRatio), 50) };
 }
 
 interface Latency {
@@ -137,11 +138,6 @@ function ceilingRow(scenario: string, runs: Timed[]): Row {
     rpsRatio: 1,
     note: `mean of ${runs.length} runs: ${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)} µs/req, ${Math.min(...rps).toFixed(0)}–${Math.max(...rps).toFixed(0)} req/s`,
   };
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
 async function latencies(n: number, fn: () => Promise<void>): Promise<{ p50: number; p99: number }> {
