@@ -2,9 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { GATEWAY_NODE_FLAGS } from '../../../src/app/node-flags.js';
 
 const read = (path: string): string => readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
+
+function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    child.stdin?.end();
+  });
+}
 
 test('npm start runs the gateway with its Node options, before the script', () => {
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
@@ -28,9 +36,25 @@ test('the image runs every command with the gateway\'s Node options, and the Hel
 });
 
 test('this Node accepts the options (a V8 that dropped one would refuse to start the gateway)', async () => {
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, [...GATEWAY_NODE_FLAGS, '-e', 'process.exit(0)'], (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
-    child.stdin?.end();
-  });
+  const { code, stderr } = await run(process.execPath, [...GATEWAY_NODE_FLAGS, '-e', 'process.exit(0)']);
   assert.equal(code, 0, stderr);
+});
+
+test('the portcullis command (the package\'s bin, started by its #! line) runs Node with the options', async () => {
+  for (const source of ['src/cli.ts', 'dist/cli.js']) {
+    const first = read(source).split('\n')[0] ?? '';
+    // The kernel runs /usr/bin/env with the rest of the line as one argument, then the script; env -S splits it.
+    const match = /^#!\/usr\/bin\/env (-S .+)$/.exec(first);
+    assert.ok(match, `${source}: ${first}`);
+    const interpreter = match[1] as string;
+    assert.deepEqual(interpreter.split(' ').slice(1), ['node', ...GATEWAY_NODE_FLAGS], `${source}: ${first}`);
+    // What that line starts: Node with exactly these options, before the script's own arguments.
+    const seen = await run('/usr/bin/env', [interpreter, '-p', 'JSON.stringify(process.execArgv)']);
+    assert.equal(seen.code, 0, seen.stderr);
+    assert.deepEqual(JSON.parse(seen.stdout) as string[], [...GATEWAY_NODE_FLAGS, '-p', 'JSON.stringify(process.execArgv)']);
+  }
+  const cli = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
+  const version = await run('/usr/bin/env', [/^#!\/usr\/bin\/env (.+)$/.exec(read('dist/cli.js').split('\n')[0] ?? '')?.[1] ?? '', cli, '--version']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^portcullis \d+\.\d+\.\d+/);
 });
