@@ -9,6 +9,8 @@ export interface StallProxy {
   url: string;
   /** While true, bytes in either direction are swallowed. */
   frozen: boolean;
+  /** Drops every proxied connection (a database restart or a reset, as the gateway sees it) and keeps listening. */
+  cut(): void;
   /** Thaws, drops every proxied connection and stops listening. */
   close(): void;
 }
@@ -35,6 +37,12 @@ export async function startStallProxy(databaseUrl: string): Promise<StallProxy> 
   const url = new URL(databaseUrl);
   url.hostname = '127.0.0.1';
   url.port = String((server.address() as AddressInfo).port);
+  const cut = (): void => {
+    for (const [a, b] of pairs.splice(0)) {
+      a.destroy();
+      b.destroy();
+    }
+  };
   return {
     url: url.toString(),
     get frozen() {
@@ -43,12 +51,10 @@ export async function startStallProxy(databaseUrl: string): Promise<StallProxy> 
     set frozen(value: boolean) {
       state.frozen = value;
     },
+    cut,
     close() {
       state.frozen = false;
-      for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
-      }
+      cut();
       server.close();
     },
   };

@@ -101,6 +101,14 @@ export class PostgresDriver implements SqlDriver {
       throw wrapStoreError(err, 'postgres');
     }
     let broken: Error | undefined;
+    // pg-pool listens for a client's errors only while it is idle. A connection lost while this
+    // transaction holds it (a restart, a failover, a reset) is emitted as 'error' on the client,
+    // which with no listener would end the process: it fails the transaction instead, and the
+    // client is dropped rather than handed back.
+    const lost = (err: Error): void => {
+      broken ??= err;
+    };
+    client.on('error', lost);
     const run = async (sql: string, params: readonly unknown[] = []): Promise<QueryResult> => {
       const result = await client.query(withDeadline(sql, params, queryMs));
       return { rows: result.rows as Record<string, unknown>[], rowCount: result.rowCount ?? 0 };
@@ -131,6 +139,7 @@ export class PostgresDriver implements SqlDriver {
       throw wrapStoreError(err, 'postgres');
     } finally {
       client.release(broken);
+      client.removeListener('error', lost);
     }
   }
 

@@ -74,3 +74,30 @@ test('a statement past the statement timeout is cancelled by the server as store
     await store.close();
   }
 });
+
+test('a connection cut in the middle of a transaction fails it as store_unavailable, never as an uncaught error, and the pool reconnects', async () => {
+  const { store, driver } = await openStalling();
+  try {
+    // Cut while the transaction holds its connection between two statements, and while a statement waits for its answer.
+    for (const during of ['between statements', 'in a statement'] as const) {
+      const cut = driver.transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        if (during === 'in a statement') stall.frozen = true;
+        setTimeout(() => {
+          stall.frozen = false;
+          stall.cut();
+        }, 50);
+        if (during === 'in a statement') await tx.query('SELECT 2');
+        else await new Promise((resolve) => setTimeout(resolve, 200));
+        await tx.query('SELECT 3');
+      });
+      assert.match(await outcome(cut, 5_000), /^store_unavailable after/, during);
+      // An error emitted on the held client with no listener would end the process (and fail this test) by now.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await store.ping();
+    }
+  } finally {
+    stall.frozen = false;
+    await store.close();
+  }
+});
