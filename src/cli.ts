@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-compact-code-space --no-memory-reducer
+#!/usr/bin/env node
 /** The `portcullis` command (SPEC 12). Exit codes: 0 ok, 1 error, 2 usage, 77 not logged in or not allowed, 78 config. */
 import { createRequire } from 'node:module';
 import { parseArgs, type ParseArgsConfig } from 'node:util';

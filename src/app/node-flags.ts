@@ -1,8 +1,10 @@
 /**
- * The Node (V8) options the gateway runs with: `npm start`, the Docker image's entrypoint and the
- * `portcullis` command's own `#!` line pass them, and the benchmarks start the gateway and bare
- * http-proxy alike with them. V8 takes them only on the command line: NODE_OPTIONS refuses them,
- * and set through `v8.setFlagsFromString` once the process runs they measured no effect.
+ * The Node (V8) options the gateway runs with: `npm start` and the Docker image's entrypoint pass
+ * them, and the benchmarks start the gateway and bare http-proxy alike with them. V8 takes them
+ * only on the command line: NODE_OPTIONS refuses them, and set through `v8.setFlagsFromString`
+ * once the process runs they measured no effect. The `portcullis` command's `#!` line cannot
+ * carry them everywhere (`env -S` is missing from BusyBox, so Alpine could not start the command
+ * at all), so `serve` started without them says so in a warning (missingNodeFlags).
  *
  * Both keep V8's memory reducer from reshaping a gateway that pauses. The reducer runs after a few
  * seconds without load and its full collections shrink the heap and compact the code space; after
@@ -22,6 +24,11 @@
  * the system; after a peak of 256 connections RSS stayed at 211–226 MiB where it otherwise fell to
  * 93–95 MiB within a minute. The peak itself is the same (V8 still collects under load, and every
  * cache is bounded), so size memory limits by the peak either way. To trade CPU for memory at rest,
- * start `node --no-compact-code-space dist/cli.js serve` instead.
+ * start `node --no-compact-code-space dist/cli.js serve` instead (it then warns of the missing one).
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--no-compact-code-space', '--no-memory-reducer'];
+
+/** The gateway's Node options that this process was not started with (empty when all are there). */
+export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  return GATEWAY_NODE_FLAGS.filter((flag) => !execArgv.includes(flag));
+}

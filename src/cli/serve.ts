@@ -1,6 +1,7 @@
 /** `portcullis serve` and `portcullis config check`: validate exactly the same way. */
 import { existsSync } from 'node:fs';
 import { EXIT_CONFIG, loadGatewayConfig } from '../app/check.js';
+import { GATEWAY_NODE_FLAGS, missingNodeFlags } from '../app/node-flags.js';
 import { startServer } from '../app/server.js';
 import { ConfigError, formatProblem } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -55,6 +56,13 @@ export async function serve(flags: ConfigFlags): Promise<void> {
   }
   const { logger } = running.registry;
   if (warnings.length > 0) logger.warn('DEVELOPMENT DEFAULTS IN USE — not for production', { warnings });
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    logger.warn('started without the gateway\'s Node options: after a pause it spends more CPU per request (docs/deployment.md)', {
+      missing,
+      start_with: `node ${GATEWAY_NODE_FLAGS.join(' ')} dist/cli.js serve`,
+    });
+  }
   logger.info('listening', { url: running.url, metrics_url: running.metricsUrl ?? null, config: file ?? null });
   let stopping = false;
   const stop = (signal: string): void => {

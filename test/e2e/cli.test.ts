@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GATEWAY_NODE_FLAGS } from '../../src/app/node-flags.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { freePort } from '../helpers/slapd.js';
 
@@ -291,26 +292,39 @@ describe('portcullis serve and config check as processes', () => {
     assert.match(u.stderr, /server: unknown key: listn/);
   });
 
-  test('serve starts, answers healthz, and exits 0 on SIGTERM', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-serve-'));
-    const port = await freePort();
-    const config = join(dir, 'portcullis.yaml');
-    writeFileSync(config, `server:\n  listen: 127.0.0.1:${port}\nmetrics:\n  listen: ""\nstore:\n  url: sqlite:${join(dir, 'data', 'p.db')}\nusers:\n  password_hash_cost: 10\nroutes:\n  - name: echo\n    upstream: builtin:echo\n`);
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', config], { env: cleanEnv(dir, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 15_000;
-    let healthy = false;
-    while (!healthy && Date.now() < deadline) {
-      healthy = await fetch(`http://127.0.0.1:${port}/.auth/healthz`).then((r) => r.ok, () => false);
-      if (!healthy) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(healthy, out);
-    assert.match(out, /"msg":"listening"/);
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    assert.match(out, /shutting down/);
-    assert.ok(!out.includes(ADMIN_PASSWORD));
-  });
+  for (const options of [[], GATEWAY_NODE_FLAGS] as const) {
+    const started = options.length === 0 ? 'started as `node dist/cli.js` (as from the bin), warns once that the Node options are missing' : 'started with the Node options, does not warn';
+    test(`serve starts, answers healthz, and exits 0 on SIGTERM; ${started}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pcl-serve-'));
+      const port = await freePort();
+      const config = join(dir, 'portcullis.yaml');
+      writeFileSync(config, `server:\n  listen: 127.0.0.1:${port}\nmetrics:\n  listen: ""\nstore:\n  url: sqlite:${join(dir, 'data', 'p.db')}\nusers:\n  password_hash_cost: 10\nroutes:\n  - name: echo\n    upstream: builtin:echo\n`);
+      const child = spawn(process.execPath, [...options, CLI, 'serve', '--config', config], { env: cleanEnv(dir, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 15_000;
+      let healthy = false;
+      while (!healthy && Date.now() < deadline) {
+        healthy = await fetch(`http://127.0.0.1:${port}/.auth/healthz`).then((r) => r.ok, () => false);
+        if (!healthy) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(healthy, out);
+      assert.match(out, /"msg":"listening"/);
+      const warnings = out.split('\n').filter((line) => line.includes("started without the gateway's Node options"));
+      if (options.length === 0) {
+        assert.equal(warnings.length, 1, out);
+        const warning = JSON.parse(warnings[0] as string) as { level: string; missing: string[]; start_with: string };
+        assert.equal(warning.level, 'warn');
+        assert.deepEqual(warning.missing, [...GATEWAY_NODE_FLAGS]);
+        assert.equal(warning.start_with, `node ${GATEWAY_NODE_FLAGS.join(' ')} dist/cli.js serve`);
+      } else {
+        assert.deepEqual(warnings, [], out);
+      }
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.match(out, /shutting down/);
+      assert.ok(!out.includes(ADMIN_PASSWORD));
+    });
+  }
 });
