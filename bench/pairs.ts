@@ -4,7 +4,7 @@
  * (what else runs, the clock, the caches); each one's CPU time from /proc is divided by its own
  * requests. On these shared 2-core machines a sequential ceiling moves by ±20 % between runs a
  * minute apart, and a ratio against it with it; a pair's ratio does not (two copies of bare
- * http-proxy read 1.01–1.03× of each other this way in the full runs of 2026-11-29: the
+ * http-proxy read 0.97–1.03× of each other this way in the seven full runs of 2026-11-29: the
  * calibration row of `npm run bench`).
  */
 import { cpuSeconds } from './proc.js';
