@@ -3,13 +3,14 @@
  * config, wires change notifications to the caches, and tears everything down in order.
  */
 import type { BlockList } from 'node:net';
-import { trustedProxyList, type Config } from '../config/index.js';
+import { privilegedRoles, trustedProxyList, type Config } from '../config/index.js';
 import { LdapDirectory } from '../directory/ldap-directory.js';
 import { EventBus } from '../events/bus.js';
 import type { DropCounter } from '../events/types.js';
 import { WebhookSink } from '../events/webhook.js';
 import { ApiTokens } from '../authn/api-tokens.js';
 import { Authenticator } from '../authn/authenticate.js';
+import type { FederationContext } from '../authn/federation.js';
 import { ExternalJwtVerifier } from '../authn/external-jwt.js';
 import { GatewayKeys } from '../authn/gateway-keys.js';
 import { PasswordChain } from '../authn/password-chain.js';
@@ -44,6 +45,8 @@ export interface Registry {
   externalJwt: ExternalJwtVerifier | undefined;
   gatewayKeys: GatewayKeys;
   access: CompiledAccess;
+  /** What turning an external identity into a user record needs: `access.privileged_roles` and the directory's names. */
+  federation: FederationContext;
   routes: RouteTable;
   headers: HeaderPolicy;
   /** undefined when server.trusted_proxies is empty: nobody's forwarding headers are believed. */
@@ -73,6 +76,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     miss: (cache) => metrics.countCache(cache, 'miss'),
   };
   const access = compileAccess(config.access);
+  const privileged = privilegedRoles(config);
   const store = await openStore(config.store.url, { logger: (level, msg, fields) => logger[level](msg, fields) });
   const closers: Array<() => Promise<void> | void> = [() => store.close()];
   try {
@@ -82,7 +86,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     const events = new EventBus({ logger, store, webhooks, now, onDrop });
     closers.unshift(() => events.drain(2000), () => events.close());
     const hasher = new PasswordHasher(config.users.password_hash_cost);
-    const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, now });
+    const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, privilegedRoles: privileged, now });
     await bootstrapAdmin({ store, hasher, policy: config.users.password_policy, adminUsername: config.users.admin_username, env, logger, now, ...(options.announce ? { announce: options.announce } : {}) });
     if (config.users.seed_file !== '') await seedUsers({ file: config.users.seed_file, store, hasher, logger, events, now });
 
@@ -95,15 +99,17 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     };
     const directory = config.ldap
       ? new LdapDirectory(config.ldap, {
+          privilegedRoles: privileged,
           onOperation: (op, seconds) => metrics.ldapDuration.observe({ op }, seconds),
           logger: (level, msg, fields) => logger[level](msg, fields),
         })
       : undefined;
     if (directory) closers.unshift(() => directory.close());
     const passwords = new PasswordChain({ config, store, users: userCache, hasher, events, logger, directory, recordLogin, now });
-    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
+    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, privilegedRoles: privileged, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
     if (externalJwt) closers.unshift(() => externalJwt.close());
-    const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, recordLogin, now });
+    const federation: FederationContext = { privileged, directoryHasUser: directory ? (name) => directory.hasUser(name) : undefined };
+    const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, federation, recordLogin, now });
 
     const unsubscribe = store.onChange((change) => {
       if (change.key === '*') {
@@ -150,6 +156,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       externalJwt,
       gatewayKeys,
       access,
+      federation,
       routes: new RouteTable(config.routes),
       headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name, config.jwt_issuers.map((issuer) => issuer.handoff_cookie)),
       trustedProxies: config.server.trusted_proxies.length > 0 ? trustedProxyList(config.server.trusted_proxies) : undefined,

@@ -5,7 +5,7 @@
  * credential; an invalid session cookie counts as absent and is cleared.
  */
 import { LRUCache } from 'lru-cache';
-import type { Config } from '../config/schema.js';
+import { DEFAULT_PRIVILEGED_ROLES, privilegedRoles, type Config } from '../config/schema.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
 import type { UserRecord } from '../store/types.js';
@@ -14,7 +14,7 @@ import { decodeBasicCredentials } from '../http/basic-auth.js';
 import { readCookie } from '../http/cookies.js';
 import { looksLikeOpaqueToken, type ApiTokens } from './api-tokens.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
-import { federateUser, withoutPrivileged, type ExternalClaims } from './federation.js';
+import { federateUser, withoutPrivileged, type ExternalClaims, type FederationContext } from './federation.js';
 import type { AuthMethod, Identity, LoginFailureReason, UserType } from './identity.js';
 import type { PasswordChain } from './password-chain.js';
 import type { ResolvedSession, SessionManager } from './sessions.js';
@@ -58,6 +58,8 @@ export interface AuthenticatorOptions {
   events: EventBus;
   externalJwt?: ExternalJwtView | undefined;
   gatewayJwt?: GatewayJwtView | undefined;
+  /** The privileged roles and the directory's names for provisioning (default: the schema's privileged roles, no directory). */
+  federation?: FederationContext;
   recordLogin?: (result: 'success' | 'failure', userType: UserType, reason: string) => void;
   now?: () => number;
 }
@@ -69,6 +71,8 @@ export interface AuthenticatorOptions {
  * per identity object (HeaderPolicy, GatewayKeys). Reused identities are frozen.
  */
 const identities = new WeakMap<UserRecord, Map<AuthMethod, Identity>>();
+
+const DEFAULT_PRIVILEGED: ReadonlySet<string> = new Set(DEFAULT_PRIVILEGED_ROLES);
 
 /**
  * Identities built with a token's own roles and projects, per overrides object: a cached
@@ -83,11 +87,11 @@ const overridden = new WeakMap<object, { user: UserRecord; method: AuthMethod; i
  * overrides the identity is the shared, frozen one of this record and method; with them, the
  * frozen one of this record, method and overrides object.
  */
-export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }): Identity {
+export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }, privileged: ReadonlySet<string> = DEFAULT_PRIVILEGED): Identity {
   if (overrides !== undefined) {
     const known = overridden.get(overrides);
     if (known !== undefined && known.user === user && known.method === method) return known.identity;
-    const identity = Object.freeze(buildIdentity(user, method, overrides));
+    const identity = Object.freeze(buildIdentity(user, method, overrides, privileged));
     overridden.set(overrides, { user, method, identity });
     return identity;
   }
@@ -98,19 +102,19 @@ export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { r
   }
   let identity = byMethod.get(method);
   if (identity === undefined) {
-    identity = Object.freeze(buildIdentity(user, method, undefined));
+    identity = Object.freeze(buildIdentity(user, method, undefined, privileged));
     byMethod.set(method, identity);
   }
   return identity;
 }
 
-function buildIdentity(user: UserRecord, method: AuthMethod, overrides: { roles?: string[]; projects?: string[] } | undefined): Identity {
+function buildIdentity(user: UserRecord, method: AuthMethod, overrides: { roles?: string[]; projects?: string[] } | undefined, privileged: ReadonlySet<string>): Identity {
   const roles = overrides?.roles ?? user.roles;
   const identity: Identity = {
     username: user.username,
     name: user.name,
     email: user.email,
-    roles: user.source.startsWith('jwt:') || method === 'anonymous' ? withoutPrivileged(roles) : roles,
+    roles: user.source.startsWith('jwt:') || method === 'anonymous' ? withoutPrivileged(roles, privileged) : roles,
     projects: overrides?.projects ?? user.projects,
     source: user.source,
     method,
@@ -151,9 +155,13 @@ export class Authenticator {
   private readonly gatewayIssuer: string;
   private readonly external: LRUCache<string, CachedExternal>;
   private readonly seenTokens: LRUCache<string, true>;
+  private readonly privileged: ReadonlySet<string>;
+  private readonly federation: FederationContext;
 
   constructor(options: AuthenticatorOptions) {
     this.options = options;
+    this.privileged = privilegedRoles(options.config);
+    this.federation = options.federation ?? { privileged: this.privileged };
     this.now = options.now ?? Date.now;
     this.gatewayIssuer = options.config.server.public_url;
     this.external = new LRUCache<string, CachedExternal>({ max: 20_000, ttl: 3_600_000 });
@@ -173,14 +181,14 @@ export class Authenticator {
       if (scheme !== 'basic') return MISS;
       const result = this.options.passwords.verifyCached(value);
       if (result === MISS || !result.ok) return MISS;
-      return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
+      return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
     }
     const cookie = readCookie(credentials.cookie, this.options.config.session.cookie_name);
     if (cookie.ambiguous) return MISS;
     if (cookie.value === undefined) return this.anonymousCached();
     const resolved = this.options.sessions.resolveCached(cookie.value);
     if (resolved === MISS || resolved === undefined) return MISS;
-    return { kind: 'identity', identity: identityOf(resolved.user, 'session'), user: resolved.user, session: resolved };
+    return { kind: 'identity', identity: identityOf(resolved.user, 'session', undefined, this.privileged), user: resolved.user, session: resolved };
   }
 
   private anonymousCached(): Authentication | Miss {
@@ -189,7 +197,7 @@ export class Authenticator {
     const user = this.options.users.peek(name);
     if (user === undefined) return MISS;
     if (!user || user.disabled) return { kind: 'none', clearCookie: false };
-    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user };
+    return { kind: 'identity', identity: identityOf(user, 'anonymous', undefined, this.privileged), user };
   }
 
   private tokenCached(token: string, method: 'api_token' | 'bearer'): Authentication | Miss {
@@ -197,20 +205,20 @@ export class Authenticator {
     if (looksLikeOpaqueToken(token)) {
       const check = this.options.tokens.verifyOpaqueCached(token);
       if (check === MISS || !check.ok || !this.seenTokens.has(check.token.id)) return MISS;
-      return { kind: 'identity', identity: identityOf(check.user, method), user: check.user };
+      return { kind: 'identity', identity: identityOf(check.user, method, undefined, this.privileged), user: check.user };
     }
     if (method === 'api_token') return MISS;
     const gatewayClaims = this.options.gatewayJwt?.verifiedToken(token) ?? MISS;
     if (gatewayClaims !== MISS) {
       const check = this.options.tokens.verifyJwtRecordCached(gatewayClaims.jti, gatewayClaims.sub);
       if (check === MISS || !check.ok || !this.seenTokens.has(check.token.id)) return MISS;
-      return { kind: 'identity', identity: identityOf(check.user, 'bearer'), user: check.user };
+      return { kind: 'identity', identity: identityOf(check.user, 'bearer', undefined, this.privileged), user: check.user };
     }
     const cached = this.external.get(sha256(token));
     if (!cached || cached.expiresAt <= this.now()) return MISS;
     const user = this.options.users.peek(cached.username);
     if (!user || !stillFor(cached, user)) return MISS;
-    return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed), user };
+    return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed, this.privileged), user };
   }
 
   async authenticate(credentials: RequestCredentials, context: RequestContext): Promise<Authentication> {
@@ -226,7 +234,7 @@ export class Authenticator {
     if (cookie.ambiguous) return { kind: 'none', clearCookie: true };
     if (cookie.value !== undefined) {
       const resolved = await sessions.resolve(cookie.value);
-      if (resolved) return { kind: 'identity', identity: identityOf(resolved.user, 'session'), user: resolved.user, session: resolved };
+      if (resolved) return { kind: 'identity', identity: identityOf(resolved.user, 'session', undefined, this.privileged), user: resolved.user, session: resolved };
       return this.anonymous(true);
     }
     return this.anonymous(false);
@@ -238,7 +246,7 @@ export class Authenticator {
     const user = await this.options.users.get(name);
     if (!user || user.disabled) return { kind: 'none', clearCookie };
     // The anonymous identity stands in for a session cookie that was no good: still clear it.
-    return { kind: 'identity', identity: identityOf(user, 'anonymous'), user, ...(clearCookie ? { clearCookie } : {}) };
+    return { kind: 'identity', identity: identityOf(user, 'anonymous', undefined, this.privileged), user, ...(clearCookie ? { clearCookie } : {}) };
   }
 
   private async fromBasic(value: string, context: RequestContext): Promise<Authentication> {
@@ -246,7 +254,7 @@ export class Authenticator {
     if (!credentials) return { kind: 'failed', status: 401, reason: 'unknown_user', scheme: 'Basic' };
     const result = await this.options.passwords.verify(credentials.username, credentials.password, 'basic', context, value);
     if (!result.ok) return { kind: 'failed', status: result.status, reason: result.reason, scheme: 'Basic' };
-    return { kind: 'identity', identity: identityOf(result.user, 'basic'), user: result.user };
+    return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
   }
 
   private async fromToken(token: string, method: 'api_token' | 'bearer', context: RequestContext): Promise<Authentication> {
@@ -260,7 +268,7 @@ export class Authenticator {
       const check = await this.options.tokens.verifyOpaque(token);
       if (!check.ok) return fail(check.reason, 'token', check.username);
       this.announce(check.token.id, check.user, 'token', method, context);
-      return { kind: 'identity', identity: identityOf(check.user, method), user: check.user };
+      return { kind: 'identity', identity: identityOf(check.user, method, undefined, this.privileged), user: check.user };
     }
     if (method === 'api_token') return fail('invalid_token', 'token');
     const iss = unverifiedIssuer(token);
@@ -275,7 +283,7 @@ export class Authenticator {
     const check = await this.options.tokens.verifyJwtRecord(claims.jti, claims.sub);
     if (!check.ok) return fail(check.reason, 'token', claims.sub);
     this.announce(check.token.id, check.user, 'token', 'bearer', context);
-    return { kind: 'identity', identity: identityOf(check.user, 'bearer'), user: check.user };
+    return { kind: 'identity', identity: identityOf(check.user, 'bearer', undefined, this.privileged), user: check.user };
   }
 
   private async fromExternalJwt(token: string, context: RequestContext, fail: (reason: LoginFailureReason, userType: UserType, username?: string) => Authentication): Promise<Authentication> {
@@ -284,7 +292,7 @@ export class Authenticator {
     const now = this.now();
     if (cached && cached.expiresAt > now) {
       const user = await this.options.users.get(cached.username);
-      if (stillFor(cached, user)) return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed), user };
+      if (stillFor(cached, user)) return { kind: 'identity', identity: identityOf(user, 'bearer', cached.claimed, this.privileged), user };
       this.external.delete(key);
     }
     const verifier = this.options.externalJwt;
@@ -292,7 +300,7 @@ export class Authenticator {
     const result = await verifier.verify(token);
     if (result.kind === 'not_mine') return fail('invalid_token', 'jwt');
     if (result.kind === 'failed') return fail(result.reason, 'jwt', result.username);
-    const federated = await federateUser(this.options.store, result.issuer, result.claims, now);
+    const federated = await federateUser(this.options.store, result.issuer, result.claims, now, this.federation);
     if (!federated.ok) return fail(federated.reason, 'jwt', result.claims.username);
     const ttl = Math.max(1, Math.min(result.claims.exp * 1000 - now, 3_600_000));
     const { username, source, auth_version: authVersion } = federated.user;
@@ -303,7 +311,7 @@ export class Authenticator {
     this.options.users.invalidate(federated.user.username);
     this.options.recordLogin?.('success', 'jwt', '');
     this.options.events.emit('UserLoggedIn', federated.user.username, { user_type: 'jwt', roles: federated.roles, method: 'bearer', issuer: result.issuer.name }, context);
-    return { kind: 'identity', identity: identityOf(federated.user, 'bearer', claimed), user: federated.user };
+    return { kind: 'identity', identity: identityOf(federated.user, 'bearer', claimed, this.privileged), user: federated.user };
   }
 
   /** UserLoggedIn for a token credential the first time this process verifies it (keyed by token id). */

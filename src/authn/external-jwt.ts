@@ -7,7 +7,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
-import { PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import { DEFAULT_PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
 import { JwksSource } from './jwks-source.js';
 
 export type ExternalJwtResult =
@@ -31,14 +31,18 @@ export interface ExternalJwtOptions {
   now?: () => number;
   fetch?: typeof fetch;
   logger?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** `access.privileged_roles` (default: the schema's default list): a token naming one is rejected or has it dropped. */
+  privilegedRoles?: ReadonlySet<string>;
 }
 
 export class ExternalJwtVerifier {
   private readonly issuers = new Map<string, IssuerState>();
   private readonly now: () => number;
+  private readonly privileged: ReadonlySet<string>;
 
   constructor(issuers: JwtIssuerConfig[], options: ExternalJwtOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.privileged = options.privilegedRoles ?? new Set(DEFAULT_PRIVILEGED_ROLES);
     for (const config of issuers) {
       let state: IssuerState;
       if (config.secret !== '') {
@@ -125,7 +129,7 @@ export class ExternalJwtVerifier {
       return { kind: 'failed', reason: 'invalid_token', issuerName: config.name, username };
     }
     const trimmed = roles.map((r) => r.trim()).filter((r) => r !== '');
-    const privileged = trimmed.filter((r) => PRIVILEGED_ROLES.includes(r));
+    const privileged = trimmed.filter((r) => this.privileged.has(r));
     if (privileged.length > 0 && config.privileged_roles === 'reject') return { kind: 'failed', reason: 'privileged_role', issuerName: config.name, username };
     const result: Extract<ExternalJwtResult, { kind: 'ok' }> = {
       kind: 'ok',
@@ -134,7 +138,7 @@ export class ExternalJwtVerifier {
         username,
         name: typeof name === 'string' ? displayText(name) : '',
         email: typeof email === 'string' ? displayText(email) : '',
-        roles: [...new Set(trimmed.filter((r) => !PRIVILEGED_ROLES.includes(r)))],
+        roles: [...new Set(trimmed.filter((r) => !this.privileged.has(r)))],
         projects: [...new Set(projects.map((p) => p.trim()).filter((p) => p !== ''))],
         ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
         exp,

@@ -3,7 +3,7 @@
  * record of source `jwt:<issuer>` (provision) or finds the existing one (existing). A token
  * never logs in a user of another source, and never yields a privileged role.
  */
-import { PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import { DEFAULT_PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
 import type { NewUser, Store, UserRecord, UserSource } from '../store/types.js';
 import type { LoginFailureReason } from './identity.js';
 
@@ -39,20 +39,43 @@ export function externalUser(entry: { username: string; name: string; email: str
   };
 }
 
-export function withoutPrivileged(roles: readonly string[]): string[] {
-  return roles.filter((role) => !PRIVILEGED_ROLES.includes(role));
+const DEFAULT_PRIVILEGED: ReadonlySet<string> = new Set(DEFAULT_PRIVILEGED_ROLES);
+
+export function withoutPrivileged(roles: readonly string[], privileged: ReadonlySet<string> = DEFAULT_PRIVILEGED): string[] {
+  return roles.filter((role) => !privileged.has(role));
 }
 
-export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims: ExternalClaims, now: number): Promise<FederationResult> {
+/** What federation needs besides the store: the privileged roles, and the directory to keep its names. */
+export interface FederationContext {
+  privileged?: ReadonlySet<string>;
+  /**
+   * With `ldap` configured: whether the directory holds the name (throws when it cannot say).
+   * A provisioning issuer never creates a record under a directory person's name (SPEC 3).
+   */
+  directoryHasUser?: ((username: string) => Promise<boolean>) | undefined;
+}
+
+export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims: ExternalClaims, now: number, context: FederationContext = {}): Promise<FederationResult> {
   const source: UserSource = `jwt:${issuer.name}`;
-  const roles = [...new Set(withoutPrivileged(claims.roles))].sort();
+  const privileged = context.privileged ?? DEFAULT_PRIVILEGED;
+  const roles = [...new Set(withoutPrivileged(claims.roles, privileged))].sort();
   const projects = [...new Set(claims.projects)].sort();
   let user = await store.getUser(claims.username);
   if (user && user.source !== source) return { ok: false, reason: 'invalid_token' };
   if (issuer.users === 'existing') {
     if (!user) return { ok: false, reason: 'unknown_user' };
     if (user.disabled) return { ok: false, reason: 'account_disabled' };
-    return { ok: true, user, roles: withoutPrivileged(user.roles), projects: user.projects };
+    return { ok: true, user, roles: withoutPrivileged(user.roles, privileged), projects: user.projects };
+  }
+  if (!user && context.directoryHasUser) {
+    // Fails closed: a directory that cannot say whether the name is a person's provisions nothing.
+    let taken: boolean;
+    try {
+      taken = await context.directoryHasUser(claims.username);
+    } catch {
+      return { ok: false, reason: 'directory_unavailable' };
+    }
+    if (taken) return { ok: false, reason: 'name_taken' };
   }
   if (!user) {
     await store.createUserIfAbsent(externalUser({ username: claims.username, name: claims.name, email: claims.email, roles, projects }, source, now));
@@ -66,5 +89,5 @@ export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims
     }
   }
   if (user.disabled) return { ok: false, reason: 'account_disabled' };
-  return { ok: true, user, roles: withoutPrivileged(roles), projects };
+  return { ok: true, user, roles: withoutPrivileged(roles, privileged), projects };
 }

@@ -35,7 +35,8 @@ export type LoginFailureReason =
   | 'untrusted_issuer'
   | 'privileged_role'
   | 'revoked_token'
-  | 'replayed_token';
+  | 'replayed_token'
+  | 'name_taken';
 
 export function identityJson(identity: Identity): Record<string, unknown> {
   return {

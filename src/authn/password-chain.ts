@@ -437,16 +437,18 @@ export class PasswordChain {
     const rolesChanged = roles.join(',') !== existing.roles.join(',');
     const changed = rolesChanged || projects.join(',') !== existing.projects.join(',') || entry.name !== existing.name || entry.email !== existing.email || mappedRoles.join(',') !== existing.mapped_roles.join(',');
     if (!changed) return existing;
-    const updated = await store.updateUser(existing.username, {
-      name: entry.name,
-      email: entry.email,
-      roles,
-      mapped_roles: mappedRoles,
-      projects,
-      mapped_projects: mappedProjects,
-      end_sessions: rolesChanged,
-      now,
-    });
+    const patch = { name: entry.name, email: entry.email, roles, mapped_roles: mappedRoles, projects, mapped_projects: mappedProjects, end_sessions: rolesChanged, now };
+    const demoted = existing.roles.includes('admin') && !roles.includes('admin');
+    let updated: UserRecord | undefined;
+    try {
+      // A mapping change must not remove the last enabled admin (SPEC 9): decided with the write.
+      updated = await store.updateUser(existing.username, demoted ? { ...patch, guard_last_admin: true } : patch);
+    } catch (err) {
+      if (!demoted || !isPortcullisError(err) || err.code !== 'last_admin') throw err;
+      this.options.logger.warn('directory mapping would remove the last enabled admin: admin role kept', { username: existing.username });
+      const kept = [...roles, 'admin'].sort();
+      updated = await store.updateUser(existing.username, { ...patch, roles: kept, end_sessions: kept.join(',') !== existing.roles.join(',') });
+    }
     if (!updated) throw new Error('directory user vanished during login');
     return updated;
   }

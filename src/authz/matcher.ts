@@ -13,7 +13,7 @@ import { escapeByte, hexValue, pathByte } from '../http/normalise.js';
 export interface MatchContext {
   username?: string | undefined;
   projects: readonly string[];
-  /** admin (and support on GET/HEAD): placeholders match any single segment. */
+  /** admin: placeholders match any single segment. */
   wildcardPlaceholders?: boolean;
 }
 

@@ -110,8 +110,9 @@ function methodMatches(rule: CompiledRule, method: string): boolean {
 const NO_PROJECTS: readonly string[] = [];
 
 export function decide(access: CompiledAccess, request: AccessRequest, caller: Caller): Decision {
-  const readOnly = request.method === 'GET' || request.method === 'HEAD';
-  const privileged = caller !== undefined && (caller.roles.includes('admin') || (readOnly && caller.roles.includes('support')));
+  // admin is the only role that satisfies every role list, grant and placeholder (SPEC 4):
+  // support, like every other role, reaches exactly the rules that list it.
+  const privileged = caller !== undefined && caller.roles.includes('admin');
   const ctx: MatchContext = { username: caller?.username, projects: caller?.projects ?? NO_PROJECTS, wildcardPlaceholders: privileged };
   for (const rule of access.rules) {
     if (!methodMatches(rule, request.method) || !hostMatches(rule, request.host)) continue;

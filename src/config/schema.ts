@@ -45,8 +45,22 @@ export const timerDuration = duration.refine((ms) => ms <= MAX_TIMER_MS, {
   error: `must be at most ${MAX_TIMER_MS}ms (about 24.8 days): Node.js fires longer timers after 1 ms`,
 });
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1_000_000, mib: 1024 * 1024 };
+/** A size in bytes: a number, or a string such as `64KiB`, `1MiB`, `500kB`. */
+export const byteSize = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^\d+\s*(b|kb|kib|mb|mib)?$/i, 'must be a size such as 65536, 64KiB or 1MiB')
+    .transform((text) => {
+      const match = /^(\d+)\s*([a-z]*)$/i.exec(text) as RegExpExecArray;
+      return Number(match[1]) * (SIZE_UNITS[(match[2] as string).toLowerCase()] ?? 1);
+    }),
+]);
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be an IP address or CIDR');
 const roleName = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'role names use letters, digits, _ . : -');
+/** `access.privileged_roles` when the file names none (SPEC 4). */
+export const DEFAULT_PRIVILEGED_ROLES: readonly string[] = ['admin', 'api', 'org_admin'];
 const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http(s) URL');
 
 export const serverSchema = z.strictObject({
@@ -57,6 +71,12 @@ export const serverSchema = z.strictObject({
   max_body_size: z.number().int().positive().default(64 * 1024),
   /** Open connections the gateway listener holds at most (further ones are closed at once); 0: no limit. */
   max_connections: z.number().int().min(0).default(10_000),
+  /** Header fields a request may carry; more is 431, never forwarded (SPEC 6). */
+  max_header_count: z.number().int().min(1).max(1000).default(100),
+  /** Bytes of a body the gateway reads to inspect it (a form body's `_method`, rule body conditions). */
+  max_inspect_body: byteSize.default(64 * 1024),
+  /** Upstream requests one client address (IPv6: one /64) may have in flight per route; 0: no limit. */
+  max_upstream_sockets_per_client: z.number().int().min(0).default(128),
   /** Age after which the gateway's signing key is replaced (the old one stays published). */
   signing_key_rotation: duration.default(30 * 86_400_000),
 });
@@ -181,6 +201,10 @@ export const routeSchema = z.strictObject({
   websocket: z.boolean().default(true),
   timeout: timerDuration.default(60_000),
   pass_credentials: z.boolean().default(false),
+  /** Connections to the upstream at once; requests beyond wait in a bounded queue (as many), then 503. */
+  max_sockets: z.number().int().min(1).max(65_536).default(1024),
+  /** Lower-case the path for matching (not for forwarding), for backends that ignore case. */
+  case_insensitive_paths: z.boolean().default(false),
 });
 
 const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
@@ -197,6 +221,8 @@ export const ruleSchema = z.strictObject({
 
 export const accessSchema = z.strictObject({
   default_policy: z.enum(['deny', 'authenticated']).default('deny'),
+  /** Roles no external source (JWT issuer, directory mapping without allow_privileged_roles) ever grants (SPEC 4). */
+  privileged_roles: roleList.default([...DEFAULT_PRIVILEGED_ROLES]),
   rules: z.array(ruleSchema).default([]),
 });
 
@@ -242,8 +268,16 @@ export type PasswordPolicy = z.output<typeof passwordPolicySchema>;
 export type LockoutPolicy = z.output<typeof lockoutSchema>;
 export type WebhookConfig = z.output<typeof webhookSchema>;
 
-/** Roles no external JWT may ever grant and no LDAP mapping may name without opting in. */
-export const PRIVILEGED_ROLES: readonly string[] = ['admin', 'api'];
+/**
+ * The roles every `access.privileged_roles` list must hold (SPEC 4): no external source can
+ * ever grant them, whatever the operator configures.
+ */
+export const MINIMUM_PRIVILEGED_ROLES: readonly string[] = ['admin', 'api'];
+
+/** The configured privileged roles as a set (`access.privileged_roles`). */
+export function privilegedRoles(config: Pick<Config, 'access'>): ReadonlySet<string> {
+  return new Set(config.access.privileged_roles);
+}
 
 /** The longest quota window (`access.rules[].quota.per`): the store keeps a window's counter this long. */
 export const MAX_QUOTA_WINDOW_MS = 366 * 86_400_000;

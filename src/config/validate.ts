@@ -1,6 +1,6 @@
 /** Cross-field checks: each returns every problem with its key path (Authelia's habit). */
 import { BlockList, isIP } from 'node:net';
-import { MAX_QUOTA_WINDOW_MS, PRIVILEGED_ROLES, type Config } from './schema.js';
+import { MAX_QUOTA_WINDOW_MS, MINIMUM_PRIVILEGED_ROLES, type Config } from './schema.js';
 import type { ConfigProblem } from './load.js';
 import { configuredHostProblem } from '../http/host.js';
 
@@ -34,6 +34,9 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
   if (config.session.idle_timeout <= 0) add('session.idle_timeout', 'must be positive');
   if (config.anonymous_user !== '' && !/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/.test(config.anonymous_user)) add('anonymous_user', 'must be a valid username or ""');
 
+  for (const role of MINIMUM_PRIVILEGED_ROLES) {
+    if (!config.access.privileged_roles.includes(role)) add('access.privileged_roles', `must include ${role} (at least [${MINIMUM_PRIVILEGED_ROLES.join(', ')}]: no external source may ever grant them)`);
+  }
   if (config.ldap) ldapProblems(config, add);
   jwtIssuerProblems(config, add);
 
@@ -108,13 +111,14 @@ function ldapProblems(config: Config, add: (path: string, message: string) => vo
     add('ldap.group_filter', 'must contain {dn} or {username}');
   }
   if (!ldap.allow_privileged_roles) {
+    const privileged = new Set(config.access.privileged_roles);
     for (const [group, roles] of Object.entries(ldap.role_mapping)) {
       for (const role of roles) {
-        if (PRIVILEGED_ROLES.includes(role)) add(`ldap.role_mapping.${group}`, `maps to privileged role ${role}; set ldap.allow_privileged_roles: true to allow it`);
+        if (privileged.has(role)) add(`ldap.role_mapping.${group}`, `maps to privileged role ${role}; set ldap.allow_privileged_roles: true to allow it`);
       }
     }
     for (const role of ldap.default_roles) {
-      if (PRIVILEGED_ROLES.includes(role)) add('ldap.default_roles', `names privileged role ${role}; set ldap.allow_privileged_roles: true to allow it`);
+      if (privileged.has(role)) add('ldap.default_roles', `names privileged role ${role}; set ldap.allow_privileged_roles: true to allow it`);
     }
   }
   if (ldap.timeout <= 0) add('ldap.timeout', 'must be positive');

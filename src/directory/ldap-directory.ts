@@ -9,8 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
-import { PRIVILEGED_ROLES, type LdapConfig } from '../config/schema.js';
+import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
+import { DEFAULT_PRIVILEGED_ROLES, type LdapConfig } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import { escapeDnValue, escapeFilterValue, fillTemplate } from './escape.js';
 
@@ -27,6 +27,8 @@ export interface DirectoryUser {
 export type DirectoryResult = { kind: 'ok'; user: DirectoryUser } | { kind: 'invalid' };
 
 export interface DirectoryOptions {
+  /** `access.privileged_roles`: dropped from mappings unless ldap.allow_privileged_roles (default: the schema's default list). */
+  privilegedRoles?: ReadonlySet<string>;
   onOperation?: (op: 'bind' | 'search' | 'connect' | 'starttls', seconds: number, ok: boolean) => void;
   logger?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -38,10 +40,12 @@ export class LdapDirectory {
   private readonly options: DirectoryOptions;
   private readonly urls: string[];
   private readonly tls: ConnectionOptions;
+  private readonly privileged: ReadonlySet<string>;
 
   constructor(config: LdapConfig, options: DirectoryOptions = {}) {
     this.config = config;
     this.options = options;
+    this.privileged = options.privilegedRoles ?? new Set(DEFAULT_PRIVILEGED_ROLES);
     this.urls = Array.isArray(config.url) ? config.url : [config.url];
     if (this.urls.length === 0 || this.urls.some((u) => !/^ldaps?:\/\//.test(u))) throw new TypeError('ldap.url must be ldap:// or ldaps:// URLs');
     this.tls = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
@@ -59,6 +63,35 @@ export class LdapDirectory {
       if (err instanceof InvalidLogin) return { kind: 'invalid' };
       if (err instanceof PortcullisError) throw err;
       throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    }
+  }
+
+  /**
+   * Whether the directory holds an entry for the name, looked up with the service account (the
+   * DN template's entry read, or the user filter searched), without any user's password. Throws
+   * `directory_unavailable` when the directory cannot say: a caller deciding whether a name is
+   * free must then fail closed.
+   */
+  async hasUser(username: string): Promise<boolean> {
+    const config = this.config;
+    if (username === '' || username.length > 256 || username.includes('\0')) return false;
+    const service = await this.connect().catch((err: unknown) => {
+      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    });
+    try {
+      if (config.bind_dn !== '') await this.timed('bind', () => service.bind(config.bind_dn, config.bind_password));
+      if (config.user_dn_template !== '') {
+        const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
+        return (await this.readEntry(service, dn).catch((err: unknown) => (err instanceof InvalidLogin || err instanceof NoSuchObjectError ? undefined : Promise.reject(err)))) !== undefined;
+      }
+      const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
+      const { searchEntries } = await this.timed('search', () => service.search(config.user_base, { scope: 'sub', filter, sizeLimit: 1, attributes: [config.attributes.username] }));
+      return searchEntries.length > 0;
+    } catch (err) {
+      if (err instanceof PortcullisError) throw err;
+      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    } finally {
+      await service.unbind().catch(() => undefined);
     }
   }
 
@@ -171,7 +204,7 @@ export class LdapDirectory {
     }
     let mapped = [...roles];
     if (mapped.length === 0) mapped = [...config.default_roles];
-    if (!config.allow_privileged_roles) mapped = mapped.filter((r) => !PRIVILEGED_ROLES.includes(r));
+    if (!config.allow_privileged_roles) mapped = mapped.filter((r) => !this.privileged.has(r));
     return { roles: mapped.sort(), projects: [...projects].sort() };
   }
 

@@ -68,8 +68,12 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
   const finalPassword = generated ? generatePassword() : (password as string);
   const now = (options.now ?? Date.now)();
   const existing = await store.getUser(options.adminUsername);
-  // Not a name an admin can sign in with: a user of an external issuer never holds admin (SPEC 3).
-  if (existing?.source.startsWith('jwt:')) throw new Error(`users.admin_username "${existing.username}" is a user of an external issuer (${existing.source}) and no enabled admin exists: set users.admin_username to another name`);
+  // Only a local account is ever the bootstrap admin (SPEC 9): a directory person's or an
+  // external issuer's record of that name is never promoted (its password is not ours to set,
+  // and the directory's password would then sign in as admin).
+  if (existing && existing.source !== 'local') {
+    throw new Error(`users.admin_username "${existing.username}" names a user of source ${existing.source} and no enabled admin exists: only a local account can be the bootstrap admin; set users.admin_username to another name (or delete that record)`);
+  }
   // Another replica created (or restored) it since the count above.
   if (existing && !existing.disabled && existing.roles.includes('admin')) return 'exists';
   const hash = await hasher.hash(finalPassword);

@@ -49,6 +49,8 @@ export interface UserServiceOptions {
   events: EventBus;
   /** Lockout for wrong current passwords on a self-service change; the config defaults when absent. */
   lockout?: LockoutPolicy | undefined;
+  /** `access.privileged_roles`: a `jwt:` user record never holds one (default: the schema's list). */
+  privilegedRoles?: ReadonlySet<string>;
   now?: () => number;
 }
 
@@ -61,8 +63,10 @@ export class UserService {
   /** Self-service password changes in progress, per lower-case name (see changeOwnPassword). */
   private readonly changing = new Map<string, Promise<void>>();
   private readonly now: () => number;
+  private readonly privileged: ReadonlySet<string> | undefined;
 
   constructor(options: UserServiceOptions) {
+    this.privileged = options.privilegedRoles;
     this.store = options.store;
     this.hasher = options.hasher;
     this.policy = options.policy;
@@ -93,7 +97,7 @@ export class UserService {
     const textProblems = textFieldProblems(input);
     Object.assign(fields, textProblems);
     const source = input.source ?? 'local';
-    const externalProblem = roleProblem ? undefined : externalRolesProblem(source, input.roles);
+    const externalProblem = roleProblem ? undefined : externalRolesProblem(source, input.roles, this.privileged);
     if (externalProblem) fields.roles = externalProblem;
     if (source === 'local') {
       if (input.password === undefined || input.password === '') {
@@ -130,7 +134,7 @@ export class UserService {
     const self = actor !== undefined && userKey(actor.username) === userKey(user.username);
     const fields: Record<string, string> = {};
     if (input.roles !== undefined) {
-      const problem = rolesProblem(input.roles) ?? externalRolesProblem(user.source, input.roles);
+      const problem = rolesProblem(input.roles) ?? externalRolesProblem(user.source, input.roles, this.privileged);
       if (problem) fields.roles = problem;
     }
     if (input.projects !== undefined) {

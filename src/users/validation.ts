@@ -1,8 +1,8 @@
-import { PRIVILEGED_ROLES } from '../config/schema.js';
+import { DEFAULT_PRIVILEGED_ROLES } from '../config/schema.js';
 import type { Grant } from '../store/types.js';
 
 export const USERNAME_RE = /^[a-zA-Z][a-zA-Z0-9_]{0,63}$/;
-export const BUILTIN_ROLES = ['admin', 'support', 'manager', 'user', 'api', 'readonly', 'writeonly'] as const;
+export const BUILTIN_ROLES = ['admin', 'support', 'manager', 'user', 'api', 'readonly', 'writeonly', 'org_admin'] as const;
 const ROLE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const PROJECT_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -20,13 +20,13 @@ export function rolesProblem(roles: unknown): string | undefined {
 }
 
 /**
- * SPEC 3: an identity from an external JWT never holds admin or api, so a `jwt:` user record
+ * SPEC 3, 4: an identity from an external JWT never holds a privileged role, so a `jwt:` user record
  * must not claim them either: the identity would drop them, while the store would still count
  * the record as an enabled admin (the last-admin guard, the bootstrap).
  */
-export function externalRolesProblem(source: string, roles: readonly string[]): string | undefined {
+export function externalRolesProblem(source: string, roles: readonly string[], privilegedRoles: ReadonlySet<string> = new Set(DEFAULT_PRIVILEGED_ROLES)): string | undefined {
   if (!source.startsWith('jwt:')) return undefined;
-  const privileged = roles.find((role) => PRIVILEGED_ROLES.includes(role));
+  const privileged = roles.find((role) => privilegedRoles.has(role));
   return privileged === undefined ? undefined : `a user of an external issuer (${source}) never holds ${privileged}`;
 }
 

@@ -45,3 +45,38 @@ test('three replicas bootstrapping one empty PostgreSQL database: all start, one
     await db.drop();
   }
 });
+
+test('with no enabled admin, a directory record named users.admin_username is never promoted: start-up fails', async () => {
+  const store = await openStore('sqlite::memory:');
+  try {
+    await store.migrate();
+    const now = Date.now();
+    await store.createUserIfAbsent({ username: 'admin', name: 'Directory Admin', email: '', roles: ['user'], mapped_roles: ['user'], projects: [], mapped_projects: [], source: 'ldap', password_hash: null, disabled: false, must_change_password: false, grants: [], quotas: {}, now });
+    const policy = configSchema.parse({}).users.password_policy;
+    await assert.rejects(
+      bootstrapAdmin({ store, hasher: new PasswordHasher(10), policy, adminUsername: 'admin', env: {}, logger: createLogger({ write: () => undefined }), announce: () => undefined }),
+      /source ldap .*only a local account can be the bootstrap admin/,
+    );
+    const record = await store.getUser('admin');
+    assert.deepEqual(record?.roles, ['user'], 'not promoted');
+    assert.equal(record?.password_hash, null, 'no password set on a directory record');
+    assert.equal(await store.countEnabledAdmins(), 0);
+  } finally {
+    await store.close();
+  }
+});
+
+test('with no enabled admin, a disabled local admin record is restored (a local account may be)', async () => {
+  const store = await openStore('sqlite::memory:');
+  try {
+    await store.migrate();
+    const hasher = new PasswordHasher(10);
+    await store.createUserIfAbsent({ username: 'admin', name: 'Administrator', email: '', roles: ['admin'], mapped_roles: [], projects: [], mapped_projects: [], source: 'local', password_hash: await hasher.hash('Old-Passw0rd'), disabled: true, must_change_password: false, grants: [], quotas: {}, now: Date.now() });
+    const policy = configSchema.parse({}).users.password_policy;
+    const outcome = await bootstrapAdmin({ store, hasher, policy, adminUsername: 'admin', env: { PORTCULLIS_ADMIN_PASSWORD: 'New-Passw0rd!' }, logger: createLogger({ write: () => undefined }) });
+    assert.equal(outcome, 'created_from_env');
+    assert.equal(await store.countEnabledAdmins(), 1);
+  } finally {
+    await store.close();
+  }
+});

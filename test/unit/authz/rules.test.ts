@@ -68,12 +68,16 @@ test('admin passes role and grant checks and placeholders, but an explicit deny 
   assert.deepEqual(decide(access, req('GET', '/internal/x'), admin), { effect: 'deny', rule: 'blocked', reason: 'rule_deny' });
 });
 
-test('support reads everywhere a rule grants access, but cannot write', () => {
+test('support reaches exactly the rules that list it: no role list, grant or placeholder for GET either', () => {
   const support = user('s', ['support']);
-  assert.equal(decide(access, req('GET', '/projects/beta/x'), support).effect, 'allow');
-  assert.equal(decide(access, req('PUT', '/projects/beta/x'), support).rule, 'default');
-  assert.equal(decide(access, req('GET', '/machines/m1'), support).effect, 'allow');
-  assert.equal(decide(access, req('POST', '/machines/m1'), support).effect, 'deny');
+  // {project} matches only one of the caller's projects: /projects/beta falls through to reads.
+  assert.deepEqual(decide(access, req('GET', '/projects/beta/x'), support), { effect: 'deny', rule: 'reads', reason: 'missing_role' });
+  assert.deepEqual(decide(access, req('GET', '/users/alice/x'), support), { effect: 'deny', rule: 'reads', reason: 'missing_role' });
+  assert.deepEqual(decide(access, req('GET', '/machines/m1'), support), { effect: 'deny', rule: 'machines', reason: 'no_grant' });
+  assert.deepEqual(decide(access, req('HEAD', '/admin/x'), support), { effect: 'deny', rule: 'reads', reason: 'missing_role' });
+  const listed = compileAccess(accessSchema.parse({ rules: [{ name: 'jobs', paths: ['/jobs/**'], methods: ['GET'], roles: ['support'] }] }));
+  assert.equal(decide(listed, req('GET', '/jobs/1'), support).effect, 'allow');
+  assert.equal(decide(listed, req('PUT', '/jobs/1'), support).effect, 'deny');
 });
 
 test('role names compare exactly: Admin or superadmin are not admin', () => {

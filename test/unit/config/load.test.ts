@@ -85,6 +85,17 @@ test('refuses an LDAP mapping to a privileged role unless allowed', () => {
   assert.doesNotThrow(() => loadConfig({ text: base + '  allow_privileged_roles: true\n', env: {} }));
 });
 
+test('access.privileged_roles must hold admin and api; roles added to it bind LDAP mappings too', () => {
+  for (const list of ['[]', '[admin]', '[api, support]']) {
+    const found = problems(() => loadConfig({ text: `access:\n  privileged_roles: ${list}\n`, env: {} }));
+    assert.ok(found.some((p) => p.startsWith('access.privileged_roles: must include')), `${list}: ${found.join('\n')}`);
+  }
+  assert.deepEqual(loadConfig({ text: '', env: {} }).access.privileged_roles, ['admin', 'api', 'org_admin']);
+  assert.doesNotThrow(() => loadConfig({ text: 'access:\n  privileged_roles: [admin, api, support]\n', env: {} }));
+  const mapped = problems(() => loadConfig({ text: 'access:\n  privileged_roles: [admin, api, support]\nldap:\n  url: ldap://127.0.0.1:389\n  user_base: ou=p,dc=x\n  role_mapping: { helpdesk: [support] }\n', env: {} }));
+  assert.ok(mapped.some((p) => p.startsWith('ldap.role_mapping.helpdesk: maps to privileged role support')), mapped.join('\n'));
+});
+
 test('refuses JWT issuers without exactly one key source, short secrets and mixed algorithms', () => {
   const issuer = (extra: string): string => `jwt_issuers:\n  - name: portal\n    issuer: https://portal\n    audience: pcl\n${extra}`;
   const none = problems(() => loadConfig({ text: issuer('    algorithms: [RS256]\n'), env: {} }));
