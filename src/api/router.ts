@@ -59,7 +59,10 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'patch' | 'del
   { method: 'get', path: '/events' },
 ];
 
-export function createApiRouter(registry: Registry): express.Router {
+/** Paths only role admin may call at all (each route checks its own right again). */
+const ADMIN_ONLY = /^\/(users|events)(\/|$)/;
+
+export function createApiRouter(registry: Registry, readBodies: express.RequestHandler[]): express.Router {
   const router = express.Router({ strict: true, caseSensitive: true });
   const { config, users, store, events } = registry;
   const secure = config.server.public_url.startsWith('https:');
@@ -93,20 +96,33 @@ export function createApiRouter(registry: Registry): express.Router {
       if (auth.identity.method === 'basic' && !isSameOrigin(req, config.server.public_url)) {
         throw new PortcullisError('csrf_rejected', 'Cross-site requests cannot change state');
       }
-      // The API reads JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it
-      // cross-site without a CORS preflight, which the gateway never grants.
-      if (hasBody(req) && !req.is(['application/json', 'application/*+json'])) {
-        throw new PortcullisError('unsupported_media_type', 'The API accepts application/json bodies only');
-      }
     }
     if (auth.identity.must_change_password && !(req.path === '/me' && req.method === 'GET') && !(req.path === '/me/password' && req.method === 'POST')) {
       throw new PortcullisError('password_change_required', 'You must change your password first');
     }
+    // Authorisation before the body is read (SPEC 8): refused whatever the body or its type.
+    if (ADMIN_ONLY.test(req.path) && !auth.identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'User management needs role admin');
     (req as CallerRequest).caller = { identity: auth.identity, user: auth.user };
-    res.setHeader('cache-control', 'no-store');
-    res.setHeader('x-content-type-options', 'nosniff');
     next();
   });
+  // The API reads JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it
+  // cross-site without a CORS preflight, which the gateway never grants. A body that is empty
+  // (a chunked POST with no data, as Node's client sends) is no body, whatever its type.
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    if (!STATE_CHANGING.has(req.method) || !hasBody(req) || req.is(['application/json', 'application/*+json'])) return next();
+    // Whatever it is, it is refused once one byte of it has arrived.
+    let done = false;
+    const finish = (err?: PortcullisError): void => {
+      if (done) return;
+      done = true;
+      req.pause();
+      next(err);
+    };
+    req.on('data', () => finish(new PortcullisError('unsupported_media_type', 'The API accepts application/json bodies only')));
+    req.on('error', () => finish(new PortcullisError('bad_request', 'The request body could not be read')));
+    req.on('end', () => finish());
+  });
+  router.use(readBodies);
 
   const requireAdmin = (req: Request, _res: Response, next: NextFunction): void => {
     if (!caller(req).identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'User management needs role admin');

@@ -71,14 +71,18 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   app.disable('etag');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
-  app.use(express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }));
-  app.use(express.urlencoded({ limit, extended: false, parameterLimit: 50 }));
   // PostgreSQL cannot store or compare U+0000 in text: refused here, once, as a client error
   // (it used to reach the store as a 500 and an error log line anyone could write).
-  app.use((req: Request, _res: Response, next: NextFunction) => {
+  const refuseNul = (req: Request, _res: Response, next: NextFunction): void => {
     if (queryHoldsNul(req.url) || holdsNul(req.body)) throw new PortcullisError('bad_request', 'Text must not contain NUL characters');
     next();
-  });
+  };
+  const readBodies = [express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }), express.urlencoded({ limit, extended: false, parameterLimit: 50 }), refuseNul];
+  // The API reads its bodies itself, once the caller is authorised (SPEC 8): a caller without
+  // the right gets its 401/403 whatever it sent.
+  const api = createApiRouter(registry, readBodies);
+  const bodies = express.Router().use(readBodies);
+  app.use((req: Request, res: Response, next: NextFunction) => (req.path === '/.auth/api' || req.path.startsWith('/.auth/api/') ? next() : bodies(req, res, next)));
 
   const ctx = (req: Request): EndpointContext => (req as EndpointRequest).portcullis;
   const sessionCookie = (id: string): string => serialiseCookie(cookieName, id, { secure, maxAgeSeconds: config.session.max_lifetime / 1000 });
@@ -110,11 +114,11 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   });
 
   app.get('/.auth/assets/style.css', (_req, res) => {
-    res.set({ 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' }).send(STYLE_CSS);
+    res.set({ 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=300' }).send(STYLE_CSS);
   });
   for (const [name, body] of Object.entries(adminAssets)) {
     app.get(`/.auth/assets/${name}`, (_req, res) => {
-      res.set({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(body);
+      res.set({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }).send(body);
     });
   }
 
@@ -189,6 +193,12 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     let method: AuthMethod = 'form';
     const authorization = req.headers.authorization;
     if (typeof authorization === 'string' && /^basic /i.test(authorization)) {
+      // A browser sends Basic credentials it once answered a challenge with to any page's
+      // request: a cross-site one must not mint tokens in the victim's name (or spend the cap).
+      if (!isSameOrigin(req, config.server.public_url)) {
+        sendError(res, new PortcullisError('csrf_rejected', 'Cross-site token requests with Basic are refused'));
+        return;
+      }
       const credentials = decodeBasicCredentials(authorization.slice(6).trim());
       username = credentials?.username ?? '';
       password = credentials?.password ?? '';
@@ -282,7 +292,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       fail('replayed_token');
       return;
     }
-    const federated = await federateUser(registry.store, issuer, claims, registry.now());
+    const federated = await federateUser(registry.store, issuer, claims, registry.now(), registry.federation);
     if (!federated.ok) {
       fail(federated.reason);
       return;
@@ -293,7 +303,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     registry.metrics.logins.inc({ user_type: 'jwt', result: 'success', reason: '' });
     registry.events.emit('UserLoggedIn', user.username, { user_type: 'jwt', roles: federated.roles, method: 'jwt_handoff', issuer: issuer.name }, ctx(req).facts);
     for (const cookie of clearHandoff) res.append('set-cookie', cookie);
-    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects })) });
+    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects }, registry.federation.privileged)) });
     else redirect(res, 303, rd);
   };
   app.get('/.auth/jwt', jwtHandoff);
@@ -323,7 +333,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     // The host too, as soon as a rule or route depends on it: the Host of this sub-request is
     // the gateway's own name (nginx auth_request sends $proxy_host), for which every
     // host-scoped rule would be skipped. Judged like the gateway judges a request from a
-    // trusted proxy (requestHost): the first X-Forwarded-Host value, else Host.
+    // trusted proxy (requestHost): the last X-Forwarded-Host value (the nearest proxy's), else Host.
     const requested = requestHost(req.headers, true);
     if (requested === undefined || (hostScoped && typeof req.headers['x-forwarded-host'] !== 'string')) {
       sendError(res, new PortcullisError('bad_request', 'X-Forwarded-Host must name the host of the request'));
@@ -383,7 +393,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     sendHtml(res, 200, adminPage());
   });
 
-  app.use('/.auth/api', createApiRouter(registry));
+  app.use('/.auth/api', api);
 
   app.use((_req: Request, res: Response) => {
     sendError(res, new PortcullisError('not_found', 'Not found'));
@@ -404,6 +414,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   });
 
   return (req, res, facts, path, query) => {
+    // Every answer from here is the gateway's own (the caller set X-Request-Id, nosniff,
+    // Referrer-Policy and HSTS): identity, tokens and the admin API are never cached.
+    res.setHeader('cache-control', 'no-store');
     let memo: Promise<Authentication> | undefined;
     const context: EndpointContext = {
       facts,

@@ -12,12 +12,16 @@ import { decide, type Decision } from '../authz/rules.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import type { ForwardOptions } from '../http/headers.js';
+import { carriesForm, readInspectedBody } from '../http/inspected-body.js';
 import { normaliseTarget } from '../http/normalise.js';
+import { holdsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
+import { setInspectedBody } from '../proxy/request-body.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
+import { clientKey } from '../http/client-ip.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
@@ -49,23 +53,30 @@ export class Gateway {
   private readonly forwarder: Forwarder;
   private readonly authEndpoints: AuthEndpointHandler;
   private readonly secureCookies: boolean;
+  /** Headers every answer the gateway writes itself carries (not an upstream's): SPEC 7. */
+  private readonly ownHeaders: ReadonlyArray<readonly [string, string]>;
 
   constructor(registry: Registry, authEndpoints: AuthEndpointHandler) {
     this.registry = registry;
     this.authEndpoints = authEndpoints;
     this.secureCookies = registry.config.server.public_url.startsWith('https:');
+    this.ownHeaders = gatewayAnswerHeaders(this.secureCookies);
     this.forwarder = new Forwarder({
       logger: registry.logger,
       // Not the issuers' hand-off cookies: the external app that sets one may well sit behind the gateway.
       protectedCookies: [registry.config.session.cookie_name],
+      maxPerClient: registry.config.server.max_upstream_sockets_per_client,
       hooks: {
         onError: (kind, req, res) => {
           const route = (req as { portcullisRoute?: string }).portcullisRoute ?? 'unknown';
           registry.metrics.upstreamErrors.inc({ route, kind });
           const requestId = requestIdOf(req);
-          if ('writeHead' in res && requestId !== undefined && !res.headersSent) res.setHeader('x-request-id', requestId);
-          const code = kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable';
-          if ('writeHead' in res) sendCode(res, code);
+          if ('writeHead' in res && !res.headersSent) {
+            if (requestId !== undefined) res.setHeader('x-request-id', requestId);
+            for (const [name, value] of this.ownHeaders) res.setHeader(name, value);
+          }
+          const code = kind === 'timeout' ? 'upstream_timeout' : kind === 'busy' ? 'upstream_busy' : 'upstream_unavailable';
+          if ('writeHead' in res) sendCode(res, code, undefined, kind === 'busy' ? { 'retry-after': '1' } : {});
           else rejectUpgrade(res, kind === 'timeout' ? 504 : 502, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway');
         },
       },
@@ -105,21 +116,29 @@ export class Gateway {
    */
   private process(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number): Promise<void> | undefined {
     const target = normaliseTarget(req.url ?? '', req.headers.host);
+    // Before authentication and whatever the route (SPEC 5, 6).
+    const refused = refusedRequest(req, target.ok ? target.query : '', this.registry.config.server.max_header_count);
+    if (refused !== undefined) {
+      this.answerOwn(res, facts);
+      this.count('none', 'none', refused === 'too_many_headers' ? 431 : refused === 'method_not_allowed' ? 405 : 400);
+      sendCode(res, refused, REFUSAL_MESSAGES[refused], refused === 'too_many_headers' ? { connection: 'close' } : {});
+      return;
+    }
     if (!target.ok || !METHOD_RE.test(req.method ?? '')) {
-      res.setHeader('x-request-id', facts.request_id);
+      this.answerOwn(res, facts);
       this.count('none', 'none', 400);
       sendCode(res, 'invalid_path', 'The request target is not acceptable');
       return;
     }
     if (target.path === '/.auth' || target.path.startsWith('/.auth/')) {
-      res.setHeader('x-request-id', facts.request_id);
+      this.answerOwn(res, facts);
       res.once('finish', () => this.count('portcullis', 'portcullis', res.statusCode));
       this.authEndpoints(req, res, facts, target.path, target.query);
       return;
     }
     const requested = requestHost(req.headers, facts.peerTrusted);
     if (requested === undefined) {
-      res.setHeader('x-request-id', facts.request_id);
+      this.answerOwn(res, facts);
       this.count('none', 'none', 400);
       sendCode(res, 'bad_request', facts.peerTrusted && req.headers['x-forwarded-host'] !== undefined ? 'X-Forwarded-Host is not a host name' : 'The Host header is not a host name');
       return;
@@ -127,12 +146,12 @@ export class Gateway {
     const host = requested.name;
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
-      res.setHeader('x-request-id', facts.request_id);
+      this.answerOwn(res, facts);
       this.count('none', 'none', 404);
       sendCode(res, 'not_found', 'No route for this request');
       return;
     }
-    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: wantsHtml(req) });
+    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: wantsHtml(req) });
     if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, target, requested.authority, outcome));
     return this.proceed(req, res, facts, started, route, target, requested.authority, pending);
   }
@@ -140,21 +159,47 @@ export class Gateway {
   /** The rest of process once the outcome is known: the refusal, or identity headers and forwarding. */
   private proceed(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number, route: CompiledRoute, target: { path: string; query: string }, authority: string | undefined, outcome: Outcome): Promise<void> | undefined {
     if (!outcome.ok) {
-      res.setHeader('x-request-id', facts.request_id);
+      this.answerOwn(res, facts);
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(res);
       return undefined;
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
     const rule = outcome.decision.rule;
-    const prepared = this.prepare(req, facts, route, outcome.identity, target, authority, false);
-    if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started));
-    this.forward(route, rule, req, res, started);
-    return undefined;
+    const send = (): Promise<void> | undefined => {
+      const prepared = this.prepare(req, facts, route, outcome.identity, target, authority, false);
+      if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started, facts));
+      this.forward(route, rule, req, res, started, facts);
+      return undefined;
+    };
+    // A form body is read (bounded) and checked for `_method` before any byte of it is forwarded.
+    if (carriesForm(req)) return this.inspectForm(req, res, facts, route.name, rule).then((passed) => (passed ? send() : undefined));
+    return send();
   }
 
-  private forward(route: CompiledRoute, rule: string, req: IncomingMessage, res: ServerResponse, started: number): void {
-    this.forwarder.web(route, req, res, (status) => {
+  /** Reads a form body for `_method` (SPEC 5): false when the request was answered 400 instead. */
+  private async inspectForm(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, route: string, rule: string): Promise<boolean> {
+    const read = await readInspectedBody(req, this.registry.config.server.max_inspect_body);
+    const refusal = !read.ok ? 'body_not_inspectable' : holdsMethodOverride(read.body.toString('latin1')) ? 'method_override' : undefined;
+    if (read.ok && refusal === undefined) {
+      setInspectedBody(req, read.body);
+      return true;
+    }
+    this.answerOwn(res, facts);
+    this.count(route, rule, 400);
+    if (!read.ok && read.reason === 'aborted') res.destroy();
+    else sendCode(res, refusal as 'body_not_inspectable' | 'method_override', refusal === 'method_override' ? REFUSAL_MESSAGES.method_override : 'The form body is too large or encoded to be inspected', { connection: 'close' });
+    return false;
+  }
+
+  /** Marks an answer the gateway writes itself: its request id and the headers of SPEC 7. */
+  private answerOwn(res: ServerResponse, facts: RequestFacts): void {
+    res.setHeader('x-request-id', facts.request_id);
+    for (const [name, value] of this.ownHeaders) res.setHeader(name, value);
+  }
+
+  private forward(route: CompiledRoute, rule: string, req: IncomingMessage, res: ServerResponse, started: number, facts: RequestFacts): void {
+    this.forwarder.web(route, req, res, clientKey(facts.ip), (status) => {
       this.count(route.name, rule, status);
       this.registry.metrics.observeDuration(route.name, (performance.now() - started) / 1000);
     });
@@ -162,6 +207,13 @@ export class Gateway {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, facts: RequestFacts): Promise<void> {
     const target = normaliseTarget(req.url ?? '', req.headers.host);
+    const refused = refusedRequest(req, target.ok ? target.query : '', this.registry.config.server.max_header_count);
+    if (refused !== undefined) {
+      const status = refused === 'too_many_headers' ? 431 : refused === 'method_not_allowed' ? 405 : 400;
+      this.count('none', 'none', status);
+      rejectUpgrade(socket, status, refused, JSON.stringify(new PortcullisError(refused, REFUSAL_MESSAGES[refused]).toJSON()));
+      return;
+    }
     if (!target.ok || req.method !== 'GET') {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
@@ -190,7 +242,7 @@ export class Gateway {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    const outcome = await this.authorize(req, facts, { method: 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: false });
+    const outcome = await this.authorize(req, facts, { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false });
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(socket);
@@ -368,7 +420,7 @@ export class Gateway {
   }
 
   private crash(err: unknown, res: ServerResponse, facts: RequestFacts): void {
-    if (!res.headersSent) res.setHeader('x-request-id', facts.request_id);
+    if (!res.headersSent) this.answerOwn(res, facts);
     if (err instanceof PortcullisError && err.expose) {
       sendError(res, err);
       return;
@@ -382,6 +434,31 @@ export class Gateway {
   close(): void {
     this.forwarder.close();
   }
+}
+
+const REFUSAL_MESSAGES: Record<RequestRefusal, string> = {
+  too_many_headers: 'The request has too many header fields',
+  method_not_allowed: 'This method is never accepted',
+  method_override: 'A _method parameter or form field is not accepted: use the request method',
+};
+
+/** SPEC 7: every answer the gateway writes carries these (HSTS only when public_url is https). */
+function gatewayAnswerHeaders(https: boolean): Array<readonly [string, string]> {
+  const headers: Array<readonly [string, string]> = [
+    ['x-content-type-options', 'nosniff'],
+    ['referrer-policy', 'same-origin'],
+  ];
+  if (https) headers.push(['strict-transport-security', 'max-age=31536000']);
+  return headers;
+}
+
+/**
+ * The path the rules see: the normalised path, lower-cased on a route with
+ * `case_insensitive_paths` (escapes keep their upper-case hex, as globs spell them).
+ */
+export function matchedPath(route: CompiledRoute, path: string): string {
+  if (!route.config.case_insensitive_paths) return path;
+  return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -18,6 +18,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     'content-length': String(Buffer.byteLength(text)),
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
+    'referrer-policy': 'same-origin',
     ...headers,
   });
   res.end(text);
@@ -37,9 +38,15 @@ export function redirect(res: ServerResponse, status: 302 | 303, location: strin
     res.destroy();
     return;
   }
-  res.writeHead(status, { location, 'cache-control': 'no-store', 'content-length': '0', ...headers });
+  res.writeHead(status, { location, 'cache-control': 'no-store', 'content-length': '0', 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin', ...headers });
   res.end();
 }
+
+/**
+ * Every gateway page (SPEC 7): scripts only from the gateway's own files (no inline script, no
+ * eval), no plugins, no framing, no <base>, forms only to the gateway.
+ */
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 export function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}): void {
   if (res.headersSent) {
@@ -53,7 +60,7 @@ export function sendHtml(res: ServerResponse, status: number, html: string, head
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
     'referrer-policy': 'same-origin',
-    'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    'content-security-policy': CONTENT_SECURITY_POLICY,
     ...headers,
   });
   res.end(html);

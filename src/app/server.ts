@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { parseListen, type Config } from '../config/index.js';
 import { settleWithin } from '../observability/settle-within.js';
 import { createAuthEndpoints } from './auth-endpoints.js';
@@ -30,6 +31,10 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /** Time the event sinks and the store get to close even when the requests took all of shutdown_timeout. */
 const CLEANUP_GRACE_MS = 1_000;
 
+/** The answer to CONNECT and TRACK, which never reach the request handler (SPEC 5). */
+const METHOD_NOT_ALLOWED_BODY = '{"error":{"code":"method_not_allowed","message":"This method is never accepted"}}';
+const METHOD_NOT_ALLOWED = `HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: ${METHOD_NOT_ALLOWED_BODY.length}\r\n\r\n${METHOD_NOT_ALLOWED_BODY}`;
+
 export interface StartOptions extends BuildOptions {
   /** Override listen addresses (tests use port 0). */
   listen?: string;
@@ -52,16 +57,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     gateway.handleRequest,
   );
   if (config.server.max_connections > 0) server.maxConnections = config.server.max_connections;
+  // Node keeps 2,000 header fields and drops the rest without a word: one more than the limit
+  // is enough to refuse the request (431) instead of forwarding a truncated one (SPEC 6).
+  server.maxHeadersCount = config.server.max_header_count + 1;
   server.on('upgrade', gateway.handleUpgrade);
+  // CONNECT is never a tunnel here (SPEC 5): answered 405 on every route, never forwarded.
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(METHOD_NOT_ALLOWED);
+  });
   server.on('clientError', (err, socket) => {
     // A response already under way on this connection (a pipelined garbage request behind a
     // slow answer): a 400 written now would land inside its body. Cut the connection instead.
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (!socket.writable || inFlight?.headersSent) return socket.destroy();
     const tooLarge = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
+    // Node's parser knows no TRACK: answered like TRACE (SPEC 5), a method never accepted.
+    if ((err as NodeJS.ErrnoException).code === 'HPE_INVALID_METHOD' && /^TRACK /i.test((err as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 6) ?? '')) {
+      socket.end(METHOD_NOT_ALLOWED, () => socket.destroy());
+      return;
+    }
     // Closed once the answer is written, not left half-open: a client that never reads (a slow
     // headers client cut by headersTimeout) would otherwise hold the connection for good.
-    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   // One purge at a time: a large backlog on a slow store may outlast the interval.
   let purging: Promise<void> | undefined;
@@ -69,7 +87,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     if (purging) return;
     const now = registry.now();
     purging = registry.store
-      .purge(now, now - config.events.retention)
+      .purge(now, now - config.events.retention, now - config.users.lockout.window)
       .catch((err: unknown) => registry.logger.warn('purge failed', { err: err as Error }))
       .finally(() => {
         purging = undefined;
@@ -79,7 +97,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // than every 10 minutes (a crash loop, frequent deploys) would otherwise never purge.
   const firstPurge = setTimeout(runPurge, FIRST_PURGE_DELAY_MS);
   firstPurge.unref();
-  const purge = setInterval(runPurge, PURGE_INTERVAL_MS);
+  // At least once per lockout window: made-up names flooding the login leave a failure row and a
+  // lockout row each, which count for nothing after the window (SPEC 9: bounded bookkeeping).
+  const purge = setInterval(runPurge, Math.min(PURGE_INTERVAL_MS, Math.max(FIRST_PURGE_DELAY_MS, config.users.lockout.window)));
   purge.unref();
   const rotation = setInterval(() => {
     registry.gatewayKeys.rotateIfOlderThan(config.server.signing_key_rotation).catch((err: unknown) => registry.logger.warn('signing key rotation failed', { err: err as Error }));

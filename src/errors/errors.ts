@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   invalid_header: 400,
   validation_failed: 400,
   weak_password: 400,
+  method_override: 400,
+  body_not_inspectable: 400,
   unauthenticated: 401,
   invalid_credentials: 401,
   invalid_token: 401,
@@ -24,8 +26,10 @@ export const ERROR_CODES = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
+  too_many_headers: 431,
   internal_error: 500,
   upstream_unavailable: 502,
+  upstream_busy: 503,
   directory_unavailable: 503,
   logins_overloaded: 503,
   store_unavailable: 503,
@@ -79,6 +83,8 @@ export function genericMessage(code: ErrorCode): string {
       return 'The upstream service is unavailable';
     case 'upstream_timeout':
       return 'The upstream service did not answer in time';
+    case 'upstream_busy':
+      return 'The upstream service is busy; try again shortly';
     case 'directory_unavailable':
       return 'The directory is unavailable';
     case 'store_unavailable':

@@ -31,6 +31,18 @@ export function readCookie(header: string | undefined, name: string): { value: s
  * The name of a cookie: of a Set-Cookie value (`sid=abc; Path=/`) or of one `name=value` pair
  * of a Cookie header, the text before the first `=` (all of it without one), trimmed.
  */
+/**
+ * The name a browser will send a Set-Cookie back under, lower-cased: a nameless cookie
+ * (`=portcullis_session=x`, or `portcullis_session` without `=`) is sent as its bare value, which
+ * a server then reads as the pair `portcullis_session=x`. Leading `=` and whitespace are
+ * skipped and the name cut at `=`, so every spelling of a cookie name compares equal here.
+ */
+export function effectiveCookieName(setCookie: string): string {
+  const semicolon = setCookie.indexOf(';');
+  const pair = (semicolon === -1 ? setCookie : setCookie.slice(0, semicolon)).replace(/^[\s=]+/, '');
+  return cookieName(pair).toLowerCase();
+}
+
 export function cookieName(setCookieOrPair: string): string {
   const eq = setCookieOrPair.indexOf('=');
   return (eq === -1 ? setCookieOrPair : setCookieOrPair.slice(0, eq)).trim();

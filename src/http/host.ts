@@ -66,8 +66,8 @@ const NO_HOST: RequestHost = Object.freeze({ name: '', authority: undefined });
 
 /**
  * The host a request is for, one answer for routing, the rules, /.auth/verify and what the
- * upstream is told. From a peer in server.trusted_proxies it is the first X-Forwarded-Host
- * value when there is one (the front proxy's word for what the client asked: it may have set
+ * upstream is told. From a peer in server.trusted_proxies it is the last X-Forwarded-Host
+ * value when there is one (the nearest proxy's word for what the client asked: it may have set
  * Host to the gateway's own name), else Host; from any other peer it is Host. Undefined when
  * that header is not a host name (a forwarded one that is empty included): such a request is
  * refused, never judged as host-less.
@@ -76,8 +76,10 @@ export function requestHost(headers: IncomingHttpHeaders, peerTrusted: boolean):
   const forwarded = peerTrusted ? headers['x-forwarded-host'] : undefined;
   let header: string | undefined;
   if (typeof forwarded === 'string') {
-    const comma = forwarded.indexOf(',');
-    header = (comma === -1 ? forwarded : forwarded.slice(0, comma)).trim();
+    // The nearest trusted proxy's word: the last value (a proxy that appends adds its own at the
+    // end; values to the left came from further away, the client itself included).
+    const comma = forwarded.lastIndexOf(',');
+    header = (comma === -1 ? forwarded : forwarded.slice(comma + 1)).trim();
     if (header === '') return undefined;
   } else {
     header = headers.host;

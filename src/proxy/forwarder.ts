@@ -18,7 +18,7 @@ import type * as http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { cookieName } from '../http/cookies.js';
+import { effectiveCookieName } from '../http/cookies.js';
 import { connectionTokens, headerObject, type UpstreamHeaders } from '../http/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from './routes.js';
@@ -27,10 +27,11 @@ import { withExactUpstreamPaths } from './exact-path.js';
 import { upstreamHeadersOf, withUpstreamHeaderLists } from './upstream-headers.js';
 import { timedAgent, upstreamTimeout, UPSTREAM_TIMEOUT } from './timed-agent.js';
 import { REQUEST_BODY } from './request-body.js';
+import { UpstreamSlots } from './upstream-slots.js';
 
 export interface ForwardHooks {
   /** Called once when forwarding failed before any response byte was sent. */
-  onError(kind: 'unavailable' | 'timeout', req: IncomingMessage, res: ServerResponse | Duplex): void;
+  onError(kind: 'unavailable' | 'timeout' | 'busy', req: IncomingMessage, res: ServerResponse | Duplex): void;
 }
 
 const REQUEST_ID = Symbol('portcullis.requestId');
@@ -82,23 +83,37 @@ export class Forwarder {
   private readonly hooks: ForwardHooks;
   private readonly protectedCookies: ReadonlySet<string>;
   private readonly maxSockets: number | undefined;
+  private readonly maxPerClient: number;
+  private readonly slots = new Map<string, UpstreamSlots>();
 
   /**
    * `protectedCookies`: cookie names only the gateway sets (its session cookie). A Set-Cookie
    * of one from an upstream is dropped, on answers and WebSocket handshakes alike: an upstream
    * must not plant a session of its choosing (fixation, login CSRF) or shadow the real one
-   * with a second cookie of the same name. `maxSockets`: connections per route to its upstream
-   * (default 1024); further requests wait for one, at most the route timeout.
+   * with a second cookie of the same name. `maxSockets`: requests in flight per route to its
+   * upstream (default: the route's max_sockets), `maxPerClient` of them from one client (0: no
+   * bound); further requests wait in a bounded queue for the route timeout (UpstreamSlots).
    */
-  constructor(options: { logger: Logger; hooks: ForwardHooks; protectedCookies?: readonly string[]; maxSockets?: number }) {
+  constructor(options: { logger: Logger; hooks: ForwardHooks; protectedCookies?: readonly string[]; maxSockets?: number; maxPerClient?: number }) {
     this.logger = options.logger;
     this.hooks = options.hooks;
-    this.protectedCookies = new Set(options.protectedCookies ?? []);
+    this.protectedCookies = new Set((options.protectedCookies ?? []).map((name) => name.toLowerCase()));
     this.maxSockets = options.maxSockets;
+    this.maxPerClient = options.maxPerClient ?? 0;
   }
 
+  private slotsFor(route: CompiledRoute): UpstreamSlots {
+    let slots = this.slots.get(route.name);
+    if (!slots) {
+      slots = new UpstreamSlots({ maxInFlight: this.maxSockets ?? route.config.max_sockets, maxPerClient: this.maxPerClient, waitMs: route.config.timeout });
+      this.slots.set(route.name, slots);
+    }
+    return slots;
+  }
+
+  /** Any spelling of a protected name (a nameless `=portcullis_session=…`, another case): SPEC 7. */
   private isProtectedSetCookie(value: string): boolean {
-    return this.protectedCookies.size > 0 && this.protectedCookies.has(cookieName(value));
+    return this.protectedCookies.size > 0 && this.protectedCookies.has(effectiveCookieName(value));
   }
 
   private proxyFor(route: CompiledRoute): httpProxy {
@@ -116,7 +131,7 @@ export class Forwarder {
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     withExactUpstreamPaths();
     withUpstreamHeaderLists();
-    const agent = timedAgent({ secure, timeoutMs: route.config.timeout, maxSockets: this.maxSockets });
+    const agent = timedAgent({ secure, timeoutMs: route.config.timeout, maxSockets: this.maxSockets ?? route.config.max_sockets });
     this.agents.push(agent);
     const proxy = httpProxy.createProxyServer({
       // A parsed target: http-proxy parses string targets on every request.
@@ -225,20 +240,17 @@ export class Forwarder {
   }
 
   /**
-   * Forwards one request. `onClose` is called once when the client response closes, finished
-   * or not, with its status (one listener serves the caller's accounting and the release of an
-   * unfinished upstream response).
+   * Forwards one request once its route and its client (`client`: clientKey of its address)
+   * have an upstream slot (UpstreamSlots), else answers it `busy`. `onClose` is called once
+   * when the client response closes, finished or not, with its status (one listener serves the
+   * caller's accounting, the slot and the release of an unfinished upstream response).
    */
-  web(route: CompiledRoute, req: IncomingMessage, res: ServerResponse, onClose?: (status: number) => void): void {
-    res.on('close', () => {
-      const upstream = (res as MarkedResponse)[UPSTREAM_RESPONSE];
-      if (upstream !== undefined && !res.writableFinished) upstream.destroy();
-      onClose?.(res.statusCode);
-    });
+  web(route: CompiledRoute, req: IncomingMessage, res: ServerResponse, client: string, onClose?: (status: number) => void): void {
     // Fail closed: the gateway marks every request it forwards with the upstream's headers.
     const headers = upstreamHeadersOf(req);
     if (headers === undefined) throw new Error('a request reached the forwarder without its upstream headers');
     if (route.config.upstream === 'builtin:echo') {
+      if (onClose) res.on('close', () => onClose(res.statusCode));
       const requestId = requestIdOf(req);
       if (requestId !== undefined) res.setHeader('x-request-id', requestId);
       const cookie = gatewayCookieOf(req);
@@ -246,6 +258,34 @@ export class Forwarder {
       echo(req, res, headerObject(headers));
       return;
     }
+    const slots = this.slotsFor(route);
+    let held = slots.tryTake(client);
+    res.on('close', () => {
+      const upstream = (res as MarkedResponse)[UPSTREAM_RESPONSE];
+      if (upstream !== undefined && !res.writableFinished) upstream.destroy();
+      if (held) slots.release(client);
+      held = false;
+      onClose?.(res.statusCode);
+    });
+    if (held) {
+      this.send(route, req, res, headers);
+      return;
+    }
+    slots.wait(
+      client,
+      () => {
+        // The client may have gone while it waited: the slot goes back at once.
+        if (res.destroyed) slots.release(client);
+        else {
+          held = true;
+          this.send(route, req, res, headers);
+        }
+      },
+      () => this.hooks.onError('busy', req, res),
+    );
+  }
+
+  private send(route: CompiledRoute, req: IncomingMessage, res: ServerResponse, headers: UpstreamHeaders): void {
     // What http-proxy's deleteLength pass did, minus its harm (see withoutDeleteLength): some
     // servers want a length on these two even without a body.
     const method = req.method;
@@ -325,5 +365,5 @@ function frames(headers: UpstreamHeaders): boolean {
 
 export function rejectUpgrade(socket: Duplex, status: number, text: string, body = ''): void {
   if (socket.destroyed) return;
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

@@ -17,6 +17,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 
+const INSPECTED = Symbol('portcullis.inspectedBody');
+type Inspected = IncomingMessage & { [INSPECTED]?: Buffer };
+
+/**
+ * Marks a request whose body the gateway has read (http/inspected-body.ts): the upstream gets
+ * these bytes, as read, instead of the request stream (which has ended).
+ */
+export function setInspectedBody(req: IncomingMessage, body: Buffer): void {
+  (req as Inspected)[INSPECTED] = body;
+}
+
+/** The body the gateway read from the request, or undefined when it is still to be streamed. */
+export function inspectedBodyOf(req: IncomingMessage): Buffer | undefined {
+  return (req as Inspected)[INSPECTED];
+}
+
 class RequestBody {
   private current: IncomingMessage | undefined;
   private hasBody = false;
@@ -30,8 +46,12 @@ class RequestBody {
       upstream.destroy();
       throw new Error('http-proxy piped a request body outside the forwarder');
     }
-    if (this.hasBody) return req.pipe(upstream);
-    upstream.end();
+    if (!this.hasBody) upstream.end();
+    else {
+      const inspected = inspectedBodyOf(req);
+      if (inspected === undefined) return req.pipe(upstream);
+      upstream.end(inspected);
+    }
     return upstream;
   }
 

@@ -48,7 +48,7 @@ const PATCH_COLUMNS = {
 /** Quota windows older than this are dropped by purge even when no newer window replaced them. */
 /** A quota counter is kept as long as the longest window config allows. */
 const QUOTA_RETENTION_MS = MAX_QUOTA_WINDOW_MS;
-/** Login failures older than this are dropped by purge (reserveLoginAttempt prunes per name too). */
+/** Login failures older than this are dropped by purge at the latest (reserveLoginAttempt prunes per name too). */
 const FAILURE_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Advisory lock key ("pcla") of the transactions that may take away an enabled admin. */
 const ADMIN_LOCK_KEY = 0x70636c61;
@@ -506,12 +506,12 @@ export class SqlStore implements Store {
    * event loop between two: on SQLite (a synchronous driver) one DELETE of half a million rows
    * held every request for over a second; on PostgreSQL no transaction grows with the backlog.
    */
-  async purge(now: number, eventsBefore: number): Promise<void> {
+  async purge(now: number, eventsBefore: number, failuresBefore: number = now - FAILURE_RETENTION_MS): Promise<void> {
     await this.driver.transaction(async (tx) => {
       await tx.query('DELETE FROM sessions WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM tokens WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM jti_replay WHERE expires_at <= $1', [now]);
-      await tx.query('DELETE FROM login_failures WHERE failed_at < $1', [now - FAILURE_RETENTION_MS]);
+      await tx.query('DELETE FROM login_failures WHERE failed_at < $1', [Math.max(failuresBefore, now - FAILURE_RETENTION_MS)]);
       await tx.query(
         'DELETE FROM lockouts WHERE (locked_until IS NULL OR locked_until <= $1) AND NOT EXISTS (SELECT 1 FROM login_failures f WHERE f.username_key = lockouts.username_key)',
         [now],

@@ -223,8 +223,12 @@ export interface Store {
   insertEvent(event: EventRecord): Promise<void>;
   listEvents(query: EventQuery): Promise<{ events: EventRecord[]; total: number }>;
 
-  /** Deletes expired sessions, tokens past expiry, jti records, counters and old events. */
-  purge(now: number, eventsBefore: number): Promise<void>;
+  /**
+   * Deletes expired sessions, tokens past expiry, jti records, counters and old events, and the
+   * failed-login bookkeeping older than `failuresBefore` (the lockout window: a failure outside
+   * it counts for nothing) with the lockouts that have ended (default: 30 days back).
+   */
+  purge(now: number, eventsBefore: number, failuresBefore?: number): Promise<void>;
 }
 
 export function userKey(username: string): string {

@@ -64,6 +64,10 @@ export class PasswordHasher {
       return false;
     }
     const key = await scrypt(password, parsed.salt, options(parsed.ln, parsed.r, parsed.p));
+    // A hash made at a cheaper cost than today's answers faster than the dummy an unknown name
+    // spends: padded with one dummy at the configured cost, match or not, so that the time
+    // does not tell a name with an old hash from a name that does not exist.
+    if (parsed.ln < this.cost) await this.verifyDummy(password);
     return timingSafeEqual(key, parsed.hash);
   }
 

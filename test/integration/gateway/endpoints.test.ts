@@ -156,7 +156,7 @@ describe('forward-auth when rules or routes depend on the host', () => {
     });
   }
 
-  test('judges the first X-Forwarded-Host value, in normal form, as the gateway judges a trusted proxy\'s request', async () => {
+  test('judges the last X-Forwarded-Host value (the nearest proxy\'s), in normal form, as the gateway judges a trusted proxy\'s request', async () => {
     const gw = await startGateway({
       config: {
         server: { trusted_proxies: ['127.0.0.1/32'] },
@@ -164,11 +164,13 @@ describe('forward-auth when rules or routes depend on the host', () => {
       },
     });
     try {
-      for (const forwarded of ['admin.example.org', 'Admin.Example.org.:443', 'admin.example.org, www.example.org']) {
+      for (const forwarded of ['admin.example.org', 'Admin.Example.org.:443', 'www.example.org, admin.example.org']) {
         assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': forwarded }))).status, 401, forwarded);
         assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': forwarded, authorization: admin }))).status, 200, forwarded);
       }
       assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': 'admin..example.org' }))).status, 400);
+      // A client-written value to the left of the proxy's is not what the rules judge.
+      assert.equal((await gw.fetch('/.auth/verify', subrequest('/settings', { 'x-forwarded-host': 'admin.example.org, www.example.org' }))).status, 200, 'judged as www.example.org: the open rule');
     } finally {
       await gw.close();
     }

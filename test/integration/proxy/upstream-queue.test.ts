@@ -157,19 +157,21 @@ describe('forwarding while every connection to the upstream is busy', () => {
     upstream = await startStreamingUpstream();
     forwarder = new Forwarder({
       logger: createLogger({ level: 'error', write: () => undefined }),
-      maxSockets: 1,
+      maxSockets: 2,
+      maxPerClient: 1,
       hooks: {
         onError: (kind, _req, res) => {
           failures.push(kind);
-          if ('writeHead' in res) res.writeHead(kind === 'timeout' ? 504 : 502).end();
+          if ('writeHead' in res) res.writeHead(kind === 'timeout' ? 504 : kind === 'busy' ? 503 : 502).end();
         },
       },
     });
-    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 400, pass_credentials: false } satisfies RouteConfig;
+    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 400, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'app', host: '', prefix: '', upstreamHost: new URL(upstream.url).host };
     front = createServer((req, res) => {
+      const client = String(req.headers['x-client'] ?? 'one');
       setUpstreamHeaders(req, ['host', route.upstreamHost]);
-      forwarder.web(route, req, res);
+      forwarder.web(route, req, res, client);
     });
     await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
     frontPort = (front.address() as AddressInfo).port;
@@ -182,16 +184,45 @@ describe('forwarding while every connection to the upstream is busy', () => {
     await upstream?.close();
   });
 
-  test('answers 504 upstream timeout within the route timeout, not never', async () => {
-    const client = new Agent();
-    const stream = await get(frontPort, '/stream', client);
+  const streamFor = (client: string): Promise<{ status: number; res: IncomingMessage }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: frontPort, path: '/stream', agent: false, headers: { 'x-client': client } }, (res) => resolve({ status: res.statusCode ?? 0, res }));
+      req.on('error', reject);
+      req.end();
+    });
+
+  test('a client holding its share waits in the queue, then gets 503 busy within the route timeout', async () => {
+    failures.length = 0;
+    const stream = await streamFor('one');
     stream.res.resume();
     const started = performance.now();
-    const res = await fetch(`http://127.0.0.1:${frontPort}/fast`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`http://127.0.0.1:${frontPort}/fast`, { headers: { 'x-client': 'one' }, signal: AbortSignal.timeout(5000) });
     const waited = performance.now() - started;
-    assert.equal(res.status, 504);
-    assert.deepEqual(failures, ['timeout']);
-    assert.ok(waited < 2000, `answered after ${Math.round(waited)} ms`);
-    client.destroy();
+    assert.equal(res.status, 503);
+    assert.deepEqual(failures, ['busy']);
+    assert.ok(waited >= 300 && waited < 2000, `answered after ${Math.round(waited)} ms`);
+    // Another client is not held up by the first one's share.
+    const other = await fetch(`http://127.0.0.1:${frontPort}/fast`, { headers: { 'x-client': 'two' }, signal: AbortSignal.timeout(5000) });
+    assert.equal(other.status, 200);
+    assert.equal(await other.text(), 'fast');
+    upstream.release();
+  });
+
+  test('a queued request gets the slot its client gives back, and a full queue answers 503 at once', async () => {
+    failures.length = 0;
+    const first = await streamFor('one');
+    first.res.resume();
+    const queued = fetch(`http://127.0.0.1:${frontPort}/fast`, { headers: { 'x-client': 'one' }, signal: AbortSignal.timeout(5000) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // One request of client "one" waits already: its second waiting request is refused at once.
+    const started = performance.now();
+    const refused = await fetch(`http://127.0.0.1:${frontPort}/fast`, { headers: { 'x-client': 'one' }, signal: AbortSignal.timeout(5000) });
+    assert.equal(refused.status, 503);
+    assert.ok(performance.now() - started < 200, 'refused without waiting');
+    setTimeout(() => upstream.release(), 50);
+    const answered = await queued;
+    assert.equal(answered.status, 200);
+    assert.equal(await answered.text(), 'fast');
+    assert.deepEqual(failures, ['busy']);
   });
 });

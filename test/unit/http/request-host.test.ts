@@ -11,15 +11,15 @@ test('the host of a request is its Host in normal form, forwarded with the port 
   assert.equal(requestHost({ host: 'a..b' }, false), undefined);
 });
 
-test("only a trusted proxy's X-Forwarded-Host names the host, by its first value", () => {
-  const headers = { host: 'gateway.internal', 'x-forwarded-host': 'Admin.Example.org:443, www.example.org' };
+test("only a trusted proxy's X-Forwarded-Host names the host, by its last value (the nearest proxy's)", () => {
+  const headers = { host: 'gateway.internal', 'x-forwarded-host': 'www.example.org, Admin.Example.org:443' };
   assert.deepEqual(requestHost(headers, true), { name: 'admin.example.org', authority: 'admin.example.org:443' });
   assert.deepEqual(requestHost(headers, false), { name: 'gateway.internal', authority: 'gateway.internal' });
   assert.deepEqual(requestHost({ host: 'gateway.internal' }, true), { name: 'gateway.internal', authority: 'gateway.internal' });
 });
 
 test("a trusted proxy's X-Forwarded-Host that names no host is refused, not read as host-less", () => {
-  for (const forwarded of ['', ' ', ', www.example.org', 'a..b', 'admin.example.org:http']) {
+  for (const forwarded of ['', ' ', 'www.example.org, ', 'a..b', 'admin.example.org:http']) {
     assert.equal(requestHost({ host: 'gateway.internal', 'x-forwarded-host': forwarded }, true), undefined, JSON.stringify(forwarded));
   }
 });

@@ -49,3 +49,23 @@ test('generated passwords satisfy the policy and differ every time', () => {
   assert.equal(passwordProblem(a, policy), undefined);
   assert.notEqual(a, generatePassword());
 });
+
+test('a wrong password on a hash of an older, cheaper cost spends at least the configured cost, as an unknown name does', async () => {
+  // Cost 10 is 1/16 of the work of cost 14: without the padding the wrong password answers in a
+  // fraction of the dummy's time, and the time tells an existing name from an unknown one.
+  const old = await new PasswordHasher(10).hash('Corr3ct-horse');
+  const current = new PasswordHasher(14);
+  const fastest = async (work: () => Promise<unknown>): Promise<number> => {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await work();
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  };
+  const unknown = await fastest(() => current.verifyDummy('Wr0ng-horse'));
+  const wrong = await fastest(() => current.verify('Wr0ng-horse', old));
+  assert.ok(wrong >= unknown * 0.75, `wrong password on the old hash took ${wrong.toFixed(1)} ms, an unknown name ${unknown.toFixed(1)} ms`);
+  assert.equal(await current.verify('Corr3ct-horse', old), true, 'the old hash still verifies');
+});

@@ -1,0 +1,54 @@
+/**
+ * Requests refused before authentication, whatever the route (SPEC 5, 6): too many header
+ * fields (Node would otherwise truncate them silently), the methods TRACE, TRACK and CONNECT,
+ * and a `_method` query parameter, which backends such as Express `method-override` read as
+ * the request's method (a rule that allows POST would then let a DELETE through).
+ */
+import type { IncomingMessage } from 'node:http';
+/** Why a request was refused before authentication: its error code. */
+export type RequestRefusal = 'too_many_headers' | 'method_not_allowed' | 'method_override';
+
+/** Never answered or forwarded: TRACE/TRACK echo requests (cookies included), CONNECT tunnels. */
+export const REFUSED_METHODS: ReadonlySet<string> = new Set(['TRACE', 'TRACK', 'CONNECT']);
+
+/** The error for a request refused before authentication, or undefined. `query`: the raw query, without `?`. */
+export function refusedRequest(req: IncomingMessage, query: string, maxHeaderCount: number): RequestRefusal | undefined {
+  if (req.rawHeaders.length > maxHeaderCount * 2) return 'too_many_headers';
+  if (REFUSED_METHODS.has(req.method ?? '')) return 'method_not_allowed';
+  if (query !== '' && holdsMethodOverride(query)) return 'method_override';
+  return undefined;
+}
+
+/**
+ * Whether an `application/x-www-form-urlencoded` text (a query or a form body) names a field
+ * `_method` in any case and any escaping: `_METHOD`, `%5Fmethod`, `_method[]` (qs reads a
+ * bracketed name as the field `_method` too), `_method.x`. Names that cannot be decoded are
+ * judged by their raw text.
+ */
+export function holdsMethodOverride(text: string): boolean {
+  // Cheap test first: every spelling holds "method" in some case, or an escape of its letters.
+  if (!/m|%[46]d/i.test(text)) return false;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('&', start);
+    if (end === -1) end = text.length;
+    const eq = text.indexOf('=', start);
+    const rawName = text.slice(start, eq !== -1 && eq < end ? eq : end);
+    if (fieldName(rawName) === '_method') return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/** A form field's name as a parser would read it: `+` a space, escapes decoded, lower-cased, up to `[` or `.`. */
+function fieldName(raw: string): string {
+  let name = raw.replace(/\+/g, ' ');
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    name = name.replace(/%5f/gi, '_');
+  }
+  name = name.trim().toLowerCase();
+  const cut = name.search(/[[.]/);
+  return cut === -1 ? name : name.slice(0, cut);
+}
