@@ -69,8 +69,7 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "--input-type=module", "-e", "const {loadConfig}=await import('./dist/config/load.js');const {parseListen}=await import('./dist/config/validate.js');const a=parseListen(loadConfig({file:process.env.PORTCULLIS_CONFIG}).server.listen);const h=a.host==='0.0.0.0'?'127.0.0.1':a.host==='::'?'[::1]':a.host.includes(':')?'['+a.host+']':a.host;const r=await fetch('http://'+h+':'+a.port+'/.auth/healthz',{signal:AbortSignal.timeout(2500)}).catch(()=>null);process.exit(r?.ok?0:1)"]
 # Node is PID 1 and handles SIGTERM itself (graceful shutdown); run with --init if you want a reaper.
-# http-proxy 1.18 calls util._extend, which Node 22+ reports once per process as deprecated (DEP0060);
-# it is known and harmless, so that one warning is not printed. --no-compact-code-space and
-# --no-memory-reducer: see src/app/node-flags.ts (V8 takes them only on the command line).
-ENTRYPOINT ["node", "--disable-warning=DEP0060", "--no-compact-code-space", "--no-memory-reducer", "dist/cli.js"]
+# --no-compact-code-space and --no-memory-reducer: see src/app/node-flags.ts (V8 takes them only
+# on the command line).
+ENTRYPOINT ["node", "--no-compact-code-space", "--no-memory-reducer", "dist/cli.js"]
 CMD ["serve"]

@@ -5,6 +5,7 @@
  * and judged as `/files/http:/example.org/x` reached the backend as
  * `/files/http://example.org/x`, for web requests and WebSocket handshakes alike.
  */
+import './http-proxy-compat.js';
 import { createRequire } from 'node:module';
 
 interface HttpProxyCommon {

@@ -17,6 +17,7 @@
 import type * as http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import './http-proxy-compat.js';
 import httpProxy from 'http-proxy';
 import { effectiveCookieName } from '../http/cookies.js';
 import { connectionTokens, headerObject, type UpstreamHeaders } from '../http/headers.js';

@@ -10,6 +10,7 @@
  * upstream receives: a web request without a list is refused by the forwarder.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import './http-proxy-compat.js';
 import { createRequire } from 'node:module';
 import type { UpstreamHeaders } from '../http/headers.js';
 
