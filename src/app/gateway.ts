@@ -8,17 +8,20 @@ import type { Duplex } from 'node:stream';
 import type { Authentication } from '../authn/authenticate.js';
 import { MISS } from '../authn/hot-path.js';
 import type { Identity } from '../authn/identity.js';
-import { decide, type Decision } from '../authz/rules.js';
+import { BUDGET_WINDOW, quotaKey } from '../authz/budgets.js';
+import type { ConditionInput } from '../authz/conditions.js';
+import { decide, type Decision, type Quota } from '../authz/rules.js';
+import { bodyView } from '../authz/body-view.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import type { ForwardOptions } from '../http/headers.js';
-import { carriesForm, readInspectedBody } from '../http/inspected-body.js';
+import { carriesBody, carriesForm, readInspectedBody, type InspectedBody } from '../http/inspected-body.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { holdsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
-import { setInspectedBody } from '../proxy/request-body.js';
+import { inspectedBodyOf, setInspectedBody } from '../proxy/request-body.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
 import { clientKey } from '../http/client-ip.js';
@@ -55,12 +58,15 @@ export class Gateway {
   private readonly secureCookies: boolean;
   /** Headers every answer the gateway writes itself carries (not an upstream's): SPEC 7. */
   private readonly ownHeaders: ReadonlyArray<readonly [string, string]>;
+  /** Whether any rule has conditions (only then does a request carry what they read). */
+  private readonly conditionsUsed: boolean;
 
   constructor(registry: Registry, authEndpoints: AuthEndpointHandler) {
     this.registry = registry;
     this.authEndpoints = authEndpoints;
     this.secureCookies = registry.config.server.public_url.startsWith('https:');
     this.ownHeaders = gatewayAnswerHeaders(this.secureCookies);
+    this.conditionsUsed = registry.access.rules.some((rule) => rule.conditions !== undefined);
     this.forwarder = new Forwarder({
       logger: registry.logger,
       // Not the issuers' hand-off cookies: the external app that sets one may well sit behind the gateway.
@@ -172,6 +178,13 @@ export class Gateway {
       this.forward(route, rule, req, res, started, facts);
       return undefined;
     };
+    // A body partly read for a condition that then could not judge it cannot be forwarded whole.
+    if ((req as { portcullisBodyLost?: boolean }).portcullisBodyLost) {
+      this.answerOwn(res, facts);
+      this.count(route.name, rule, 400);
+      sendCode(res, 'body_not_inspectable', 'The body is longer than server.max_inspect_body', { connection: 'close' });
+      return undefined;
+    }
     // A form body is read (bounded) and checked for `_method` before any byte of it is forwarded.
     if (carriesForm(req)) return this.inspectForm(req, res, facts, route.name, rule).then((passed) => (passed ? send() : undefined));
     return send();
@@ -179,17 +192,38 @@ export class Gateway {
 
   /** Reads a form body for `_method` (SPEC 5): false when the request was answered 400 instead. */
   private async inspectForm(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, route: string, rule: string): Promise<boolean> {
-    const read = await readInspectedBody(req, this.registry.config.server.max_inspect_body);
+    const read = await this.inspectBody(req);
     const refusal = !read.ok ? 'body_not_inspectable' : holdsMethodOverride(read.body.toString('latin1')) ? 'method_override' : undefined;
-    if (read.ok && refusal === undefined) {
-      setInspectedBody(req, read.body);
-      return true;
-    }
+    if (refusal === undefined) return true;
     this.answerOwn(res, facts);
     this.count(route, rule, 400);
     if (!read.ok && read.reason === 'aborted') res.destroy();
-    else sendCode(res, refusal as 'body_not_inspectable' | 'method_override', refusal === 'method_override' ? REFUSAL_MESSAGES.method_override : 'The form body is too large or encoded to be inspected', { connection: 'close' });
+    else sendCode(res, refusal, refusal === 'method_override' ? REFUSAL_MESSAGES.method_override : 'The form body is too large or encoded to be inspected', { connection: 'close' });
     return false;
+  }
+
+  /**
+   * The request's body, read once (bounded by server.max_inspect_body) and kept for the upstream,
+   * which receives it byte-identical (request-body.ts). A refusal after part of it was read leaves
+   * a request that can no longer be forwarded: the caller answers it.
+   */
+  private async inspectBody(req: IncomingMessage): Promise<InspectedBody> {
+    const kept = inspectedBodyOf(req);
+    if (kept !== undefined) return { ok: true, body: kept };
+    const read = await readInspectedBody(req, this.registry.config.server.max_inspect_body);
+    if (read.ok) setInspectedBody(req, read.body);
+    else if (read.consumed) (req as { portcullisBodyLost?: boolean }).portcullisBodyLost = true;
+    return read;
+  }
+
+  /** Gives body and sql conditions their view of the body (SPEC 5): read only when a rule asks. */
+  private async readBodyFor(req: IncomingMessage, input: ConditionInput): Promise<void> {
+    if (!carriesBody(req)) {
+      input.body = { kind: 'none' };
+      return;
+    }
+    const read = await this.inspectBody(req);
+    input.body = read.ok ? bodyView(req.headers['content-type'], read.body) : { kind: 'unevaluable' };
   }
 
   /** Marks an answer the gateway writes itself: its request id and the headers of SPEC 7. */
@@ -267,12 +301,14 @@ export class Gateway {
    */
   authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
     const credentials = { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
+    // Only when a rule has conditions: what they read of the request (the body once one asks).
+    const input: ConditionInput | undefined = this.conditionsUsed ? { query: target.query, rawHeaders: req.rawHeaders, client: facts.ip, body: undefined } : undefined;
     const cached = this.registry.authenticator.authenticateCached(credentials);
-    if (cached !== MISS) return this.decideFor(cached, facts, target);
-    return this.registry.authenticator.authenticate(credentials, facts).then((auth) => this.decideFor(auth, facts, target));
+    if (cached !== MISS) return this.decideFor(cached, facts, target, req, input);
+    return this.registry.authenticator.authenticate(credentials, facts).then((auth) => this.decideFor(auth, facts, target, req, input));
   }
 
-  private decideFor(auth: Authentication, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
+  private decideFor(auth: Authentication, facts: RequestFacts, target: AuthorizeTarget, req: IncomingMessage, input: ConditionInput | undefined): Outcome | Promise<Outcome> {
     const { registry } = this;
     const { method, host, path, query, interactive } = target;
     const routeName = target.routeName;
@@ -280,7 +316,13 @@ export class Gateway {
     const identity = auth.kind === 'identity' ? auth.identity : undefined;
     const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
     const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [] } : undefined;
-    const decision = decide(registry.access, { method, host, path }, caller);
+    const decision = decide(registry.access, { method, host, path, conditions: input }, caller);
+    if (decision.effect === 'needs_body' && input !== undefined) return this.readBodyFor(req, input).then(() => this.decideFor(auth, facts, target, req, input));
+    if (decision.effect === 'unevaluable' || decision.effect === 'needs_body') {
+      this.denied(decision.rule, decision.effect === 'needs_body' ? 'condition_not_evaluable' : decision.reason, identity, facts, method, path);
+      const code = decision.effect === 'unevaluable' ? decision.reason : 'condition_not_evaluable';
+      return this.refuse(400, routeName, decision.rule, new PortcullisError(code, code === 'body_not_inspectable' ? 'The body cannot be inspected: a JSON object or form of at most server.max_inspect_body, not compressed' : 'A condition of the matching rule cannot be evaluated for this request'), { connection: 'close' });
+    }
     // A session cookie that was no good (unknown, expired, sent twice) is cleared on any answer.
     const stale = auth.clearCookie === true;
     if (decision.effect === 'allow' && !identity?.must_change_password) {
@@ -311,15 +353,23 @@ export class Gateway {
     return this.refuse(403, routeName, decision.rule, new PortcullisError('password_change_required', 'You must change your password first'));
   }
 
-  private async withinQuota(decision: Extract<Decision, { effect: 'allow' }>, quota: { requests: number; per: number }, identity: Identity, user: UserRecord | undefined, facts: RequestFacts, method: string, path: string, routeName: string): Promise<Outcome> {
+  private async withinQuota(decision: Extract<Decision, { effect: 'allow' }>, quota: Quota, identity: Identity, user: UserRecord | undefined, facts: RequestFacts, method: string, path: string, routeName: string): Promise<Outcome> {
     const { registry } = this;
     const { requests, per } = quota;
     // Own numbers only: a rule named `constructor` must not find Object.prototype's.
     const override = user !== undefined && Object.hasOwn(user.quotas, decision.rule) ? user.quotas[decision.rule] : undefined;
     const limit = typeof override === 'number' ? override : requests;
+    const key = quotaKey(decision.rule, identity.username);
+    if (per === undefined) {
+      // A budget: counted down across replicas, never reset by itself (an admin's PATCH of quotas does).
+      const spent = await registry.store.incrementQuota(key, BUDGET_WINDOW);
+      if (spent <= limit) return { ok: true, identity, decision };
+      this.denied(decision.rule, 'budget_exhausted', identity, facts, method, path);
+      return this.refuse(429, routeName, decision.rule, new PortcullisError('budget_exhausted', 'The budget for this rule is spent'));
+    }
     const now = registry.now();
     const windowStart = Math.floor(now / per) * per;
-    const used = await registry.store.incrementQuota(`${decision.rule}:${identity.username.toLowerCase()}`, windowStart);
+    const used = await registry.store.incrementQuota(key, windowStart);
     if (used > limit) {
       const retryAfter = String(Math.max(1, Math.ceil((windowStart + per - now) / 1000)));
       this.denied(decision.rule, 'quota_exceeded', identity, facts, method, path);

@@ -1,6 +1,6 @@
 /**
  * Path patterns of rules and grants: globs (`*` one segment, `**` any number of segments),
- * the placeholders `{self}` and `{project}`, or `re:<regex>`. Compiled once; matching runs
+ * the placeholders `{self}`, `{project}`, `{org}` and `{attr.KEY}`, or `re:<regex>`. Compiled once; matching runs
  * on every request, so it works on pre-split segments without allocating regexes.
  *
  * Globs are compared with the normalised path (http/normalise.ts) as it is, so a glob must be
@@ -13,6 +13,10 @@ import { escapeByte, hexValue, pathByte } from '../http/normalise.js';
 export interface MatchContext {
   username?: string | undefined;
   projects: readonly string[];
+  /** The caller's organisation ('' or absent: none; `{org}` then never matches). */
+  organisation?: string | undefined;
+  /** The caller's attributes (SPEC 16), for `{attr.KEY}` and `attributes:` conditions. */
+  attributes?: Readonly<Record<string, readonly string[]>> | undefined;
   /** admin: placeholders match any single segment. */
   wildcardPlaceholders?: boolean;
 }
@@ -28,17 +32,23 @@ type Segment =
   | { kind: 'globstar' }
   | { kind: 'partial'; re: RegExp }
   | { kind: 'self' }
-  | { kind: 'project' };
+  | { kind: 'project' }
+  | { kind: 'org' }
+  | { kind: 'attr'; key: string };
 
-const PLACEHOLDER = /^\{(self|project)\}$/;
+const PLACEHOLDER = /^\{(self|project|org|attr\.([a-z][a-z0-9_]{0,63}))\}$/;
 
 function compileSegment(segment: string, pattern: string): Segment {
   if (segment === '**') return { kind: 'globstar' };
   if (segment === '*') return { kind: 'star' };
   const placeholder = PLACEHOLDER.exec(segment);
-  if (placeholder) return { kind: placeholder[1] === 'self' ? 'self' : 'project' };
+  if (placeholder) {
+    const name = placeholder[1] as string;
+    if (name === 'self' || name === 'project' || name === 'org') return { kind: name };
+    return { kind: 'attr', key: placeholder[2] as string };
+  }
   if (segment.includes('**')) throw new TypeError(`"${pattern}": ** must be a whole segment`);
-  if (/[{}]/.test(segment)) throw new TypeError(`"${pattern}": only {self} and {project} are placeholders, as whole segments`);
+  if (/[{}]/.test(segment)) throw new TypeError(`"${pattern}": only {self}, {project}, {org} and {attr.KEY} are placeholders, as whole segments`);
   if (segment.includes('*')) {
     const source = segment
       .split('*')
@@ -86,6 +96,12 @@ function matchSegments(segments: readonly Segment[], si: number, parts: readonly
         break;
       case 'project':
         if (!ctx.wildcardPlaceholders && !ctx.projects.includes(part)) return false;
+        break;
+      case 'org':
+        if (!ctx.wildcardPlaceholders && (ctx.organisation === undefined || ctx.organisation === '' || part !== ctx.organisation)) return false;
+        break;
+      case 'attr':
+        if (!ctx.wildcardPlaceholders && !(ctx.attributes !== undefined && Object.hasOwn(ctx.attributes, segment.key) && (ctx.attributes[segment.key] ?? []).includes(part))) return false;
         break;
     }
   }

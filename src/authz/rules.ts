@@ -5,6 +5,7 @@
 import type { AccessConfig } from '../config/schema.js';
 import type { Grant } from '../store/types.js';
 import { configuredHost, configuredHostProblem } from '../http/host.js';
+import { compileConditions, compileValuePattern, evaluateConditions, type ConditionInput } from './conditions.js';
 import { grantsAllow } from './grants.js';
 import { compilePathPattern, type MatchContext, type PathPattern } from './matcher.js';
 
@@ -13,14 +14,32 @@ export interface AccessRequest {
   /** lower-case, without port */
   host: string;
   path: string;
+  /** What rule conditions read (query, headers, client, body); needed only by rules that have them. */
+  conditions?: ConditionInput | undefined;
 }
 
-export type Caller = { username: string; roles: readonly string[]; projects: readonly string[]; grants: readonly Grant[] } | undefined;
+export type Caller =
+  | {
+      username: string;
+      roles: readonly string[];
+      projects: readonly string[];
+      grants: readonly Grant[];
+      organisation?: string | undefined;
+      attributes?: Readonly<Record<string, readonly string[]>> | undefined;
+    }
+  | undefined;
+
+/** A window (`per` ms) or, without `per`, a budget that never resets by itself. */
+export type Quota = { requests: number; per?: number | undefined };
 
 export type Decision =
-  | { effect: 'allow'; rule: string; identityRequired: boolean; quota?: { requests: number; per: number } }
+  | { effect: 'allow'; rule: string; identityRequired: boolean; quota?: Quota }
   | { effect: 'unauthenticated'; rule: string; reason: string }
-  | { effect: 'deny'; rule: string; reason: string };
+  | { effect: 'deny'; rule: string; reason: string }
+  /** A rule's condition cannot be evaluated (never an allow): 400. */
+  | { effect: 'unevaluable'; rule: string; reason: 'body_not_inspectable' | 'condition_not_evaluable' }
+  /** A rule's body or sql condition needs the body: read it (bounded), then decide again. */
+  | { effect: 'needs_body'; rule: string };
 
 interface CompiledRule {
   name: string;
@@ -29,7 +48,10 @@ interface CompiledRule {
   methods: ReadonlySet<string> | undefined;
   policy: 'public' | 'authenticated' | 'grant' | 'deny';
   roles: readonly string[];
-  quota: { requests: number; per: number } | undefined;
+  quota: Quota | undefined;
+  conditions: ReturnType<typeof compileConditions>;
+  /** Whether a condition reads the body (body, or sql from a form). */
+  readsBody: boolean;
 }
 
 export interface CompiledAccess {
@@ -63,6 +85,12 @@ export function compileAccess(access: AccessConfig): CompiledAccess {
           throw new TypeError(`access.rules[${i}] (${rule.name}): ${(err as Error).message}`);
         }
       });
+      let conditions: ReturnType<typeof compileConditions>;
+      try {
+        conditions = compileConditions(rule);
+      } catch (err) {
+        throw new TypeError(`access.rules[${i}] (${rule.name}): ${(err as Error).message}`);
+      }
       return {
         name: rule.name,
         hosts,
@@ -71,6 +99,8 @@ export function compileAccess(access: AccessConfig): CompiledAccess {
         policy: rule.policy,
         roles: rule.roles,
         quota: rule.quota,
+        conditions,
+        readsBody: rule.body !== undefined || rule.sql !== undefined,
       };
     }),
   };
@@ -90,8 +120,24 @@ export function accessConfigProblems(access: AccessConfig): Array<{ path: string
         problems.push({ path: `access.rules[${i}].paths[${j}]`, message: (err as Error).message });
       }
     });
+    for (const kind of ['query', 'headers', 'body'] as const) {
+      for (const [name, patterns] of Object.entries(rule[kind] ?? {})) {
+        (typeof patterns === 'string' ? [patterns] : patterns).forEach((pattern) => {
+          try {
+            compileValuePattern(pattern);
+          } catch (err) {
+            problems.push({ path: `access.rules[${i}].${kind}.${name}`, message: (err as Error).message });
+          }
+        });
+      }
+    }
   });
   return problems;
+}
+
+/** Whether any rule reads request bodies (the gateway then inspects the bodies those rules see). */
+export function readsBodies(access: CompiledAccess): boolean {
+  return access.rules.some((rule) => rule.readsBody);
 }
 
 function hostMatches(rule: CompiledRule, host: string): boolean {
@@ -113,7 +159,7 @@ export function decide(access: CompiledAccess, request: AccessRequest, caller: C
   // admin is the only role that satisfies every role list, grant and placeholder (SPEC 4):
   // support, like every other role, reaches exactly the rules that list it.
   const privileged = caller !== undefined && caller.roles.includes('admin');
-  const ctx: MatchContext = { username: caller?.username, projects: caller?.projects ?? NO_PROJECTS, wildcardPlaceholders: privileged };
+  const ctx: MatchContext = { username: caller?.username, projects: caller?.projects ?? NO_PROJECTS, wildcardPlaceholders: privileged, organisation: caller?.organisation, attributes: caller?.attributes };
   for (const rule of access.rules) {
     if (!methodMatches(rule, request.method) || !hostMatches(rule, request.host)) continue;
     let matched = false;
@@ -123,7 +169,18 @@ export function decide(access: CompiledAccess, request: AccessRequest, caller: C
         break;
       }
     }
-    if (matched) return apply(rule.name, rule.policy, rule.roles, rule.quota, request, caller, privileged, ctx);
+    if (!matched) continue;
+    if (rule.conditions !== undefined) {
+      const outcome = request.conditions === undefined ? 'unevaluable' : evaluateConditions(rule.conditions, request.conditions, ctx);
+      if (outcome === 'needs_body') return { effect: 'needs_body', rule: rule.name };
+      if (outcome === 'no_match') continue;
+      if (outcome === 'unevaluable') {
+        // Never an allow: a public rule is skipped, any other one refuses the request.
+        if (rule.policy === 'public') continue;
+        return { effect: 'unevaluable', rule: rule.name, reason: rule.readsBody && request.conditions?.body?.kind === 'unevaluable' ? 'body_not_inspectable' : 'condition_not_evaluable' };
+      }
+    }
+    return apply(rule.name, rule.policy, rule.roles, rule.quota, request, caller, privileged, ctx);
   }
   if (access.defaultPolicy === 'deny') return { effect: 'deny', rule: 'default', reason: 'default_deny' };
   return apply('default', 'authenticated', [], undefined, request, caller, privileged, ctx);

@@ -207,6 +207,12 @@ export const routeSchema = z.strictObject({
   case_insensitive_paths: z.boolean().default(false),
 });
 
+/** A condition's value pattern(s): a glob, literal text, or one placeholder as the whole value. */
+const valuePatterns = z.union([z.string().max(512), z.array(z.string().max(512)).min(1).max(64)]);
+/** Attribute keys (SPEC 16). */
+export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
+const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
+
 const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
 
 export const ruleSchema = z.strictObject({
@@ -216,7 +222,15 @@ export const ruleSchema = z.strictObject({
   methods: z.array(methodName).default([]),
   policy: z.enum(['public', 'authenticated', 'grant', 'deny']).default('authenticated'),
   roles: roleList.default([]),
-  quota: z.strictObject({ requests: z.number().int().positive(), per: duration }).optional(),
+  /** A window (`per`), or without `per` a budget that never resets by itself (SPEC 5). */
+  quota: z.strictObject({ requests: z.number().int().positive(), per: duration.optional() }).optional(),
+  // Conditions (SPEC 5): all must hold for the rule to match.
+  query: z.record(z.string().min(1).max(128), valuePatterns).optional(),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be an HTTP header name'), valuePatterns).optional(),
+  body: z.record(z.string().min(1).max(128), valuePatterns).optional(),
+  sql: z.enum(['read_only']).optional(),
+  networks: z.array(cidr).min(1).optional(),
+  attributes: z.record(attributeKey, z.array(z.string().min(1).max(256)).min(1)).optional(),
 });
 
 export const accessSchema = z.strictObject({

@@ -72,9 +72,16 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
   config.access.rules.forEach((rule, i) => {
     if (rule.roles.length > 0 && rule.policy !== 'authenticated') add(`access.rules[${i}].roles`, `only allowed with policy authenticated (policy is ${rule.policy})`);
     if (rule.quota && (rule.policy === 'public' || rule.policy === 'deny')) add(`access.rules[${i}].quota`, `counts per user, so it needs policy authenticated or grant (policy is ${rule.policy})`);
-    if (rule.quota && rule.quota.per <= 0) add(`access.rules[${i}].quota.per`, 'must be positive');
+    const per = rule.quota?.per;
+    if (per !== undefined && per <= 0) add(`access.rules[${i}].quota.per`, 'must be positive');
     // The store keeps a window's counter for 366 days: a longer window would lose its count midway.
-    if (rule.quota && rule.quota.per > MAX_QUOTA_WINDOW_MS) add(`access.rules[${i}].quota.per`, 'must be at most 366d');
+    if (per !== undefined && per > MAX_QUOTA_WINDOW_MS) add(`access.rules[${i}].quota.per`, 'must be at most 366d');
+    const readsOnly = rule.methods.length > 0 && rule.methods.every((m) => m === 'GET' || m === 'HEAD');
+    if (rule.body !== undefined && readsOnly) add(`access.rules[${i}].body`, 'a GET or HEAD request carries no body to inspect: remove the condition or allow a method with a body');
+    if (rule.body !== undefined && Object.keys(rule.body).length === 0) add(`access.rules[${i}].body`, 'names no field');
+    rule.networks?.forEach((entry, j) => {
+      if (!parseCidr(entry)) add(`access.rules[${i}].networks[${j}]`, `not an IP address or CIDR: ${entry}`);
+    });
   });
 
   config.events.webhooks.forEach((hook, i) => {

@@ -6,14 +6,19 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-export type InspectedBody = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'encoded' | 'aborted' };
+/** `consumed`: part of the body was read before the refusal, so the request can no longer be forwarded. */
+export type InspectedBody = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'encoded' | 'aborted'; consumed: boolean };
+
+/** Whether the request has a body by HTTP's framing (a length above zero, or chunked). */
+export function carriesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 /** Whether the request carries a URL-encoded form body, which backends parse for `_method`. */
 export function carriesForm(req: IncomingMessage): boolean {
   const type = req.headers['content-type'];
-  if (typeof type !== 'string') return false;
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return false;
+  if (typeof type !== 'string' || !carriesBody(req)) return false;
   return /^\s*application\/x-www-form-urlencoded\s*(;|$)/i.test(type);
 }
 
@@ -24,9 +29,9 @@ export function carriesForm(req: IncomingMessage): boolean {
  */
 export function readInspectedBody(req: IncomingMessage, limit: number): Promise<InspectedBody> {
   const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return Promise.resolve({ ok: false, reason: 'encoded' });
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return Promise.resolve({ ok: false, reason: 'encoded', consumed: false });
   const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limit) return Promise.resolve({ ok: false, reason: 'too_large' });
+  if (declared > limit) return Promise.resolve({ ok: false, reason: 'too_large', consumed: false });
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -40,13 +45,13 @@ export function readInspectedBody(req: IncomingMessage, limit: number): Promise<
       size += chunk.length;
       if (size > limit) {
         req.pause();
-        finish({ ok: false, reason: 'too_large' });
+        finish({ ok: false, reason: 'too_large', consumed: true });
         return;
       }
       chunks.push(chunk);
     };
     const onEnd = (): void => finish({ ok: true, body: Buffer.concat(chunks, size) });
-    const onClose = (): void => finish({ ok: false, reason: 'aborted' });
+    const onClose = (): void => finish({ ok: false, reason: 'aborted', consumed: true });
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('close', onClose);

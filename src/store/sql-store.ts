@@ -425,6 +425,15 @@ export class SqlStore implements Store {
     return num(rows[0]?.count);
   }
 
+  async quotaCount(key: string, windowStart: number): Promise<number> {
+    const { rows } = await this.driver.query('SELECT count FROM quota_counters WHERE counter_key = $1 AND window_start = $2', [key, windowStart]);
+    return rows[0] === undefined ? 0 : num(rows[0].count);
+  }
+
+  async resetQuota(key: string): Promise<void> {
+    await this.driver.query('DELETE FROM quota_counters WHERE counter_key = $1', [key]);
+  }
+
   async recordJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
     const { rowCount } = await this.driver.query(
       'INSERT INTO jti_replay (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING',
@@ -518,8 +527,8 @@ export class SqlStore implements Store {
       );
       // A fixed window is dead once a newer window of the same counter exists.
       await tx.query(
-        `DELETE FROM quota_counters WHERE window_start < $1
-           OR EXISTS (SELECT 1 FROM quota_counters newer WHERE newer.counter_key = quota_counters.counter_key AND newer.window_start > quota_counters.window_start)`,
+        `DELETE FROM quota_counters WHERE window_start >= 0 AND (window_start < $1
+           OR EXISTS (SELECT 1 FROM quota_counters newer WHERE newer.counter_key = quota_counters.counter_key AND newer.window_start > quota_counters.window_start))`,
         [now - QUOTA_RETENTION_MS],
       );
     });

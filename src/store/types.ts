@@ -211,6 +211,10 @@ export interface Store {
 
   /** Fixed-window counter: increments and returns the count of `key` in the window starting at `windowStart`. */
   incrementQuota(key: string, windowStart: number): Promise<number>;
+  /** The count of `key` in the window starting at `windowStart` (0 when none was counted). */
+  quotaCount(key: string, windowStart: number): Promise<number>;
+  /** Forgets every window of `key` (a budget starts afresh). */
+  resetQuota(key: string): Promise<void>;
 
   /** Returns true the first time (issuer, jti) is seen; false on replay. */
   recordJti(issuer: string, jti: string, expiresAt: number): Promise<boolean>;
@@ -226,7 +230,8 @@ export interface Store {
   /**
    * Deletes expired sessions, tokens past expiry, jti records, counters and old events, and the
    * failed-login bookkeeping older than `failuresBefore` (the lockout window: a failure outside
-   * it counts for nothing) with the lockouts that have ended (default: 30 days back).
+   * it counts for nothing) with the lockouts that have ended (default: 30 days back). Budgets
+   * (counters under a negative window start) are kept.
    */
   purge(now: number, eventsBefore: number, failuresBefore?: number): Promise<void>;
 }

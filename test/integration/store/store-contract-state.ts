@@ -58,6 +58,20 @@ export function stateContract(harness: StoreHarness): void {
     assert.equal(await store.incrementQuota('alice:submit', T0 + 3_600_000), 1);
   });
 
+  test('a budget counter (window -1) is read back, survives every purge and starts afresh when reset', async () => {
+    const store = await harness.fresh();
+    assert.equal(await store.quotaCount('submit:alice', -1), 0);
+    await store.incrementQuota('submit:alice', -1);
+    await store.incrementQuota('submit:alice', -1);
+    await store.incrementQuota('submit:bob', -1);
+    await store.purge(T0 + 400 * 86_400_000, T0);
+    assert.equal(await store.quotaCount('submit:alice', -1), 2, 'a budget is not an old window');
+    await store.resetQuota('submit:alice');
+    assert.equal(await store.quotaCount('submit:alice', -1), 0);
+    assert.equal(await store.quotaCount('submit:bob', -1), 1, 'another user keeps its count');
+    assert.equal(await store.incrementQuota('submit:alice', -1), 1);
+  });
+
   test('fifty concurrent quota increments return 1 to 50 exactly once each', async () => {
     const store = await harness.fresh();
     const counts = await Promise.all(Array.from({ length: 50 }, () => store.incrementQuota('race:rule', T0)));
