@@ -24,6 +24,11 @@ export function looksLikeOpaqueToken(token: string): boolean {
   return token.startsWith(TOKEN_PREFIX);
 }
 
+/** Whether a token is scoped (SPEC 8): a path scope, read_only, or both. */
+export function isScopedToken(token: Pick<TokenRecord, 'scope' | 'read_only'>): boolean {
+  return token.scope !== null || token.read_only;
+}
+
 export interface TokenSigner {
   signToken(claims: { sub: string; roles: string[]; projects: string[]; source: string; jti: string; token_use: 'api' }, expiresAt: number): Promise<string>;
 }
