@@ -89,12 +89,25 @@ portcullis user revoke USERNAME
             echo 'N3w-Passw0rd' | portcullis user passwd alice --password-stdin`,
   },
   token: {
-    options: { ...session, name: { type: 'string' }, 'expires-in': { type: 'string' }, kind: { type: 'string' }, user: { type: 'string' } },
+    options: {
+      ...session,
+      name: { type: 'string' },
+      'expires-in': { type: 'string' },
+      kind: { type: 'string' },
+      user: { type: 'string' },
+      'read-only': { type: 'boolean' },
+      'scope-path': { type: 'string', multiple: true },
+      'scope-method': { type: 'string', multiple: true },
+    },
     positionals: [1, 2],
     usage: `portcullis token create [--name N] [--expires-in 30d] [--kind opaque|jwt]
+                        [--read-only] [--scope-path P ...] [--scope-method M ...]
 portcullis token list [--user U]
 portcullis token revoke ID
-  The secret of a new token is printed once. jwt tokens need role api.`,
+  The secret of a new token is printed once. jwt tokens need role api. A new token expires no later
+  than the token you are logged in with, and carries its scope. --read-only: GET and HEAD only;
+  --scope-path/--scope-method (repeatable): the only paths (globs as in rules) and methods it reaches.
+  Example: portcullis token create --name ci --expires-in 7d --read-only --scope-path '/api/**'`,
   },
   events: {
     options: { ...session, type: { type: 'string' }, user: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },

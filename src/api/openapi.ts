@@ -57,13 +57,19 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': json({ type: 'object', properties: { tokens: { type: 'array', items: { $ref: '#/components/schemas/Token' } } } }), ...errors(401, 403) },
         },
         post: {
-          summary: 'Create an API token; the secret is shown once',
+          summary: 'Create an API token; the secret is shown once. Made with a token, it expires no later than that token (a longer expires_in is clamped) and carries its scope',
           requestBody: body({
             type: 'object',
             additionalProperties: false,
-            properties: { name: { type: 'string' }, expires_in: { type: 'string', examples: ['30d'] }, kind: { type: 'string', enum: ['opaque', 'jwt'] } },
+            properties: {
+              name: { type: 'string' },
+              expires_in: { type: 'string', examples: ['30d'] },
+              kind: { type: 'string', enum: ['opaque', 'jwt'] },
+              scope: { $ref: '#/components/schemas/Grant' },
+              read_only: { type: 'boolean' },
+            },
           }),
-          responses: { '201': json({ allOf: [{ $ref: '#/components/schemas/Token' }, { type: 'object', properties: { token: { type: 'string' } } }] }, 'Created'), ...errors(400, 401, 403) },
+          responses: { '201': json({ allOf: [{ $ref: '#/components/schemas/Token' }, { type: 'object', properties: { token: { type: 'string' } } }] }, 'Created'), ...errors(400, 401, 403, 409) },
         },
       },
       '/tokens/{id}': {
@@ -170,6 +176,11 @@ export function openApiDocument(): Record<string, unknown> {
             expires_at: { type: 'string', format: 'date-time' },
             last_used_at: { type: ['string', 'null'], format: 'date-time' },
             revoked_at: { type: ['string', 'null'], format: 'date-time' },
+            scope: {
+              description: 'null: unscoped; else the token reaches only what every one of these grants allows (a token minted with a scoped token carries its scope too)',
+              oneOf: [{ type: 'null' }, { type: 'array', items: { $ref: '#/components/schemas/Grant' } }],
+            },
+            read_only: { type: 'boolean', description: 'GET and HEAD only' },
           },
         },
       },

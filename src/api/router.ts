@@ -9,24 +9,19 @@ import type { EndpointRequest } from '../app/auth-endpoints.js';
 import type { Registry } from '../app/registry.js';
 import { identityJson, type Identity } from '../authn/identity.js';
 import { validateGrant } from '../authz/grants.js';
-import { formatDuration, parseDuration } from '../config/duration.js';
-import type { Config } from '../config/index.js';
+import { parseDuration } from '../config/duration.js';
 import { PortcullisError } from '../errors/errors.js';
 import { serialiseCookie } from '../http/cookies.js';
 import { isSameOrigin, passesCsrfCheck } from '../http/origin.js';
-import type { Grant, UserRecord } from '../store/types.js';
+import type { Grant, TokenRecord } from '../store/types.js';
 import { usernameProblem } from '../users/validation.js';
 import { failIfFields, optionalBoolean, optionalString, optionalStringList, readBody } from './body.js';
 import { openApiDocument } from './openapi.js';
-import { eventJson, tokenJson, userJson } from './serialise.js';
+import { eventJson, userJson } from './serialise.js';
+import { addTokenRoutes, type TokenCaller } from './token-routes.js';
+import { scopeAllows } from '../authz/token-scope.js';
 import { loginUnavailable } from '../authn/password-chain.js';
 
-const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
-
-/** The longest token a user of issuer `name` may hold: its max_token_lifetime (1 h, the default, if the issuer is no longer configured). */
-function federatedTokenLifetime(config: Config, name: string): number {
-  return config.jwt_issuers.find((issuer) => issuer.name === name)?.max_token_lifetime ?? 3_600_000;
-}
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Node's parser gives a request a body only with Transfer-Encoding or a non-zero Content-Length. */
@@ -35,10 +30,7 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-interface Caller {
-  identity: Identity;
-  user: UserRecord;
-}
+type Caller = TokenCaller;
 
 type CallerRequest = Request & { caller: Caller };
 
@@ -87,6 +79,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     if (auth.kind !== 'identity' || !auth.user || auth.identity.method === 'anonymous') {
       throw new PortcullisError('unauthenticated', 'Authentication required', { headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });
     }
+    if (auth.scope !== undefined) assertInScope(registry, req, auth.identity, auth.scope);
     if (STATE_CHANGING.has(req.method)) {
       if (auth.identity.method === 'session' && !passesCsrfCheck(req, config.server.public_url)) {
         throw new PortcullisError('csrf_rejected', 'State-changing requests with a session need X-Requested-With: portcullis from the same origin');
@@ -102,7 +95,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     }
     // Authorisation before the body is read (SPEC 8): refused whatever the body or its type.
     if (ADMIN_ONLY.test(req.path) && !auth.identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'User management needs role admin');
-    (req as CallerRequest).caller = { identity: auth.identity, user: auth.user };
+    (req as CallerRequest).caller = { identity: auth.identity, user: auth.user, token: auth.token, scope: auth.scope };
     next();
   });
   // The API reads JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it
@@ -223,58 +216,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     res.status(204).end();
   });
 
-  router.get('/tokens', async (req, res) => {
-    const { identity } = caller(req);
-    const target = typeof req.query.user === 'string' && req.query.user !== '' ? req.query.user : identity.username;
-    if (target.toLowerCase() !== identity.username.toLowerCase() && !identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'Only admins may list the tokens of other users');
-    const tokens = await store.listTokens(target);
-    res.json({ tokens: tokens.map(tokenJson) });
-  });
-
-  router.post('/tokens', async (req, res) => {
-    const body = readBody(req.body, ['name', 'expires_in', 'kind']);
-    const fields: Record<string, string> = {};
-    const name = optionalString(body, 'name', fields) ?? 'token';
-    if (name.trim() === '' || name.length > 128) fields.name = 'must be 1 to 128 characters';
-    const kind: 'opaque' | 'jwt' = body.kind === 'jwt' ? 'jwt' : 'opaque';
-    if (body.kind !== undefined && body.kind !== 'opaque' && body.kind !== 'jwt') fields.kind = 'must be opaque or jwt';
-    const { user: self, identity } = caller(req);
-    // `?user=`: an admin mints a token for another user (a password-less [api] user has no other way to get one).
-    const named = typeof req.query.user === 'string' && req.query.user !== '' ? req.query.user : undefined;
-    if (req.query.user !== undefined && named === undefined) throw new PortcullisError('bad_request', 'user must be one user name');
-    const forOther = named !== undefined && named.toLowerCase() !== identity.username.toLowerCase();
-    if (forOther && !identity.roles.includes('admin')) throw new PortcullisError('forbidden', 'Only admins may create tokens for other users');
-    const user = forOther ? await store.getUser(named) : self;
-    if (!user) throw new PortcullisError('not_found', 'User not found');
-    if (user.disabled) throw new PortcullisError('conflict', 'The user is disabled');
-    // A user of an external issuer is vouched for by that issuer, which the gateway cannot ask
-    // about revocations: its tokens live no longer than the issuer lets one of its JWTs live.
-    const federatedCap = user.source.startsWith('jwt:') ? federatedTokenLifetime(config, user.source.slice(4)) : undefined;
-    let lifetime = Math.min(30 * 86_400_000, federatedCap ?? MAX_TOKEN_LIFETIME);
-    if (body.expires_in !== undefined) {
-      const parsed = typeof body.expires_in === 'string' ? parseDuration(body.expires_in) : undefined;
-      if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME) fields.expires_in = 'a duration such as 30d, at most 366d';
-      else if (federatedCap !== undefined && parsed > federatedCap) fields.expires_in = `at most ${formatDuration(federatedCap)} for a user of issuer ${user.source.slice(4)} (its max_token_lifetime)`;
-      else lifetime = parsed;
-    }
-    failIfFields(fields, 'Invalid token request');
-    // Judged by the record of the user the token is for (kind jwt needs role api, which a jwt:
-    // record never holds, SPEC 3) and counted against that user's cap: an admin's `?user=` counts against that user.
-    const created = await registry.tokens.create(user, { name: name.trim(), kind, expiresInMs: lifetime }, registry.gatewayKeys);
-    events.emit('TokenCreated', user.username, { actor: identity.username, token_id: created.record.id, kind, name: name.trim() }, facts(req));
-    res.status(201).json({ ...tokenJson(created.record), token: created.token });
-  });
-
-  router.delete('/tokens/:id', async (req, res) => {
-    const { identity } = caller(req);
-    const token = await store.getToken(String(req.params.id));
-    const mine = token !== undefined && token.username.toLowerCase() === identity.username.toLowerCase();
-    if (!token || (!mine && !identity.roles.includes('admin'))) throw new PortcullisError('not_found', 'Token not found');
-    if (await store.revokeToken(token.id, registry.now())) {
-      events.emit('TokenRevoked', token.username, { actor: identity.username, token_id: token.id }, facts(req));
-    }
-    res.status(204).end();
-  });
+  addTokenRoutes(router, registry, caller);
 
   router.get('/events', requireAdmin, async (req, res) => {
     const q = req.query as Record<string, unknown>;
@@ -301,6 +243,21 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   });
 
   return router;
+}
+
+/**
+ * A scoped token reaches the API only where its scope allows (a read_only token only reads),
+ * judged on the full path (`/.auth/api/...`) as on any other. GET /.auth/api/me stays open to
+ * every token: it tells the holder no more than whose token it holds, and `whoami` needs it.
+ */
+function assertInScope(registry: Registry, req: Request, identity: Identity, scope: TokenRecord): void {
+  const path = (req as EndpointRequest).portcullis.path;
+  if (req.method === 'GET' && path === '/.auth/api/me') return;
+  if (scopeAllows(scope, req.method, path, { username: identity.username, projects: identity.projects })) return;
+  const facts = (req as EndpointRequest).portcullis.facts;
+  registry.metrics.accessDenied.inc({ rule: 'api', reason: 'token_scope' });
+  registry.events.emit('AccessDenied', identity.username, { rule: 'api', reason: 'token_scope', granted: false, method: req.method, path: path.slice(0, 512) }, facts);
+  throw new PortcullisError('token_scope', 'Outside the scope of this token');
 }
 
 function intParam(value: unknown, fallback: number, min: number, max: number, name: string, fields: Record<string, string>): number {

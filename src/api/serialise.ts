@@ -31,6 +31,9 @@ export function tokenJson(token: TokenRecord): Record<string, unknown> {
     expires_at: iso(token.expires_at),
     last_used_at: iso(token.last_used_at),
     revoked_at: iso(token.revoked_at),
+    // null: unscoped; else every grant of the list must allow (SPEC 8).
+    scope: token.scope,
+    read_only: token.read_only,
   };
 }
 

@@ -12,6 +12,7 @@ import { BUDGET_WINDOW, quotaKey } from '../authz/budgets.js';
 import type { ConditionInput } from '../authz/conditions.js';
 import { decide, type Decision, type Quota } from '../authz/rules.js';
 import { bodyView } from '../authz/body-view.js';
+import { scopeAllows } from '../authz/token-scope.js';
 import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import type { ForwardOptions } from '../http/headers.js';
@@ -326,6 +327,11 @@ export class Gateway {
     // A session cookie that was no good (unknown, expired, sent twice) is cleared on any answer.
     const stale = auth.clearCookie === true;
     if (decision.effect === 'allow' && !identity?.must_change_password) {
+      // A scoped token reaches what both its user and its scope allow (SPEC 8).
+      if (auth.kind === 'identity' && auth.scope !== undefined && !scopeAllows(auth.scope, method, path, { username: auth.identity.username, projects: auth.identity.projects })) {
+        this.denied(decision.rule, 'token_scope', identity, facts, method, path);
+        return this.refuse(403, routeName, decision.rule, new PortcullisError('token_scope', 'Outside the scope of this token'));
+      }
       if (decision.quota && identity) {
         const quota = this.withinQuota(decision, decision.quota, identity, user, facts, method, path, routeName);
         return stale ? quota.then((outcome) => (outcome.ok ? { ...outcome, clearCookie: true } : outcome)) : quota;

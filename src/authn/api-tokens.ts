@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { PortcullisError } from '../errors/errors.js';
-import type { Store, TokenRecord, UserRecord } from '../store/types.js';
+import type { Grant, Store, TokenRecord, UserRecord } from '../store/types.js';
 import { identityOf } from './authenticate.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
 import { noStats, type CacheStats, type UserCache } from './user-cache.js';
@@ -24,8 +24,23 @@ export function looksLikeOpaqueToken(token: string): boolean {
   return token.startsWith(TOKEN_PREFIX);
 }
 
+/** Whether a token is scoped (SPEC 8): a path scope, read_only, or both. */
+export function isScopedToken(token: Pick<TokenRecord, 'scope' | 'read_only'>): boolean {
+  return token.scope !== null || token.read_only;
+}
+
 export interface TokenSigner {
   signToken(claims: { sub: string; roles: string[]; projects: string[]; source: string; jti: string; token_use: 'api' }, expiresAt: number): Promise<string>;
+}
+
+export interface NewTokenInput {
+  name: string;
+  kind: 'opaque' | 'jwt';
+  expiresInMs: number;
+  /** Epoch ms the token must not outlive (the caller's own token's expiry). */
+  notAfter?: number | undefined;
+  scope?: Grant[] | null | undefined;
+  readOnly?: boolean | undefined;
 }
 
 export type TokenCheck =
@@ -74,12 +89,14 @@ export class ApiTokens {
    * 403 forbidden for a jwt token unless the user's identity holds api (a `jwt:` record never
    * does, SPEC 3); 409 conflict when the user already holds MAX_ACTIVE_TOKENS_PER_USER active
    * ones (counted by the store in the insert's transaction, serialised per user across replicas).
+   * `notAfter`: the expiry of the token that authenticated the request, which the new one never
+   * outlives (SPEC 8; a longer lifetime is clamped to it). `scope`/`readOnly`: see TokenRecord.
    */
-  async create(user: UserRecord, input: { name: string; kind: 'opaque' | 'jwt'; expiresInMs: number }, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
+  async create(user: UserRecord, input: NewTokenInput, signer?: TokenSigner): Promise<{ record: TokenRecord; token: string }> {
     if (input.kind === 'jwt' && !identityOf(user, 'api_token').roles.includes('api')) throw new PortcullisError('forbidden', 'Only users with role api may create jwt tokens');
     const now = this.now();
     const id = newTokenId();
-    const expiresAt = now + input.expiresInMs;
+    const expiresAt = Math.min(now + input.expiresInMs, input.notAfter ?? Number.POSITIVE_INFINITY);
     let token: string;
     if (input.kind === 'jwt') {
       if (!signer) throw new PortcullisError('internal_error', 'token signing is not available');
@@ -98,6 +115,8 @@ export class ApiTokens {
       expires_at: expiresAt,
       last_used_at: null,
       revoked_at: null,
+      scope: input.scope ?? null,
+      read_only: input.readOnly ?? false,
     };
     await this.store.createToken(record, { maxActive: MAX_ACTIVE_TOKENS_PER_USER });
     return { record, token };

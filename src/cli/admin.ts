@@ -114,22 +114,40 @@ export async function user(action: string | undefined, args: string[], values: V
   }
 }
 
+/** `--scope-path P` (repeatable, taken whole: a `re:` pattern may hold commas), `--scope-method M` (repeatable or a,b), `--read-only`. */
+function scopeOptions(values: Values): { scope?: { paths: string[]; methods: string[] }; read_only?: true } {
+  const raw = values['scope-path'];
+  const paths = (Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []).filter((p) => p !== '');
+  const methods = list(values, 'scope-method');
+  if (paths.length === 0 && methods.length > 0) throw new CliError('--scope-method needs at least one --scope-path', EXIT.usage);
+  return { ...(paths.length > 0 ? { scope: { paths, methods } } : {}), ...(values['read-only'] === true ? { read_only: true as const } : {}) };
+}
+
+/** A token's scope for a table cell: `GET /api/**` per grant (`*`: any method), `&` between grants, then `read-only`; `-` when unscoped. */
+function scopeText(token: Record<string, unknown>): string {
+  const grants = Array.isArray(token.scope) ? (token.scope as Array<{ paths?: unknown; methods?: unknown }>) : [];
+  const parts = grants.map((g) => `${Array.isArray(g.methods) && g.methods.length > 0 ? format(g.methods) : '*'} ${format(g.paths)}`);
+  if (token.read_only === true) parts.push('read-only');
+  return parts.length > 0 ? format(parts.join(' & ')) : '-';
+}
+
 export async function token(action: string | undefined, args: string[], values: Values): Promise<void> {
   const session = currentSession(str(values, 'path'));
   const json = values.json === true;
-  const columns = ['id', 'name', 'kind', 'username', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'];
+  const columns = ['id', 'name', 'kind', 'username', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'scope'];
   switch (action) {
     case 'create': {
-      const body: Record<string, unknown> = { name: str(values, 'name') ?? 'cli', kind: str(values, 'kind') ?? 'opaque' };
+      const body: Record<string, unknown> = { name: str(values, 'name') ?? 'cli', kind: str(values, 'kind') ?? 'opaque', ...scopeOptions(values) };
       if (str(values, 'expires-in') !== undefined) body.expires_in = str(values, 'expires-in');
       const data = await call<Record<string, unknown>>(session, 'POST', '/tokens', body);
-      print(data, json, () => `Token ${format(data.id)} (${format(data.kind)}, expires ${format(data.expires_at)}). It is shown once:\n${format(data.token)}\n`);
+      const scoped = data.scope !== null || data.read_only === true ? `, scope ${scopeText(data)}` : '';
+      print(data, json, () => `Token ${format(data.id)} (${format(data.kind)}, expires ${format(data.expires_at)}${scoped}). It is shown once:\n${format(data.token)}\n`);
       return;
     }
     case 'list': {
       const user = str(values, 'user');
       const data = await call<{ tokens: Array<Record<string, unknown>> }>(session, 'GET', `/tokens${user ? `?user=${encodeURIComponent(user)}` : ''}`);
-      print(data, json, () => table(data.tokens, columns));
+      print(data, json, () => table(data.tokens.map((t) => ({ ...t, scope: scopeText(t) })), columns));
       return;
     }
     case 'revoke': {

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   csrf_rejected: 403,
   forbidden: 403,
   password_change_required: 403,
+  token_scope: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,

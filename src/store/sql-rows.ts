@@ -81,6 +81,8 @@ export function toToken(row: Row): TokenRecord {
     expires_at: num(row.expires_at),
     last_used_at: numOrNull(row.last_used_at),
     revoked_at: numOrNull(row.revoked_at),
+    scope: row.scope === null || row.scope === undefined ? null : json<Grant[] | null>(row.scope, [], isArray),
+    read_only: bool(row.read_only),
   };
 }
 

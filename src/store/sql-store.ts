@@ -306,8 +306,8 @@ export class SqlStore implements Store {
       }
       // Conditional on the user at this auth_version, as createSession.
       const { rowCount } = await tx.query(
-        `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM users WHERE username_key = $4 AND auth_version = $7${this.driver.shareRowsClause}`,
+        `INSERT INTO tokens (id, token_hash, username, username_key, name, kind, auth_version, created_at, expires_at, last_used_at, revoked_at, scope, read_only)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM users WHERE username_key = $4 AND auth_version = $7${this.driver.shareRowsClause}`,
         [
           token.id,
           token.token_hash,
@@ -320,6 +320,8 @@ export class SqlStore implements Store {
           token.expires_at,
           token.last_used_at,
           token.revoked_at,
+          token.scope === null ? null : JSON.stringify(token.scope),
+          token.read_only,
         ],
       );
       if (rowCount !== 1) throw staleCredential();

@@ -104,6 +104,14 @@ export interface TokenRecord {
   expires_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /**
+   * A scoped token (SPEC 8) reaches only what every one of these grants allows, on top of what
+   * its user may reach; null: unscoped. More than one when a scoped token minted a token with a
+   * scope of its own: the new one carries both (never broader than its creator).
+   */
+  scope: Grant[] | null;
+  /** GET and HEAD only. */
+  read_only: boolean;
 }
 
 export interface SigningKeyRecord {

@@ -157,6 +157,22 @@ describe('portcullis CLI against a running gateway', () => {
     assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': created.token } })).status, 401);
   });
 
+  test('tokens: --read-only, --scope-path and --scope-method create a scoped token that list shows', async () => {
+    const r = await run(['token', 'create', '--name', 'scoped', '--expires-in', '1d', '--read-only', '--scope-path', '/api/**', '--scope-path', '/.auth/api/me', '--scope-method', 'GET', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const created = JSON.parse(r.stdout) as { id: string; token: string; scope: unknown; read_only: boolean };
+    assert.deepEqual(created.scope, [{ paths: ['/api/**', '/.auth/api/me'], methods: ['GET'] }]);
+    assert.equal(created.read_only, true);
+    assert.equal((await gw.fetch('/api/x', { headers: { 'x-authentication': created.token } })).status, 200);
+    assert.equal((await gw.fetch('/other', { headers: { 'x-authentication': created.token } })).status, 403);
+    const line = (await run(['token', 'list'], env)).stdout.split('\n').find((l) => l.startsWith(created.id));
+    assert.match(line ?? '', /GET \/api\/\*\*,\/\.auth\/api\/me & read-only$/);
+    const usage = await run(['token', 'create', '--scope-method', 'GET'], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--scope-path/);
+    assert.equal((await run(['token', 'revoke', created.id], env)).code, 0);
+  });
+
   test('events --json lists audit events', async () => {
     const r = await run(['events', '--type', 'UserCreated', '--json'], env);
     assert.equal(r.code, 0, r.stderr);

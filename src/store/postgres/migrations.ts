@@ -107,4 +107,13 @@ export const postgresMigrations: readonly Migration[] = [
       ...ORPHANED_CREDENTIALS_CLEANUP,
     ],
   },
+  {
+    version: 3,
+    name: 'scoped API tokens',
+    statements: [
+      // JSON array of grants all of which must allow; NULL: the token is not scoped.
+      'ALTER TABLE tokens ADD COLUMN scope TEXT',
+      'ALTER TABLE tokens ADD COLUMN read_only BOOLEAN NOT NULL DEFAULT FALSE',
+    ],
+  },
 ];

@@ -48,6 +48,8 @@ export function token(id: string, username: string, overrides: Partial<TokenReco
     expires_at: T0 + 86_400_000,
     last_used_at: null,
     revoked_at: null,
+    scope: null,
+    read_only: false,
     ...overrides,
   };
 }

@@ -199,6 +199,29 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal((await store.getToken('t3'))?.revoked_at, null);
   });
 
+  test('stores a token\'s scope and read_only and reads them back; unscoped tokens read back as null and false', async () => {
+    const store = await harness.fresh();
+    const lena = await userFor(store, 'lena');
+    const scope = [
+      { paths: ['/api/**', '/.auth/api/me'], methods: ['GET'] },
+      { paths: ['/api/reports/*'], methods: [] },
+    ];
+    await store.createToken(token('t-scoped', 'lena', { auth_version: lena, scope, read_only: true }));
+    await store.createToken(token('t-plain', 'lena', { auth_version: lena, created_at: T0 + 1 }));
+    assert.deepEqual(await store.getToken('t-scoped'), token('t-scoped', 'lena', { auth_version: lena, scope, read_only: true }));
+    assert.deepEqual((await store.getTokenByHash('hash-t-scoped'))?.scope, scope);
+    const plain = await store.getToken('t-plain');
+    assert.equal(plain?.scope, null);
+    assert.equal(plain?.read_only, false);
+    assert.deepEqual(
+      (await store.listTokens('lena')).map((t) => [t.id, t.scope?.length ?? null, t.read_only]),
+      [
+        ['t-plain', null, false],
+        ['t-scoped', 2, true],
+      ],
+    );
+  });
+
   test('refuses a token past maxActive with a conflict: any spelling of the name, revoked and expired tokens not counted', async () => {
     const store = await harness.fresh();
     const lena = await userFor(store, 'Lena');
