@@ -16,6 +16,7 @@ import { isSameOrigin, passesCsrfCheck } from '../http/origin.js';
 import type { Grant, TokenRecord } from '../store/types.js';
 import { usernameProblem } from '../users/validation.js';
 import { failIfFields, optionalBoolean, optionalString, optionalStringList, readBody } from './body.js';
+import { budgetsOf, resetBudgets } from './budgets.js';
 import { openApiDocument } from './openapi.js';
 import { eventJson, userJson } from './serialise.js';
 import { addTokenRoutes, type TokenCaller } from './token-routes.js';
@@ -122,9 +123,9 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     next();
   };
 
-  router.get('/me', (req, res) => {
-    const { identity } = caller(req);
-    res.json({ ...identityJson(identity), must_change_password: identity.must_change_password === true });
+  router.get('/me', async (req, res) => {
+    const { identity, user } = caller(req);
+    res.json({ ...identityJson(identity), must_change_password: identity.must_change_password === true, budgets: await budgetsOf(config, store, user) });
   });
 
   router.post('/me/password', async (req, res) => {
@@ -203,7 +204,10 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     };
     failIfFields(fields, 'Invalid user');
     const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-    res.json(userJson(await users.update(String(req.params.username), defined, actor(req), facts(req))));
+    const updated = await users.update(String(req.params.username), defined, actor(req), facts(req));
+    // A total set for a budget starts its count afresh (SPEC 5).
+    if (input.quotas !== undefined) await resetBudgets(config, store, updated.username, input.quotas);
+    res.json(userJson(updated));
   });
 
   router.delete('/users/:username', requireAdmin, async (req, res) => {
