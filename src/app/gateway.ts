@@ -44,6 +44,9 @@ export interface AuthorizeTarget {
 
 const METHOD_RE = /^[A-Z]{1,16}$/;
 
+/** Credentials a browser sends on its own, cross-site too: the session cookie and remembered Basic. */
+const BROWSER_ATTACHED: ReadonlySet<Identity['method']> = new Set(['session', 'basic']);
+
 export class Gateway {
   private readonly registry: Registry;
   private readonly forwarder: Forwarder;
@@ -196,9 +199,11 @@ export class Gateway {
       outcome.write(socket);
       return;
     }
-    // Browsers send cookies with a cross-site WebSocket handshake and the same-origin policy does
-    // not guard WebSocket answers: a session-authenticated upgrade must come from our own pages.
-    if (outcome.identity?.method === 'session' && !isSameOrigin(req, this.registry.config.server.public_url)) {
+    // Browsers send cookies and remembered Basic credentials with a cross-site WebSocket
+    // handshake, and the same-origin policy does not guard WebSocket answers: an upgrade with a
+    // credential the browser attached by itself must come from our own pages. A token in a
+    // header cannot be attached to a handshake by a page, so it may come from anywhere.
+    if (outcome.identity !== undefined && BROWSER_ATTACHED.has(outcome.identity.method) && !isSameOrigin(req, this.registry.config.server.public_url)) {
       this.count(route.name, outcome.decision.rule, 403);
       this.denied(outcome.decision.rule, 'cross_site_websocket', outcome.identity, facts, 'GET', target.path);
       rejectUpgrade(socket, 403, 'Forbidden');
