@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Authentication } from '../authn/authenticate.js';
+import type { Authentication, RequestCredentials } from '../authn/authenticate.js';
 import { MISS } from '../authn/hot-path.js';
 import type { Identity } from '../authn/identity.js';
 import { decide, type Decision } from '../authz/rules.js';
@@ -15,6 +15,7 @@ import type { ForwardOptions } from '../http/headers.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
+import type { OpenSocket } from '../proxy/open-sockets.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
@@ -193,7 +194,9 @@ export class Gateway {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    const outcome = await this.authorize(req, facts, { method: 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: false });
+    const credentials = credentialsOf(req);
+    const auth = await this.authenticate(credentials, facts);
+    const outcome = await this.decideFor(auth, facts, { method: 'GET', host, path: target.path, query: target.query, routeName: route.name, interactive: false });
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(socket);
@@ -209,17 +212,41 @@ export class Gateway {
       rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
+    const open = await this.track(credentials, auth, socket);
+    if (open === undefined) {
+      this.count(route.name, outcome.decision.rule, 401);
+      rejectUpgrade(socket, 401, 'invalid_token', JSON.stringify(new PortcullisError('invalid_token', 'Invalid or expired token').toJSON()));
+      return;
+    }
     this.count(route.name, outcome.decision.rule, 101);
     await this.prepare(req, facts, route, outcome.identity, target, requested.authority, true);
-    this.forwarder.ws(route, req, socket, head);
+    // Closed meanwhile (its credential ended while the assertion was signed): nothing to forward.
+    if (open.closed) return;
+    this.forwarder.ws(route, req, socket, head, (upstream) => this.registry.openSockets.attach(open, upstream));
+  }
+
+  /**
+   * Records what an authorised upgrade's socket is authorised by, before anything is forwarded:
+   * it is closed when that ends (SPEC 7). undefined when the credential can no longer be described.
+   */
+  private async track(credentials: RequestCredentials, auth: Authentication, socket: Duplex): Promise<OpenSocket | undefined> {
+    if (auth.kind !== 'identity') return this.registry.openSockets.track(undefined, socket);
+    const grant = await this.registry.socketGrants.grantFor(credentials, auth);
+    return grant === undefined ? undefined : this.registry.openSockets.track(grant, socket);
   }
 
   /**
    * authenticate → authorise → password-change gate → quota; the answer when not allowed.
    * Answers without waiting when the credential is cached and the rule has no quota.
    */
+  /** authenticate() from the caches when they can answer (an upgrade keeps the result for its grant). */
+  private authenticate(credentials: RequestCredentials, facts: RequestFacts): Authentication | Promise<Authentication> {
+    const cached = this.registry.authenticator.authenticateCached(credentials);
+    return cached !== MISS ? cached : this.registry.authenticator.authenticate(credentials, facts);
+  }
+
   authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
-    const credentials = { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
+    const credentials = credentialsOf(req);
     const cached = this.registry.authenticator.authenticateCached(credentials);
     if (cached !== MISS) return this.decideFor(cached, facts, target);
     return this.registry.authenticator.authenticate(credentials, facts).then((auth) => this.decideFor(auth, facts, target));
@@ -387,6 +414,10 @@ export class Gateway {
   close(): void {
     this.forwarder.close();
   }
+}
+
+function credentialsOf(req: IncomingMessage): RequestCredentials {
+  return { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
