@@ -96,7 +96,16 @@ export class OpenSockets {
     this.check(concerned);
   }
 
-  /** Stops the timer and the re-checks (shutdown); the sockets themselves are left to the server. */
+  /** Closes every open WebSocket, both sides (shutdown_timeout has passed). */
+  closeAll(): void {
+    for (const entry of [...this.sockets]) {
+      entry.client.destroy();
+      entry.upstream?.destroy();
+      this.forget(entry, undefined);
+    }
+  }
+
+  /** Stops the timer and the re-checks (shutdown); the sockets themselves are closed by closeAll. */
   close(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
