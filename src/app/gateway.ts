@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Authentication } from '../authn/authenticate.js';
+import type { Authentication, RequestCredentials } from '../authn/authenticate.js';
 import { MISS } from '../authn/hot-path.js';
 import type { Identity } from '../authn/identity.js';
 import { BUDGET_WINDOW, quotaKey } from '../authz/budgets.js';
@@ -21,6 +21,7 @@ import { normaliseTarget } from '../http/normalise.js';
 import { holdsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
+import type { OpenSocket } from '../proxy/open-sockets.js';
 import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { inspectedBodyOf, setInspectedBody } from '../proxy/request-body.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
@@ -51,6 +52,9 @@ export interface AuthorizeTarget {
 }
 
 const METHOD_RE = /^[A-Z]{1,16}$/;
+
+/** Credentials a browser sends on its own, cross-site too: the session cookie and remembered Basic. */
+const BROWSER_ATTACHED: ReadonlySet<Identity['method']> = new Set(['session', 'basic']);
 
 export class Gateway {
   private readonly registry: Registry;
@@ -277,23 +281,57 @@ export class Gateway {
       rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
-    const outcome = await this.authorize(req, facts, { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false });
+    const credentials = credentialsOf(req);
+    const auth = await this.authenticate(credentials, facts);
+    const upgradeTarget: AuthorizeTarget = { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false };
+    const outcome = await this.decideFor(auth, facts, upgradeTarget, req, this.conditionInput(req, facts, upgradeTarget));
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
       outcome.write(socket);
       return;
     }
-    // Browsers send cookies with a cross-site WebSocket handshake and the same-origin policy does
-    // not guard WebSocket answers: a session-authenticated upgrade must come from our own pages.
-    if (outcome.identity?.method === 'session' && !isSameOrigin(req, this.registry.config.server.public_url)) {
+    // Browsers send cookies and remembered Basic credentials with a cross-site WebSocket
+    // handshake, and the same-origin policy does not guard WebSocket answers: an upgrade with a
+    // credential the browser attached by itself must come from our own pages. A token in a
+    // header cannot be attached to a handshake by a page, so it may come from anywhere.
+    if (outcome.identity !== undefined && BROWSER_ATTACHED.has(outcome.identity.method) && !isSameOrigin(req, this.registry.config.server.public_url)) {
       this.count(route.name, outcome.decision.rule, 403);
       this.denied(outcome.decision.rule, 'cross_site_websocket', outcome.identity, facts, 'GET', target.path);
       rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
+    const open = await this.track(credentials, auth, socket);
+    if (open === undefined) {
+      this.count(route.name, outcome.decision.rule, 401);
+      rejectUpgrade(socket, 401, 'invalid_token', JSON.stringify(new PortcullisError('invalid_token', 'Invalid or expired token').toJSON()));
+      return;
+    }
     this.count(route.name, outcome.decision.rule, 101);
     await this.prepare(req, facts, route, outcome.identity, target, requested.authority, true);
-    this.forwarder.ws(route, req, socket, head);
+    // Closed meanwhile (its credential ended while the assertion was signed): nothing to forward.
+    if (open.closed) return;
+    this.forwarder.ws(route, req, socket, head, (upstream) => this.registry.openSockets.attach(open, upstream));
+  }
+
+  /**
+   * Records what an authorised upgrade's socket is authorised by, before anything is forwarded:
+   * it is closed when that ends (SPEC 7). undefined when the credential can no longer be described.
+   */
+  private async track(credentials: RequestCredentials, auth: Authentication, socket: Duplex): Promise<OpenSocket | undefined> {
+    if (auth.kind !== 'identity') return this.registry.openSockets.track(undefined, socket);
+    const grant = await this.registry.socketGrants.grantFor(credentials, auth);
+    return grant === undefined ? undefined : this.registry.openSockets.track(grant, socket);
+  }
+
+  /** authenticate() from the caches when they can answer (an upgrade keeps the result for its grant). */
+  private authenticate(credentials: RequestCredentials, facts: RequestFacts): Authentication | Promise<Authentication> {
+    const cached = this.registry.authenticator.authenticateCached(credentials);
+    return cached !== MISS ? cached : this.registry.authenticator.authenticate(credentials, facts);
+  }
+
+  /** Only when a rule has conditions: what they read of the request (the body once one asks). */
+  private conditionInput(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): ConditionInput | undefined {
+    return this.conditionsUsed ? { query: target.query, rawHeaders: req.rawHeaders, client: facts.ip, body: undefined } : undefined;
   }
 
   /**
@@ -301,9 +339,8 @@ export class Gateway {
    * Answers without waiting when the credential is cached and the rule has no quota.
    */
   authorize(req: IncomingMessage, facts: RequestFacts, target: AuthorizeTarget): Outcome | Promise<Outcome> {
-    const credentials = { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
-    // Only when a rule has conditions: what they read of the request (the body once one asks).
-    const input: ConditionInput | undefined = this.conditionsUsed ? { query: target.query, rawHeaders: req.rawHeaders, client: facts.ip, body: undefined } : undefined;
+    const credentials = credentialsOf(req);
+    const input = this.conditionInput(req, facts, target);
     const cached = this.registry.authenticator.authenticateCached(credentials);
     if (cached !== MISS) return this.decideFor(cached, facts, target, req, input);
     return this.registry.authenticator.authenticate(credentials, facts).then((auth) => this.decideFor(auth, facts, target, req, input));
@@ -515,6 +552,10 @@ function gatewayAnswerHeaders(https: boolean): Array<readonly [string, string]> 
 export function matchedPath(route: CompiledRoute, path: string): string {
   if (!route.config.case_insensitive_paths) return path;
   return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
+}
+
+function credentialsOf(req: IncomingMessage): RequestCredentials {
+  return { xAuthentication: header(req, 'x-authentication'), authorization: header(req, 'authorization'), cookie: header(req, 'cookie') };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -15,11 +15,13 @@ import { ExternalJwtVerifier } from '../authn/external-jwt.js';
 import { GatewayKeys } from '../authn/gateway-keys.js';
 import { PasswordChain } from '../authn/password-chain.js';
 import { SessionManager } from '../authn/sessions.js';
+import { SocketGrants } from '../authn/socket-grants.js';
 import { UserCache, type CacheStats } from '../authn/user-cache.js';
 import { compileAccess, type CompiledAccess } from '../authz/rules.js';
 import { HeaderPolicy } from '../http/headers.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { OpenSockets } from '../proxy/open-sockets.js';
 import { RouteTable } from '../proxy/routes.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -41,6 +43,10 @@ export interface Registry {
   tokens: ApiTokens;
   passwords: PasswordChain;
   authenticator: Authenticator;
+  /** What each upgraded WebSocket was authorised by, and the re-check of it. */
+  socketGrants: SocketGrants;
+  /** The upgraded WebSockets, closed when their credential ends. */
+  openSockets: OpenSockets;
   directory: LdapDirectory | undefined;
   externalJwt: ExternalJwtVerifier | undefined;
   gatewayKeys: GatewayKeys;
@@ -111,7 +117,13 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     const federation: FederationContext = { privileged, directoryHasUser: directory ? (name) => directory.hasUser(name) : undefined };
     const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, federation, recordLogin, now });
 
+    const socketGrants = new SocketGrants(store, { issuer: config.server.public_url, idleTimeoutMs: config.session.idle_timeout, now });
+    const openSockets = new OpenSockets({ recheck: (grants) => socketGrants.recheck(grants), now, logger });
+    closers.unshift(() => openSockets.close());
+
     const unsubscribe = store.onChange((change) => {
+      // Re-checked against the store itself (no cache to wait for): order does not matter.
+      openSockets.changed(change);
       if (change.key === '*') {
         userCache.invalidate('*');
         sessions.forgetAll();
@@ -152,6 +164,8 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       tokens,
       passwords,
       authenticator,
+      socketGrants,
+      openSockets,
       directory,
       externalJwt,
       gatewayKeys,

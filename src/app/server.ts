@@ -157,7 +157,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         registry.ready = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), config.server.shutdown_timeout);
+        // Upgraded WebSockets are no longer the server's connections (closeAllConnections does
+        // not see them) yet server.close() waits for them: closed here too, or shutdown never ends.
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          registry.openSockets.closeAll();
+        }, config.server.shutdown_timeout);
         timer.unref();
         await closed;
         clearTimeout(timer);

@@ -38,7 +38,8 @@ export interface ForwardHooks {
 const REQUEST_ID = Symbol('portcullis.requestId');
 const GATEWAY_COOKIE = Symbol('portcullis.gatewayCookie');
 const UPSTREAM_RESPONSE = Symbol('portcullis.upstreamResponse');
-type Marked = IncomingMessage & { [REQUEST_ID]?: string; [GATEWAY_COOKIE]?: string };
+const ON_UPSTREAM_SOCKET = Symbol('portcullis.onUpstreamSocket');
+type Marked = IncomingMessage & { [REQUEST_ID]?: string; [GATEWAY_COOKIE]?: string; [ON_UPSTREAM_SOCKET]?: (upstream: Duplex) => void };
 type MarkedResponse = ServerResponse & { [UPSTREAM_RESPONSE]?: IncomingMessage };
 
 /** Response headers that describe the upstream connection, not the answer: never passed on. */
@@ -158,7 +159,8 @@ export class Forwarder {
       proxyReq.setTimeout(route.config.timeout, () => proxyReq.destroy(upstreamTimeout(`upstream did not answer the upgrade within ${route.config.timeout} ms`)));
       // Both run before http-proxy's own listeners, which write proxyRes.headers to the client
       // as they are: 'upgrade' for a 101, 'response' for any other answer (a refused handshake).
-      proxyReq.on('upgrade', (proxyRes: IncomingMessage) => {
+      proxyReq.on('upgrade', (proxyRes: IncomingMessage, upstream: Duplex) => {
+        (req as Marked)[ON_UPSTREAM_SOCKET]?.(upstream);
         const cookies = proxyRes.headers['set-cookie'];
         if (cookies !== undefined) proxyRes.headers['set-cookie'] = cookies.filter((value) => !this.isProtectedSetCookie(value));
         const requestId = requestIdOf(req);
@@ -298,11 +300,16 @@ export class Forwarder {
     REQUEST_BODY.around(req, hasBody, () => proxy.web(req, res));
   }
 
-  ws(route: CompiledRoute, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * Proxies a WebSocket handshake. `onUpstreamSocket` is given the upstream's socket when it
+   * answered 101, before any frame is relayed (the gateway records both sockets, see open-sockets.ts).
+   */
+  ws(route: CompiledRoute, req: IncomingMessage, socket: Duplex, head: Buffer, onUpstreamSocket?: (upstream: Duplex) => void): void {
     if (route.config.upstream === 'builtin:echo') {
       rejectUpgrade(socket, 501, 'Not Implemented');
       return;
     }
+    if (onUpstreamSocket !== undefined) (req as Marked)[ON_UPSTREAM_SOCKET] = onUpstreamSocket;
     // Upgraded connections are not pooled: a fresh connection per WebSocket.
     this.proxyFor(route).ws(req, socket, head, { agent: false }, (err) => this.fail(err, req, socket));
   }
