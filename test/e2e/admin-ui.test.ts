@@ -81,3 +81,22 @@ test('a guardrail refusal is shown to the admin', async () => {
   await page.waitForFunction(() => /cannot disable your own account/.test(document.querySelector('#status')?.textContent ?? ''));
   assert.equal((await gw.registry.store.getUser('admin'))?.disabled, false);
 });
+
+test('an admin creates a read-only token scoped to paths in the UI; the secret is shown once and the scope holds', async () => {
+  await page.click('#nav-users');
+  await page.waitForSelector('button[data-edit="admin"]');
+  await page.click('button[data-edit="admin"]');
+  await page.waitForSelector('#create-token');
+  await page.fill('#token-name', 'dashboards');
+  await page.check('#token-read-only');
+  await page.fill('#token-scope-paths', '/grafana/**, /api/dashboards/**');
+  await page.click('#create-token-submit');
+  await page.waitForFunction(() => (document.querySelector('#token-secret')?.textContent ?? '').startsWith('pcl_'));
+  const token = (await page.textContent('#token-secret')) ?? '';
+  await page.waitForFunction(() => /read-only \/grafana\/\*\*,\/api\/dashboards\/\*\*/.test(document.querySelector('#tokens')?.textContent ?? ''));
+  const use = (method: string, path: string): Promise<number> => gw.fetch(path, { method, headers: { 'x-authentication': token } }).then((r) => r.status);
+  assert.equal(await use('GET', '/grafana/d/1'), 200);
+  assert.equal(await use('POST', '/grafana/d/1'), 403, 'read-only');
+  assert.equal(await use('GET', '/other'), 403, 'outside its scope');
+  assert.deepEqual(pageErrors, []);
+});

@@ -189,16 +189,45 @@ export const ADMIN_JS = String.raw`
     const section = el('section', {}, el('h3', { text: 'API tokens of ' + username }), table);
     const load = async () => {
       const data = await api('GET', '/tokens' + (asAdmin ? '?user=' + encodeURIComponent(username) : ''));
-      table.replaceChildren(el('tr', {}, ...['Name', 'Kind', 'Created', 'Expires', 'Last used', 'Status', ''].map((h) => el('th', { text: h }))));
+      table.replaceChildren(el('tr', {}, ...['Name', 'Kind', 'Scope', 'Created', 'Expires', 'Last used', 'Status', ''].map((h) => el('th', { text: h }))));
       for (const t of data.tokens) {
         table.append(el('tr', { 'data-token': t.id },
-          el('td', { text: t.name }), el('td', { text: t.kind }), el('td', { text: t.created_at }), el('td', { text: t.expires_at }),
+          el('td', { text: t.name }), el('td', { text: t.kind }), el('td', { class: 'token-scope', text: (t.read_only ? 'read-only ' : '') + (t.scope ? t.scope.map((g) => g.paths.join(',') + (g.methods.length ? ' ' + g.methods.join(',') : '')).join('; ') : (t.read_only ? '' : 'all')) }), el('td', { text: t.created_at }), el('td', { text: t.expires_at }),
           el('td', { text: t.last_used_at || 'never' }), el('td', { text: t.revoked_at ? 'revoked' : 'active' }),
           el('td', {}, t.revoked_at ? null : el('button', { type: 'button', class: 'danger', 'data-revoke': t.id, onclick: async () => { try { await api('DELETE', '/tokens/' + encodeURIComponent(t.id)); say('Token revoked'); await load(); } catch (err) { say(explain(err), true); } } }, 'Revoke'))));
       }
     };
     await load().catch((e) => say(explain(e), true));
+    section.append(createTokenForm(username, asAdmin, load));
     return section;
+  }
+
+  /** A new opaque token for the user, optionally read-only or scoped to paths and methods; its secret is shown once. */
+  function createTokenForm(username, asAdmin, reload) {
+    const name = el('input', { id: 'token-name', placeholder: 'name', required: '' });
+    const expires = el('input', { id: 'token-expires', placeholder: 'expires in (30d)' });
+    const readOnly = el('input', { id: 'token-read-only', type: 'checkbox' });
+    const paths = el('input', { id: 'token-scope-paths', placeholder: 'scope paths, comma-separated (/api/**)' });
+    const methods = el('input', { id: 'token-scope-methods', placeholder: 'scope methods (GET, POST)' });
+    const secret = el('code', { id: 'token-secret' });
+    const form = el('form', { id: 'create-token' }, el('h4', { text: 'New token' }), name, expires, el('label', {}, readOnly, ' read-only (GET, HEAD)'), paths, methods,
+      el('button', { type: 'submit', id: 'create-token-submit' }, 'Create token'), el('p', {}, secret));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const body = { name: name.value.trim() };
+      if (expires.value.trim()) body.expires_in = expires.value.trim();
+      if (readOnly.checked) body.read_only = true;
+      if (list(paths.value).length > 0) body.scope = { paths: list(paths.value), methods: list(methods.value).map((m) => m.toUpperCase()) };
+      try {
+        const created = await api('POST', '/tokens' + (asAdmin ? '?user=' + encodeURIComponent(username) : ''), body);
+        secret.textContent = created.token;
+        say('Token created: copy it now, it is shown once');
+        await reload();
+      } catch (err) {
+        say(explain(err), true);
+      }
+    });
+    return form;
   }
 
   async function showEvents() {

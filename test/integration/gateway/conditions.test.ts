@@ -138,6 +138,23 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
     assert.equal((await gw.fetch('/api/jobs', { headers: { authorization: ann } })).status, 403, 'absent header');
   });
 
+  test('a scoped token meets the rule\'s conditions exactly as its user does, and then its scope', async () => {
+    const mint = async (scope: unknown): Promise<string> => {
+      const res = await gw.fetch('/.auth/api/tokens', { method: 'POST', headers: { authorization: ann, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ci', scope }) });
+      assert.equal(res.status, 201);
+      return ((await res.json()) as { token: string }).token;
+    };
+    const inScope = await mint({ paths: ['/v1/**'], methods: ['POST'] });
+    const json = (token: string): Record<string, string> => ({ 'content-type': 'application/json', 'x-authentication': token });
+    assert.equal((await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json(inScope), body: '{"schedule_mode":"daily","machine_id":9}' })).status, 200);
+    assert.equal((await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json(inScope), body: '{"schedule_mode":"daily","machine_id":8}' })).status, 403, 'the condition binds the token');
+    assert.equal((await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json(inScope), body: '[1]' })).status, 400, 'and cannot be evaluated for it either');
+    const elsewhere = await mint({ paths: ['/tagged'] });
+    const outOfScope = await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json(elsewhere), body: '{"schedule_mode":"daily","machine_id":9}' });
+    assert.equal(outOfScope.status, 403);
+    assert.equal(code(outOfScope.text), 'token_scope');
+  });
+
   test('a budget counts down, says what is left in /api/me, answers 429 budget_exhausted, and an admin resets it', async () => {
     const post = (): Promise<Response> => gw.fetch('/budgeted', { method: 'POST', headers: { authorization: ann } });
     assert.equal((await post()).status, 200);
