@@ -18,8 +18,8 @@
  * `--no-memory-reducer`: no reducing collections at all. A gateway that had served other traffic
  * with pauses between (the full bench) still read about 0.1 higher than a fresh one with the first
  * option alone; with both, the full bench's credential kinds read 1.07–1.12× where the first option
- * alone read 1.18–1.27× on the same machine 20 minutes apart (docs/benchmarks.md, "Runs of
- * 2026-11-29, 07:00–08:41").
+ * alone read 1.18–1.27× on the same machine 20 minutes apart (runs of 2026-11-29, 07:00–08:41,
+ * in commit e44bc93).
  *
  * What they cost: a gateway at rest keeps the heap of its last load instead of handing it back to
  * the system; after a peak of 256 connections RSS stayed at 211–226 MiB where it otherwise fell to
