@@ -21,7 +21,7 @@ import { openApiDocument } from './openapi.js';
 import { eventJson, userJson } from './serialise.js';
 import { addTokenRoutes, type TokenCaller } from './token-routes.js';
 import { scopeAllows } from '../authz/token-scope.js';
-import { loginUnavailable } from '../authn/password-chain.js';
+import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -71,11 +71,9 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const auth = await (req as EndpointRequest).portcullis.auth();
     if (auth.kind === 'failed') {
-      throw auth.status === 503
-        ? loginUnavailable(auth.reason)
-        : new PortcullisError(auth.scheme === 'Basic' ? 'invalid_credentials' : 'invalid_token', auth.scheme === 'Basic' ? 'Invalid username or password' : 'Invalid or expired token', {
-            headers: { 'www-authenticate': `${auth.scheme} realm="portcullis"` },
-          });
+      if (auth.status === 503) throw loginUnavailable(auth.reason);
+      const refusal = auth.scheme === 'Basic' ? loginRefusal({ reason: auth.reason, verified: auth.reason === 'password_expired' }) : new PortcullisError('invalid_token', 'Invalid or expired token');
+      throw new PortcullisError(refusal.code, refusal.message, { headers: { 'www-authenticate': `${auth.scheme} realm="portcullis"` } });
     }
     if (auth.kind !== 'identity' || !auth.user || auth.identity.method === 'anonymous') {
       throw new PortcullisError('unauthenticated', 'Authentication required', { headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });

@@ -20,12 +20,12 @@ import { settleWithin } from '../observability/settle-within.js';
 import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
 import { STYLE_CSS } from '../ui/html.js';
-import { loginPage, messagePage, passwordPage } from '../ui/login-page.js';
+import { expiredPasswordPage, loginPage, messagePage, passwordPage } from '../ui/login-page.js';
 import type { Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
 import type { RequestFacts } from './request-context.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
-import { loginUnavailable } from '../authn/password-chain.js';
+import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
 
 export interface EndpointRequest extends Request {
   portcullis: EndpointContext;
@@ -138,11 +138,27 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       sendError(res, new PortcullisError('csrf_rejected', 'Cross-site login refused'));
       return;
     }
-    const result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts);
+    let result = await registry.passwords.verify(body.username, body.password, 'form', ctx(req).facts);
+    // An expired directory password, proven right: the form changes it, then signs in (SPEC 18).
+    if (!result.ok && result.reason === 'password_expired' && result.verified && !json) {
+      const username = typeof body.username === 'string' ? body.username.slice(0, 256) : '';
+      if (typeof body.new_password !== 'string' || body.new_password === '' || !registry.directory) {
+        sendHtml(res, 401, expiredPasswordPage({ rd, username }));
+        return;
+      }
+      const account = registry.directory.accountName(username) ?? username;
+      const changed = await registry.directory.changeExpiredPassword(account, String(body.password), body.new_password).catch(() => false);
+      if (!changed) {
+        sendHtml(res, 401, expiredPasswordPage({ rd, username, error: 'The directory did not accept the new password. Check the current one and the directory\'s password rules.' }));
+        return;
+      }
+      registry.events.emit('PasswordChanged', account, { actor: account, source: 'ldap' }, ctx(req).facts);
+      result = await registry.passwords.verify(username, body.new_password, 'form', ctx(req).facts);
+    }
     if (!result.ok) {
       if (json) {
         if (result.status === 503) sendError(res, loginUnavailable(result.reason));
-        else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE));
+        else sendError(res, loginRefusal(result));
         return;
       }
       const message = result.status !== 503 ? INVALID_LOGIN_MESSAGE : result.reason === 'overloaded' ? 'Too many logins at the moment. Please try again shortly.' : 'The directory is unavailable. Please try again later.';
@@ -216,7 +232,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const result = await registry.passwords.verify(username, password, method, ctx(req).facts);
     if (!result.ok) {
       if (result.status === 503) sendError(res, loginUnavailable(result.reason));
-      else sendError(res, new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE), { 'www-authenticate': 'Basic realm="portcullis"' });
+      else sendError(res, loginRefusal(result), { 'www-authenticate': 'Basic realm="portcullis"' });
       return;
     }
     const name = typeof body.name === 'string' && body.name.trim() !== '' ? body.name.trim().slice(0, 128) : 'cli';

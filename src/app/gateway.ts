@@ -13,7 +13,7 @@ import type { ConditionInput } from '../authz/conditions.js';
 import { decide, type Decision, type Quota } from '../authz/rules.js';
 import { bodyView } from '../authz/body-view.js';
 import { scopeAllows } from '../authz/token-scope.js';
-import { PortcullisError, INVALID_LOGIN_MESSAGE } from '../errors/errors.js';
+import { PortcullisError } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
 import type { ForwardOptions } from '../http/headers.js';
 import { carriesBody, carriesForm, readInspectedBody, type InspectedBody } from '../http/inspected-body.js';
@@ -31,7 +31,7 @@ import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
 import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
-import { loginUnavailable } from '../authn/password-chain.js';
+import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
 
 export interface AuthEndpointHandler {
   (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string): void;
@@ -484,10 +484,9 @@ export class Gateway {
     if (auth.status === 503) {
       return this.refuse(503, route, 'none', loginUnavailable(auth.reason));
     }
-    const message = auth.scheme === 'Basic' ? INVALID_LOGIN_MESSAGE : 'Invalid or expired token';
-    const code = auth.scheme === 'Basic' ? 'invalid_credentials' : 'invalid_token';
     const challenge = auth.scheme === 'Basic' ? 'Basic realm="portcullis", charset="UTF-8"' : 'Bearer realm="portcullis", error="invalid_token"';
-    return this.refuse(401, route, 'none', new PortcullisError(code, message), { 'www-authenticate': challenge });
+    const error = auth.scheme === 'Basic' ? loginRefusal({ reason: auth.reason, verified: auth.reason === 'password_expired' }) : new PortcullisError('invalid_token', 'Invalid or expired token');
+    return this.refuse(401, route, 'none', error, { 'www-authenticate': challenge });
   }
 
   private refuse(status: number, route: string, rule: string, error: PortcullisError, headers: Record<string, string> = {}): Outcome {

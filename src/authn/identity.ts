@@ -36,7 +36,9 @@ export type LoginFailureReason =
   | 'privileged_role'
   | 'revoked_token'
   | 'replayed_token'
-  | 'name_taken';
+  | 'name_taken'
+  | 'password_expired'
+  | 'directory_identity_changed';
 
 export function identityJson(identity: Identity): Record<string, unknown> {
   return {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Config, LockoutPolicy } from '../config/schema.js';
-import { PortcullisError, isPortcullisError } from '../errors/errors.js';
+import { INVALID_LOGIN_MESSAGE, PortcullisError, isPortcullisError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { RequestContext } from '../events/types.js';
 import { clientKey } from '../http/client-ip.js';
@@ -22,7 +22,9 @@ import type { UserCache } from './user-cache.js';
 
 /** Structural view of the directory (src/directory/ldap-directory.ts). */
 export interface PasswordDirectory {
-  authenticate(username: string, password: string): Promise<{ kind: 'ok'; user: DirectoryUserView } | { kind: 'invalid' }>;
+  authenticate(username: string, password: string): Promise<{ kind: 'ok'; user: DirectoryUserView } | { kind: 'invalid'; refusal?: { reason: LoginFailureReason; verified: boolean } }>;
+  /** The account a login name stands for (AD's `CORP\\alice`, `alice@corp…`), undefined for another domain. */
+  accountName?(login: string): string | undefined;
 }
 export interface DirectoryUserView {
   username: string;
@@ -30,11 +32,15 @@ export interface DirectoryUserView {
   email: string;
   roles: string[];
   projects: string[];
+  /** The entry's stable id ('' when the directory has none for it). */
+  id?: string;
+  revocation?: string;
 }
 
 export type PasswordResult =
   | { ok: true; user: UserRecord; userType: UserType; cached: boolean }
-  | { ok: false; reason: LoginFailureReason; userType: UserType; status: 401 | 503 };
+  /** `verified`: the password was right, the account is refused (a reason the client may be told). */
+  | { ok: false; reason: LoginFailureReason; userType: UserType; status: 401 | 503; verified?: boolean };
 
 /** Names the chain will look at at all: no whitespace, no filter or DN metacharacters. */
 const LOOKUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -165,6 +171,15 @@ export const MAX_CONCURRENT_LOGINS = 32;
  * proxy, `server.trusted_proxies` must name it, or every client shares the proxy's four.
  */
 export const MAX_CONCURRENT_LOGINS_PER_CLIENT = 4;
+
+/**
+ * The error for a refused password login (401): always "Invalid username or password", except an
+ * expired directory password the directory proved right (`password_expired`, SPEC 18).
+ */
+export function loginRefusal(result: { reason: LoginFailureReason; verified?: boolean }): PortcullisError {
+  if (result.reason === 'password_expired' && result.verified === true) return new PortcullisError('password_expired', 'The directory password has expired: change it to sign in');
+  return new PortcullisError('invalid_credentials', INVALID_LOGIN_MESSAGE);
+}
 
 /** The error for a login refused with 503: the directory down, or too many logins at once. */
 export function loginUnavailable(reason: LoginFailureReason): PortcullisError {
@@ -316,8 +331,11 @@ export class PasswordChain {
    * apart. The guess is reserved before that work, in this process and then in the store for
    * every replica, and counted (or given back) after it.
    */
-  private async verifyAtSource(name: string, password: string): Promise<SourceResult> {
+  private async verifyAtSource(login: string, password: string): Promise<SourceResult> {
     const { store, hasher } = this.options;
+    // Every login-name form of a directory account is that account (its lockout, its record).
+    const account = this.options.directory?.accountName ? this.options.directory.accountName(login) : login;
+    const name = account ?? '';
     if (!LOOKUP_NAME.test(name)) {
       await hasher.verifyDummy(password);
       return { ok: false, reason: 'unknown_user', userType: 'local', status: 401 };
@@ -339,7 +357,8 @@ export class PasswordChain {
       // From here on a guess is evaluated: its reserved failure stays counted unless it
       // succeeds (the failures are cleared) or the directory is down (the reservation is given back).
       outcome = { kind: 'failure', failures: attempt.failures };
-      const result = await this.evaluate(name, password, now, user);
+      // A name qualified with the directory's domain names a directory account, never a local one.
+      const result = await this.evaluate(name, password, now, user?.source === 'local' && name !== login ? undefined : user, name !== login);
       if (result.ok) {
         outcome = { kind: 'success' };
         await store.clearLoginFailures(lockName).catch(() => undefined);
@@ -368,8 +387,12 @@ export class PasswordChain {
     return { ok: false, reason: 'locked_out', userType: user?.source === 'ldap' ? 'ldap' : 'local', status: 401 };
   }
 
-  private async evaluate(name: string, password: string, now: number, user: UserRecord | undefined): Promise<SourceResult> {
+  private async evaluate(name: string, password: string, now: number, user: UserRecord | undefined, qualified = false): Promise<SourceResult> {
     const { store, hasher, config } = this.options;
+    if (qualified && user === undefined && (await store.getUser(name))?.source === 'local') {
+      await hasher.verifyDummy(password);
+      return { ok: false, reason: 'unknown_user', userType: 'local', status: 401 };
+    }
     if (user && user.source === 'local') {
       // The hash is checked even for an empty password: skipping it would time out the name.
       const matches = user.password_hash !== null ? await hasher.verify(password, user.password_hash) : (await hasher.verifyDummy(password), false);
@@ -407,10 +430,23 @@ export class PasswordChain {
       this.options.logger.warn('directory unavailable during login', { err: isPortcullisError(err) ? err : new Error('directory error') });
       return { ok: false, reason: 'directory_unavailable', userType: 'ldap', status: 503 };
     }
-    if (bind.value.kind !== 'ok') return refused;
-    const user = await this.upsertDirectoryUser(bind.value.user, existing);
+    if (bind.value.kind !== 'ok') {
+      // The directory's reason is told only once it proved the password (AD 533, 701, 773, 532):
+      // a wrong password, an unknown name and a locked account all answer alike.
+      const refusal = bind.value.refusal;
+      if (refusal === undefined) return refused;
+      return { ok: false, reason: refusal.verified || refusal.reason === 'locked_out' ? refusal.reason : refused.reason, userType: 'ldap', status: 401, ...(refusal.verified ? { verified: true } : {}) };
+    }
+    const entry = bind.value.user;
+    // A re-created account under a known name is another person (SPEC 18): refused until an
+    // admin deletes or re-links the old record; it inherits nothing.
+    if (existing !== undefined && existing.directory_id !== '' && entry.id !== undefined && entry.id !== '' && entry.id !== existing.directory_id) {
+      return { ok: false, reason: 'directory_identity_changed', userType: 'ldap', status: 401, verified: true };
+    }
+    const user = await this.upsertDirectoryUser(entry, existing);
     if (user.disabled) return { ok: false, reason: 'account_disabled', userType: 'ldap', status: 401 };
-    return { ok: true, user, userType: 'ldap' };
+    await this.options.store.setDirectoryState(user.username, { directory_id: entry.id ?? '', revocation: entry.revocation ?? '', checked_at: this.now() });
+    return { ok: true, user: { ...user, directory_id: entry.id ?? '', directory_revocation: entry.revocation ?? '', directory_checked_at: this.now() }, userType: 'ldap' };
   }
 
   /**

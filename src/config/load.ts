@@ -228,7 +228,7 @@ export function scalarPaths(): ScalarPath[] {
 
 /** The parts of a zod 4 schema the key walkers read. */
 export interface ZodLike {
-  _zod: { def: { type: string; innerType?: ZodLike; in?: ZodLike; options?: ZodLike[]; shape?: Record<string, ZodLike>; element?: ZodLike } };
+  _zod: { def: { type: string; innerType?: ZodLike; in?: ZodLike; out?: ZodLike; options?: ZodLike[]; shape?: Record<string, ZodLike>; element?: ZodLike } };
 }
 
 /** Looks through default/prefault/optional wrappers and transforms to the schema they hold. */
@@ -237,6 +237,8 @@ export function unwrap(schema: ZodLike): ZodLike {
   for (;;) {
     const def = current._zod.def;
     if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional') && def.innerType) current = def.innerType;
+    // A preprocess (a transform piped into a schema) holds its schema on the out side.
+    else if (def.type === 'pipe' && def.in?._zod.def.type === 'transform' && def.out) current = def.out;
     else if (def.type === 'pipe' && def.in) current = def.in;
     else return current;
   }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
+import { withDialectDefaults } from './ldap-dialects.js';
 
 /**
  * The longest delay a Node.js timer honours (2^31-1 ms, about 24.8 days). setTimeout,
@@ -122,7 +123,13 @@ export const sessionSchema = z.strictObject({
 
 const roleList = z.array(roleName);
 
-export const ldapSchema = z.strictObject({
+export const ldapSchema = z.preprocess(withDialectDefaults, z.strictObject({
+  /** The directory's dialect: its defaults, login-name forms and bind error codes (SPEC 18). */
+  implementation: z.enum(['standard', 'activedirectory']).default('standard'),
+  /** UPN suffixes whose `name@suffix` logins are the account `name` (activedirectory). */
+  upn_suffixes: z.array(z.string().min(1).max(253)).default([]),
+  /** NetBIOS domain whose `DOMAIN\\name` logins are the account `name` (activedirectory). */
+  netbios_domain: z.string().max(15).default(''),
   url: z.union([z.string(), z.array(z.string()).min(1)]).default(''),
   start_tls: z.boolean().default(false),
   tls_ca_file: z.string().default(''),
@@ -137,6 +144,8 @@ export const ldapSchema = z.strictObject({
       username: z.string().default('uid'),
       name: z.string().default('cn'),
       email: z.string().default('mail'),
+      /** The entry's stable id, stored as the user's directory_id (AD: objectGUID in its string form). */
+      id: z.string().default('entryUUID'),
     })
     .prefault({}),
   group_base: z.string().default(''),
@@ -149,7 +158,19 @@ export const ldapSchema = z.strictObject({
   timeout: timerDuration.default(5000),
   cache_ttl: duration.default(60_000),
   cache_max: z.number().int().positive().default(10_000),
-});
+  /** Every session and token of an ldap user is re-checked against the directory at least this often. */
+  refresh_interval: timerDuration.default(5 * 60_000),
+  /** While the directory cannot be asked, sessions and tokens last this long after their last good check. */
+  refresh_grace: duration.default(3_600_000),
+  /** An entry matching this filter is disabled (AD: userAccountControl bit 2 counts too). */
+  disabled_filter: z.string().default(''),
+  /** An attribute whose change ends the user's sessions and tokens (WEKA). */
+  revocation_attribute: z.string().default(''),
+  /** Entries per page of a group search. */
+  page_size: z.number().int().min(1).max(10_000).default(500),
+  /** Bound service-account connections kept for searches. */
+  pool_size: z.number().int().min(1).max(64).default(4),
+}));
 
 export const jwtIssuerSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -'),

@@ -9,7 +9,10 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
+import { Attribute, Change, Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
+import { ConnectionPool } from './connection-pool.js';
+import { refusedBind, type RefusedBind } from './directory-outcome.js';
+import { accountName } from './login-name.js';
 import { DEFAULT_PRIVILEGED_ROLES, type LdapConfig } from '../config/schema.js';
 import { PortcullisError } from '../errors/errors.js';
 import { escapeDnValue, escapeFilterValue, fillTemplate } from './escape.js';
@@ -19,21 +22,37 @@ export interface DirectoryUser {
   username: string;
   name: string;
   email: string;
+  /** The entry's stable id (ldap.attributes.id; objectGUID in its string form), "" when it has none. */
+  id: string;
   groups: string[];
   roles: string[];
   projects: string[];
+  /** The value of ldap.revocation_attribute ("" when unset or absent). */
+  revocation: string;
 }
 
-export type DirectoryResult = { kind: 'ok'; user: DirectoryUser } | { kind: 'invalid' };
+/** What the directory says of an account now, read with the service account (revalidation). */
+export type DirectoryEntryState = { kind: 'present'; user: DirectoryUser; disabled: boolean } | { kind: 'gone' };
+
+export type DirectoryResult = { kind: 'ok'; user: DirectoryUser } | { kind: 'invalid'; refusal?: RefusedBind };
 
 export interface DirectoryOptions {
   /** `access.privileged_roles`: dropped from mappings unless ldap.allow_privileged_roles (default: the schema's default list). */
   privilegedRoles?: ReadonlySet<string>;
-  onOperation?: (op: 'bind' | 'search' | 'connect' | 'starttls', seconds: number, ok: boolean) => void;
+  onOperation?: (op: 'bind' | 'search' | 'connect' | 'starttls' | 'modify', seconds: number, ok: boolean) => void;
   logger?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
-class InvalidLogin extends Error {}
+class InvalidLogin extends Error {
+  readonly refusal: RefusedBind | undefined;
+  constructor(refusal?: RefusedBind) {
+    super('invalid login');
+    this.refusal = refusal;
+  }
+}
+
+/** userAccountControl's ACCOUNTDISABLE bit (Active Directory). */
+const UAC_DISABLED = 2;
 
 export class LdapDirectory {
   private readonly config: LdapConfig;
@@ -41,15 +60,25 @@ export class LdapDirectory {
   private readonly urls: string[];
   private readonly tls: ConnectionOptions;
   private readonly privileged: ReadonlySet<string>;
+  private readonly activeDirectory: boolean;
+  private readonly pool: ConnectionPool;
 
   constructor(config: LdapConfig, options: DirectoryOptions = {}) {
     this.config = config;
     this.options = options;
     this.privileged = options.privilegedRoles ?? new Set(DEFAULT_PRIVILEGED_ROLES);
+    this.activeDirectory = config.implementation === 'activedirectory';
     this.urls = Array.isArray(config.url) ? config.url : [config.url];
     if (this.urls.length === 0 || this.urls.some((u) => !/^ldaps?:\/\//.test(u))) throw new TypeError('ldap.url must be ldap:// or ldaps:// URLs');
     this.tls = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
     if (config.tls_ca_file !== '') this.tls.ca = readCaFile(config.tls_ca_file);
+    this.pool = new ConnectionPool({ size: config.pool_size, waitMs: config.timeout, open: () => this.openService() });
+  }
+
+  /** The account a login name stands for (`CORP\\alice`, `alice@corp…` are `alice`), or undefined for another domain. */
+  accountName(login: string): string | undefined {
+    if (!this.activeDirectory) return login;
+    return accountName(login, { upnSuffixes: this.config.upn_suffixes, netbiosDomain: this.config.netbios_domain });
   }
 
   async authenticate(username: string, password: string): Promise<DirectoryResult> {
@@ -60,7 +89,7 @@ export class LdapDirectory {
     try {
       return { kind: 'ok', user: await this.login(username, password) };
     } catch (err) {
-      if (err instanceof InvalidLogin) return { kind: 'invalid' };
+      if (err instanceof InvalidLogin) return err.refusal === undefined ? { kind: 'invalid' } : { kind: 'invalid', refusal: err.refusal };
       if (err instanceof PortcullisError) throw err;
       throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
     }
@@ -73,88 +102,164 @@ export class LdapDirectory {
    * free must then fail closed.
    */
   async hasUser(username: string): Promise<boolean> {
-    const config = this.config;
     if (username === '' || username.length > 256 || username.includes('\0')) return false;
-    const service = await this.connect().catch((err: unknown) => {
-      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    return (await this.serviceRead(async (client) => (await this.findEntry(client, username)) !== undefined)) === true;
+  }
+
+  /**
+   * The account as the directory has it now (SPEC 18 revalidation), read with the service
+   * account: gone, or present with its id, mapped roles and projects, revocation value and
+   * whether it is disabled. Throws `directory_unavailable` when the directory cannot answer.
+   */
+  async lookup(username: string): Promise<DirectoryEntryState> {
+    return this.serviceRead(async (client) => {
+      const entry = await this.findEntry(client, username);
+      if (entry === undefined) return { kind: 'gone' } as const;
+      const typed = first(entry[this.config.attributes.username]) ?? username;
+      const user = await this.describe(client, entry, typed);
+      return { kind: 'present', user, disabled: await this.isDisabled(client, entry) } as const;
     });
-    try {
-      if (config.bind_dn !== '') await this.timed('bind', () => service.bind(config.bind_dn, config.bind_password));
-      if (config.user_dn_template !== '') {
-        const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
-        return (await this.readEntry(service, dn).catch((err: unknown) => (err instanceof InvalidLogin || err instanceof NoSuchObjectError ? undefined : Promise.reject(err)))) !== undefined;
+  }
+
+  /**
+   * Changes an expired directory password (SPEC 18): a `unicodePwd` delete of the old value and
+   * add of the new one, on the service account's connection, so that the directory checks the
+   * old password and its history itself. Only over ldaps or StartTLS (AD refuses it otherwise).
+   * Resolves false when the directory refused the change (wrong old password, policy).
+   */
+  async changeExpiredPassword(username: string, oldPassword: string, newPassword: string): Promise<boolean> {
+    if (!this.config.start_tls && !this.urls.every((url) => url.startsWith('ldaps://'))) throw new PortcullisError('directory_unavailable', 'Directory passwords are changed only over ldaps:// or StartTLS');
+    return this.serviceRead(async (client) => {
+      const entry = await this.findEntry(client, username);
+      if (entry === undefined) return false;
+      const quoted = (text: string): Buffer => Buffer.from(`"${text}"`, 'utf16le');
+      try {
+        await this.timed('modify', () =>
+          client.modify(entry.dn, [
+            new Change({ operation: 'delete', modification: new Attribute({ type: 'unicodePwd', values: [quoted(oldPassword)] }) }),
+            new Change({ operation: 'add', modification: new Attribute({ type: 'unicodePwd', values: [quoted(newPassword)] }) }),
+          ]),
+        );
+        return true;
+      } catch (err) {
+        // A result code (constraint violation: wrong old password, history, complexity) is a refusal.
+        if (typeof (err as { code?: unknown }).code === 'number') return false;
+        throw err;
       }
-      const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
-      const { searchEntries } = await this.timed('search', () => service.search(config.user_base, { scope: 'sub', filter, sizeLimit: 1, attributes: [config.attributes.username] }));
-      return searchEntries.length > 0;
-    } catch (err) {
-      if (err instanceof PortcullisError) throw err;
-      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
-    } finally {
-      await service.unbind().catch(() => undefined);
-    }
+    });
   }
 
   async ping(): Promise<void> {
-    const client = await this.connect();
-    try {
-      if (this.config.bind_dn !== '') await this.timed('bind', () => client.bind(this.config.bind_dn, this.config.bind_password));
-    } finally {
-      await client.unbind().catch(() => undefined);
-    }
+    await this.serviceRead(async () => true);
   }
 
   async close(): Promise<void> {
-    // Connections are per login and closed after each; nothing is held open.
+    await this.pool.close();
+  }
+
+  /** Work on a pooled service-account connection; anything but an LDAP refusal is directory_unavailable. */
+  private async serviceRead<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    try {
+      return await this.pool.use(work);
+    } catch (err) {
+      if (err instanceof InvalidLogin || err instanceof PortcullisError) throw err;
+      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
+    }
+  }
+
+  /** A new connection bound as the service account (anonymous without bind_dn), for the pool. */
+  private async openService(): Promise<Client> {
+    const client = await this.connect();
+    try {
+      if (this.config.bind_dn !== '') await this.timed('bind', () => client.bind(this.config.bind_dn, this.config.bind_password));
+      return client;
+    } catch (err) {
+      await client.unbind().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The user's entry by the DN template (read) or the user filter (a unique match), or undefined. */
+  private async findEntry(client: Client, username: string): Promise<Entry | undefined> {
+    const config = this.config;
+    if (config.user_dn_template !== '') {
+      const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
+      try {
+        return await this.readEntry(client, dn);
+      } catch (err) {
+        if (err instanceof InvalidLogin || err instanceof NoSuchObjectError) return undefined;
+        throw err;
+      }
+    }
+    const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
+    const { searchEntries } = await this.timed('search', () => client.search(config.user_base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes() }));
+    return searchEntries.length === 1 ? searchEntries[0] : undefined;
   }
 
   private async login(username: string, password: string): Promise<DirectoryUser> {
     const config = this.config;
-    const service = await this.connect();
     // Without a service account, a DN-template login reads the entry and its groups as the user,
-    // on the connection it bound (the anonymous one may read neither); closed below.
-    let asUser: Client | undefined;
-    try {
-      if (config.bind_dn !== '') await this.timed('bind', () => service.bind(config.bind_dn, config.bind_password));
-      let entry: Entry;
-      let reader = service;
-      if (config.user_dn_template !== '') {
-        const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
-        if (config.bind_dn !== '') await this.bindAs(dn, password);
-        else reader = asUser = await this.boundAs(dn, password);
-        entry = await this.readEntry(reader, dn);
-      } else {
-        const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
-        const { searchEntries } = await this.timed('search', () =>
-          service.search(config.user_base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes() }),
-        );
-        if (searchEntries.length !== 1) throw new InvalidLogin();
-        entry = searchEntries[0] as Entry;
-        await this.bindAs(entry.dn, password);
+    // on the connection it bound (the anonymous one may read neither).
+    if (config.user_dn_template !== '' && config.bind_dn === '') {
+      const dn = fillTemplate(config.user_dn_template, { username: escapeDnValue(username) });
+      const asUser = await this.boundAs(dn, password);
+      try {
+        const entry = await this.readEntry(asUser, dn);
+        return await this.verified(asUser, entry, username, true);
+      } finally {
+        await asUser.unbind().catch(() => undefined);
       }
-      const typed = first(entry[config.attributes.username]);
-      if (typed === undefined || typed.toLowerCase() !== username.toLowerCase()) throw new InvalidLogin();
-      const groups = config.group_base !== '' ? await this.groupsOf(reader, entry.dn, username) : [];
-      return {
-        dn: entry.dn,
-        username: typed,
-        name: first(entry[config.attributes.name]) ?? '',
-        email: first(entry[config.attributes.email]) ?? '',
-        groups,
-        ...this.map(groups),
-      };
-    } catch (err) {
-      if (err instanceof InvalidLogin || err instanceof PortcullisError) throw err;
-      throw new PortcullisError('directory_unavailable', 'The directory is unavailable', { cause: err });
-    } finally {
-      await service.unbind().catch(() => undefined);
-      await asUser?.unbind().catch(() => undefined);
     }
+    const entry = await this.serviceRead((client) => this.findEntry(client, username));
+    if (entry === undefined) {
+      // AD answers an unknown name like a wrong password (52e): no bind is tried for it here.
+      throw new InvalidLogin({ reason: 'unknown_user', verified: false });
+    }
+    await this.bindAs(entry.dn, password);
+    return this.serviceRead((client) => this.verified(client, entry, username, false));
+  }
+
+  /** After a good bind: the typed name must be the entry's, the entry not disabled; then its groups. */
+  private async verified(reader: Client, entry: Entry, username: string, asUser: boolean): Promise<DirectoryUser> {
+    const typed = first(entry[this.config.attributes.username]);
+    if (typed === undefined || typed.toLowerCase() !== username.toLowerCase()) throw new InvalidLogin();
+    if (!asUser && (await this.isDisabled(reader, entry))) throw new InvalidLogin({ reason: 'account_disabled', verified: true });
+    return this.describe(reader, entry, typed);
+  }
+
+  /** The entry as a directory user: names, id, groups mapped to roles and projects. */
+  private async describe(reader: Client, entry: Entry, typed: string): Promise<DirectoryUser> {
+    const config = this.config;
+    const groups = config.group_base !== '' ? await this.groupsOf(reader, entry.dn, typed) : [];
+    return {
+      dn: entry.dn,
+      username: typed,
+      name: first(entry[config.attributes.name]) ?? '',
+      email: first(entry[config.attributes.email]) ?? '',
+      id: directoryId(entry[config.attributes.id]),
+      groups,
+      revocation: config.revocation_attribute === '' ? '' : all(entry[config.revocation_attribute]).join('\n'),
+      ...this.map(groups),
+    };
+  }
+
+  /** Disabled: AD's userAccountControl bit 2, or a match of ldap.disabled_filter on the entry. */
+  private async isDisabled(reader: Client, entry: Entry): Promise<boolean> {
+    if (this.activeDirectory && (Number(first(entry.userAccountControl) ?? '0') & UAC_DISABLED) !== 0) return true;
+    if (this.config.disabled_filter === '') return false;
+    const { searchEntries } = await this.timed('search', () => reader.search(entry.dn, { scope: 'base', filter: this.config.disabled_filter, attributes: ['1.1'], sizeLimit: 1 }));
+    return searchEntries.length > 0;
   }
 
   private userAttributes(): string[] {
     const a = this.config.attributes;
-    return [a.username, a.name, a.email];
+    const extra = [a.id, ...(this.config.revocation_attribute !== '' ? [this.config.revocation_attribute] : []), ...(this.activeDirectory ? ['userAccountControl'] : [])];
+    return [...new Set([a.username, a.name, a.email, ...extra])];
+  }
+
+  /** Attributes read as bytes: objectGUID is binary. */
+  private binaryAttributes(): string[] {
+    return this.config.attributes.id.toLowerCase() === 'objectguid' ? [this.config.attributes.id] : [];
   }
 
   /** Binds as the user on a separate connection, closed again; code 49 is a wrong password. */
@@ -170,13 +275,13 @@ export class LdapDirectory {
       return client;
     } catch (err) {
       await client.unbind().catch(() => undefined);
-      if (err instanceof InvalidCredentialsError) throw new InvalidLogin();
+      if (err instanceof InvalidCredentialsError) throw new InvalidLogin(refusedBind(err.message, this.activeDirectory));
       throw err;
     }
   }
 
   private async readEntry(client: Client, dn: string): Promise<Entry> {
-    const { searchEntries } = await this.timed('search', () => client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.userAttributes(), sizeLimit: 1 }));
+    const { searchEntries } = await this.timed('search', () => client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes(), sizeLimit: 1 }));
     const entry = searchEntries[0];
     if (!entry) throw new InvalidLogin();
     return entry;
@@ -186,7 +291,8 @@ export class LdapDirectory {
     const config = this.config;
     const filter = fillTemplate(config.group_filter, { dn: escapeFilterValue(dn), username: escapeFilterValue(username) });
     const { searchEntries } = await this.timed('search', () =>
-      client.search(config.group_base, { scope: 'sub', filter, attributes: [config.group_name_attribute], sizeLimit: 1000 }),
+      // Paged (ldap.page_size); search references (referrals) are not followed.
+      client.search(config.group_base, { scope: 'sub', filter, attributes: [config.group_name_attribute], paged: { pageSize: config.page_size } }),
     );
     const names = new Set<string>();
     for (const entry of searchEntries) for (const value of all(entry[config.group_name_attribute])) names.add(value);
@@ -264,7 +370,7 @@ export class LdapDirectory {
     return socket;
   };
 
-  private async timed<T>(op: 'bind' | 'search' | 'connect' | 'starttls', fn: () => Promise<T>): Promise<T> {
+  private async timed<T>(op: 'bind' | 'search' | 'connect' | 'starttls' | 'modify', fn: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint();
     let ok = false;
     try {
@@ -307,6 +413,20 @@ export function readCaFile(file: string): Buffer {
     }
   });
   return bytes;
+}
+
+/**
+ * An entry's id as a string: entryUUID as it is, a 16-byte objectGUID in its usual form
+ * (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: the first three groups little-endian), "" when absent.
+ */
+export function directoryId(value: unknown): string {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (Buffer.isBuffer(raw)) {
+    if (raw.length !== 16) return raw.toString('hex');
+    const hex = (bytes: number[]): string => bytes.map((i) => (raw[i] as number).toString(16).padStart(2, '0')).join('');
+    return `${hex([3, 2, 1, 0])}-${hex([5, 4])}-${hex([7, 6])}-${hex([8, 9])}-${hex([10, 11, 12, 13, 14, 15])}`;
+  }
+  return typeof raw === 'string' ? raw.toLowerCase() : '';
 }
 
 function first(value: unknown): string | undefined {

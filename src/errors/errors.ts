@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   unauthenticated: 401,
   invalid_credentials: 401,
   invalid_token: 401,
+  password_expired: 401,
   csrf_rejected: 403,
   forbidden: 403,
   password_change_required: 403,

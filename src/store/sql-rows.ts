@@ -54,6 +54,9 @@ export function toUser(row: Row): UserRecord {
     created_at: num(row.created_at),
     updated_at: num(row.updated_at),
     last_login_at: numOrNull(row.last_login_at),
+    directory_id: typeof row.directory_id === 'string' ? row.directory_id : '',
+    directory_checked_at: numOrNull(row.directory_checked_at),
+    directory_revocation: typeof row.directory_revocation === 'string' ? row.directory_revocation : '',
   };
 }
 

@@ -11,6 +11,7 @@ import type { SqlDriver, SqlExecutor, SqlTransaction } from './sql-driver.js';
 import { likePattern, num, numOrNull, toEvent, toSession, toSigningKey, toToken, toUser } from './sql-rows.js';
 import type {
   CreateTokenOptions,
+  DirectoryState,
   DeleteUserOptions,
   EventQuery,
   EventRecord,
@@ -425,6 +426,36 @@ export class SqlStore implements Store {
       [key, windowStart],
     );
     return num(rows[0]?.count);
+  }
+
+  async setDirectoryState(username: string, state: DirectoryState): Promise<void> {
+    await this.driver.query('UPDATE users SET directory_id = $2, directory_revocation = $3, directory_checked_at = $4, directory_claimed_until = NULL WHERE username_key = $1', [
+      userKey(username),
+      state.directory_id,
+      state.revocation,
+      state.checked_at,
+    ]);
+  }
+
+  async claimRevalidation(now: number, checkedBefore: number, claimMs: number, limit: number): Promise<UserRecord[]> {
+    const { rows } = await this.driver.query(
+      `UPDATE users SET directory_claimed_until = $4 WHERE username_key IN (
+         SELECT u.username_key FROM users u
+         WHERE u.source = 'ldap' AND u.disabled = $5
+           AND (u.directory_checked_at IS NULL OR u.directory_checked_at < $2)
+           AND (u.directory_claimed_until IS NULL OR u.directory_claimed_until < $1)
+           AND (EXISTS (SELECT 1 FROM sessions s WHERE s.username_key = u.username_key AND s.expires_at > $1 AND s.auth_version = u.auth_version)
+             OR EXISTS (SELECT 1 FROM tokens t WHERE t.username_key = u.username_key AND t.expires_at > $1 AND t.revoked_at IS NULL AND t.auth_version = u.auth_version))
+         ORDER BY u.directory_checked_at IS NOT NULL, u.directory_checked_at LIMIT $3)
+       AND (directory_claimed_until IS NULL OR directory_claimed_until < $1)
+       RETURNING *`,
+      [now, checkedBefore, limit, now + claimMs, false],
+    );
+    return rows.map(toUser);
+  }
+
+  async releaseRevalidation(username: string): Promise<void> {
+    await this.driver.query('UPDATE users SET directory_claimed_until = NULL WHERE username_key = $1', [userKey(username)]);
   }
 
   async quotaCount(key: string, windowStart: number): Promise<number> {

@@ -32,6 +32,12 @@ export interface UserRecord {
   created_at: number;
   updated_at: number;
   last_login_at: number | null;
+  /** ldap users: the directory entry's stable id ('' until known), SPEC 18. */
+  directory_id: string;
+  /** ldap users: the last good check against the directory (login or revalidation). */
+  directory_checked_at: number | null;
+  /** ldap users: ldap.revocation_attribute's value at that check. */
+  directory_revocation: string;
 }
 
 export type LoginAttemptId = string | number;
@@ -39,7 +45,14 @@ export type LoginAttemptId = string | number;
 /** A reserved password guess (admitted, with the name's failures in the window counting it), or a refusal. */
 export type LoginAttempt = { admitted: true; id: LoginAttemptId; failures: number } | { admitted: false };
 
-export type NewUser = Omit<UserRecord, 'auth_version' | 'created_at' | 'updated_at' | 'last_login_at'> & { now: number };
+export type NewUser = Omit<UserRecord, 'auth_version' | 'created_at' | 'updated_at' | 'last_login_at' | 'directory_id' | 'directory_checked_at' | 'directory_revocation'> & { now: number };
+
+/** What a good check against the directory recorded for an ldap user (SPEC 18). */
+export interface DirectoryState {
+  directory_id: string;
+  revocation: string;
+  checked_at: number;
+}
 
 export type UserPatch = Partial<
   Pick<UserRecord, 'name' | 'email' | 'roles' | 'mapped_roles' | 'projects' | 'mapped_projects' | 'password_hash' | 'disabled' | 'must_change_password' | 'grants' | 'quotas' | 'last_login_at'>
@@ -219,6 +232,16 @@ export interface Store {
 
   /** Fixed-window counter: increments and returns the count of `key` in the window starting at `windowStart`. */
   incrementQuota(key: string, windowStart: number): Promise<number>;
+  /** Records a good check against the directory (id, revocation value, time); releases a claim. */
+  setDirectoryState(username: string, state: DirectoryState): Promise<void>;
+  /**
+   * Claims, for `claimMs`, up to `limit` ldap users with a session or token still valid at `now`
+   * whose last good check is older than `checkedBefore` (or who were never checked), and that no
+   * other replica holds a claim on: each replica revalidates different users.
+   */
+  claimRevalidation(now: number, checkedBefore: number, claimMs: number, limit: number): Promise<UserRecord[]>;
+  /** Gives a claim back without recording a check (the directory could not answer). */
+  releaseRevalidation(username: string): Promise<void>;
   /** The count of `key` in the window starting at `windowStart` (0 when none was counted). */
   quotaCount(key: string, windowStart: number): Promise<number>;
   /** Forgets every window of `key` (a budget starts afresh). */

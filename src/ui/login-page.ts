@@ -35,3 +35,19 @@ export function passwordPage(options: { rd: string; username: string; forced: bo
 export function messagePage(title: string, message: string): string {
   return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`);
 }
+
+/** The login form's answer to an expired directory password (SPEC 18): the old one again and a new one. */
+export function expiredPasswordPage(options: { rd: string; username: string; error?: string }): string {
+  const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
+  return page(
+    'Password expired',
+    `<h1>Your directory password has expired</h1><p>Choose a new one to sign in. The directory checks it against its own rules.</p>${error}
+<form method="post" action="/.auth/login">
+<input type="hidden" name="rd" value="${escapeHtml(options.rd)}">
+<input type="hidden" name="username" value="${escapeHtml(options.username)}">
+<label for="password">Current password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" autofocus>
+<label for="new_password">New password</label><input id="new_password" name="new_password" type="password" autocomplete="new-password" required maxlength="1024">
+<button type="submit">Change password and sign in</button>
+</form>`,
+  );
+}

@@ -116,4 +116,17 @@ export const sqliteMigrations: readonly Migration[] = [
       'ALTER TABLE tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0',
     ],
   },
+  {
+    version: 6,
+    name: 'directory identity and revalidation state of ldap users',
+    statements: [
+      // The entry's stable id (entryUUID, objectGUID); '' until the user's first login with it.
+      "ALTER TABLE users ADD COLUMN directory_id TEXT NOT NULL DEFAULT ''",
+      // The last good check against the directory, the revocation attribute's value then, and
+      // until when one replica has claimed the next check.
+      'ALTER TABLE users ADD COLUMN directory_checked_at INTEGER',
+      "ALTER TABLE users ADD COLUMN directory_revocation TEXT NOT NULL DEFAULT ''",
+      'ALTER TABLE users ADD COLUMN directory_claimed_until INTEGER',
+    ],
+  },
 ];
