@@ -4,6 +4,7 @@
  * never logs in a user of another source, and never yields a privileged role.
  */
 import { DEFAULT_PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import { normaliseAttributes, type Attributes } from '../users/attributes.js';
 import type { NewUser, Store, UserRecord, UserSource } from '../store/types.js';
 import type { LoginFailureReason } from './identity.js';
 
@@ -20,7 +21,8 @@ export interface ExternalClaims {
 export type FederationResult = { ok: true; user: UserRecord; roles: string[]; projects: string[] } | { ok: false; reason: LoginFailureReason };
 
 /** A password-less user record whose roles and projects all come from an external source. */
-export function externalUser(entry: { username: string; name: string; email: string; roles: string[]; projects: string[] }, source: UserSource, now: number): NewUser {
+export function externalUser(entry: { username: string; name: string; email: string; roles: string[]; projects: string[]; attributes?: Attributes }, source: UserSource, now: number): NewUser {
+  const attributes = normaliseAttributes(entry.attributes ?? {});
   return {
     username: entry.username,
     name: entry.name,
@@ -35,6 +37,8 @@ export function externalUser(entry: { username: string; name: string; email: str
     must_change_password: false,
     grants: [],
     quotas: {},
+    attributes,
+    mapped_attributes: Object.keys(attributes),
     now,
   };
 }

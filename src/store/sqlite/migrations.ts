@@ -116,4 +116,13 @@ export const sqliteMigrations: readonly Migration[] = [
       'ALTER TABLE tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0',
     ],
   },
+  {
+    version: 4,
+    name: 'user attributes',
+    statements: [
+      // SPEC 16: JSON object KEY -> [values]; the keys a source (LDAP, JWT issuer) set, like mapped_roles.
+      "ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'",
+      "ALTER TABLE users ADD COLUMN mapped_attributes TEXT NOT NULL DEFAULT '[]'",
+    ],
+  },
 ];
