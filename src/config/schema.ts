@@ -181,6 +181,9 @@ export const jwtIssuerSchema = z.strictObject({
 });
 
 const headerName = z.string().regex(/^([A-Za-z0-9-]+)?$/, 'must be an HTTP header name or ""');
+/** Attribute keys (SPEC 16). */
+export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
+const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
 export const identityHeadersSchema = z.strictObject({
   user: headerName.default('X-Auth-User'),
   roles: headerName.default('X-Auth-Roles'),
@@ -189,6 +192,8 @@ export const identityHeadersSchema = z.strictObject({
   email: headerName.default('X-Auth-Email'),
   source: headerName.default('X-Auth-Source'),
   assertion: headerName.default('X-Auth-Assertion'),
+  /** SPEC 16: attribute KEY → the header that carries its values, comma-separated. */
+  attributes: z.record(attributeKey, z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')).default({}),
 });
 
 export const routeSchema = z.strictObject({
@@ -209,10 +214,6 @@ export const routeSchema = z.strictObject({
 
 /** A condition's value pattern(s): a glob, literal text, or one placeholder as the whole value. */
 const valuePatterns = z.union([z.string().max(512), z.array(z.string().max(512)).min(1).max(64)]);
-/** Attribute keys (SPEC 16). */
-export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
-const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
-
 const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
 
 export const ruleSchema = z.strictObject({
