@@ -342,7 +342,7 @@ export class Authenticator {
     const { username, source, auth_version: authVersion } = federated.user;
     // With users: existing the roles and projects are the store's: read from the live record on
     // every request (a projects change bumps no auth_version), not remembered from this one.
-    const claimed = result.issuer.users === 'existing' ? undefined : { roles: federated.roles, projects: federated.projects };
+    const claimed = result.issuer.users === 'existing' ? undefined : { roles: federated.roles, projects: federated.projects, attributes: federated.attributes };
     this.external.set(key, { username, source, authVersion, claimed, expiresAt: result.claims.exp * 1000 }, { ttl });
     this.options.users.invalidate(federated.user.username);
     this.options.recordLogin?.('success', 'jwt', '');

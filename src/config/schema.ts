@@ -121,6 +121,9 @@ export const sessionSchema = z.strictObject({
 });
 
 const roleList = z.array(roleName);
+/** Attribute keys (SPEC 16). */
+export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
+const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
 
 export const ldapSchema = z.strictObject({
   url: z.union([z.string(), z.array(z.string()).min(1)]).default(''),
@@ -146,6 +149,8 @@ export const ldapSchema = z.strictObject({
   project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
   default_roles: roleList.default(['user']),
   allow_privileged_roles: z.boolean().default(false),
+  /** SPEC 16: attribute KEY → the LDAP attribute whose values it takes, read at every bind. */
+  attribute_mapping: z.record(attributeKey, z.string().regex(/^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$/, 'must be an LDAP attribute name')).default({}),
   timeout: timerDuration.default(5000),
   cache_ttl: duration.default(60_000),
   cache_max: z.number().int().positive().default(10_000),
@@ -165,6 +170,8 @@ export const jwtIssuerSchema = z.strictObject({
   projects_claim: z.string().default('projects'),
   name_claim: z.string().default('name'),
   email_claim: z.string().default('email'),
+  /** SPEC 16: attribute KEY → claim (dot path); a string is one value, a list of strings its values. */
+  attributes_claims: z.record(attributeKey, z.string().min(1).max(256)).default({}),
   users: z.enum(['provision', 'existing']).default('provision'),
   privileged_roles: z.enum(['reject', 'drop']).default('reject'),
   max_token_lifetime: duration.default(3_600_000),
@@ -181,9 +188,6 @@ export const jwtIssuerSchema = z.strictObject({
 });
 
 const headerName = z.string().regex(/^([A-Za-z0-9-]+)?$/, 'must be an HTTP header name or ""');
-/** Attribute keys (SPEC 16). */
-export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
-const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
 export const identityHeadersSchema = z.strictObject({
   user: headerName.default('X-Auth-User'),
   roles: headerName.default('X-Auth-Roles'),

@@ -22,6 +22,8 @@ export interface DirectoryUser {
   groups: string[];
   roles: string[];
   projects: string[];
+  /** SPEC 16: per `attribute_mapping` key, the values of its LDAP attribute (absent: none). */
+  attributes: Record<string, string[]>;
 }
 
 export type DirectoryResult = { kind: 'ok'; user: DirectoryUser } | { kind: 'invalid' };
@@ -142,6 +144,7 @@ export class LdapDirectory {
         email: first(entry[config.attributes.email]) ?? '',
         groups,
         ...this.map(groups),
+        attributes: this.mappedAttributes(entry),
       };
     } catch (err) {
       if (err instanceof InvalidLogin || err instanceof PortcullisError) throw err;
@@ -154,7 +157,17 @@ export class LdapDirectory {
 
   private userAttributes(): string[] {
     const a = this.config.attributes;
-    return [a.username, a.name, a.email];
+    return [...new Set([a.username, a.name, a.email, ...Object.values(this.config.attribute_mapping)])];
+  }
+
+  /** The entry's values of each mapped attribute (ldapts keys an entry by the requested names). */
+  private mappedAttributes(entry: Entry): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [key, name] of Object.entries(this.config.attribute_mapping)) {
+      const values = all(entry[name] ?? entry[Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase()) ?? '']);
+      if (values.length > 0) out[key] = values;
+    }
+    return out;
   }
 
   /** Binds as the user on a separate connection, closed again; code 49 is a wrong password. */
