@@ -61,6 +61,7 @@ const COMMANDS: Record<string, Command> = {
       limit: { type: 'string' },
       offset: { type: 'string' },
       project: { type: 'string', multiple: true },
+      attr: { type: 'string', multiple: true },
       name: { type: 'string' },
       email: { type: 'string' },
       password: { type: 'string' },
@@ -77,10 +78,10 @@ const COMMANDS: Record<string, Command> = {
     },
     positionals: [1, 2],
     usage: `portcullis user list [--query Q] [--role R] [--source S] [--limit N] [--offset N] [--json]
-portcullis user add USERNAME [--role R ...] [--project P ...] [--name N] [--email E]
+portcullis user add USERNAME [--role R ...] [--project P ...] [--attr KEY=V1,V2 ...] [--name N] [--email E]
                     [--password-stdin | --generate-password | --password P] [--must-change-password]
 portcullis user show USERNAME
-portcullis user update USERNAME [--add-role R] [--remove-role R] [--roles a,b] [--projects a,b]
+portcullis user update USERNAME [--add-role R] [--remove-role R] [--roles a,b] [--projects a,b] [--attr KEY=V1,V2 ...] [--attr KEY=]
                        [--name N] [--email E] [--disable | --enable] [--must-change-password]
 portcullis user passwd USERNAME (--password-stdin | --generate-password)
 portcullis user delete USERNAME --yes

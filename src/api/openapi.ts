@@ -115,6 +115,13 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
         Grant: { type: 'object', additionalProperties: false, required: ['paths'], properties: { paths: { type: 'array', items: { type: 'string' } }, methods: { type: 'array', items: { type: 'string' } } } },
+        Attributes: {
+          type: 'object',
+          description: 'SPEC 16: attribute KEY -> its values',
+          maxProperties: 32,
+          propertyNames: { pattern: '^[a-z][a-z0-9_]{0,63}$' },
+          additionalProperties: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 256 } },
+        },
         User: {
           type: 'object',
           properties: {
@@ -128,6 +135,7 @@ export function openApiDocument(): Record<string, unknown> {
             must_change_password: { type: 'boolean' },
             grants: { type: 'array', items: { $ref: '#/components/schemas/Grant' } },
             quotas: { type: 'object', additionalProperties: { type: 'integer' } },
+            attributes: { $ref: '#/components/schemas/Attributes' },
             created_at: { type: 'string', format: 'date-time' },
             updated_at: { type: 'string', format: 'date-time' },
             last_login_at: { type: ['string', 'null'], format: 'date-time' },
@@ -147,6 +155,7 @@ export function openApiDocument(): Record<string, unknown> {
             must_change_password: { type: 'boolean' },
             grants: { type: 'array', items: { $ref: '#/components/schemas/Grant' } },
             quotas: { type: 'object', additionalProperties: { type: 'integer' } },
+            attributes: { $ref: '#/components/schemas/Attributes' },
             jwt_issuer: { type: 'string', description: 'create a password-less user of source jwt:<issuer> (for users: existing)' },
           },
         },
@@ -163,6 +172,7 @@ export function openApiDocument(): Record<string, unknown> {
             must_change_password: { type: 'boolean' },
             grants: { type: 'array', items: { $ref: '#/components/schemas/Grant' } },
             quotas: { type: 'object', additionalProperties: { type: 'integer' } },
+            attributes: { $ref: '#/components/schemas/Attributes', description: 'replaces the whole object' },
           },
         },
         Token: {

@@ -14,6 +14,7 @@ import { PortcullisError } from '../errors/errors.js';
 import { serialiseCookie } from '../http/cookies.js';
 import { isSameOrigin, passesCsrfCheck } from '../http/origin.js';
 import type { Grant, TokenRecord } from '../store/types.js';
+import { attributesProblems, type Attributes } from '../users/attributes.js';
 import { usernameProblem } from '../users/validation.js';
 import { failIfFields, optionalBoolean, optionalString, optionalStringList, readBody } from './body.js';
 import { budgetsOf, resetBudgets } from './budgets.js';
@@ -155,7 +156,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   });
 
   router.post('/users', requireAdmin, async (req, res) => {
-    const body = readBody(req.body, ['username', 'password', 'name', 'email', 'roles', 'projects', 'must_change_password', 'grants', 'quotas', 'jwt_issuer']);
+    const body = readBody(req.body, ['username', 'password', 'name', 'email', 'roles', 'projects', 'must_change_password', 'grants', 'quotas', 'attributes', 'jwt_issuer']);
     const fields: Record<string, string> = {};
     const username = optionalString(body, 'username', fields);
     if (username === undefined && !fields.username) fields.username = 'required';
@@ -170,12 +171,13 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     const mustChange = optionalBoolean(body, 'must_change_password', fields);
     const grants = readGrants(body.grants, fields);
     const quotas = readQuotas(registry, body.quotas, fields);
+    const attributes = readAttributes(body.attributes, fields);
     const issuer = optionalString(body, 'jwt_issuer', fields);
     if (issuer !== undefined && !config.jwt_issuers.some((i) => i.name === issuer)) fields.jwt_issuer = 'not a configured jwt_issuers name';
     if (issuer !== undefined && password !== undefined) fields.password = 'users of an external issuer have no password';
     failIfFields(fields, 'Invalid user');
     const user = await users.create(
-      { username: username as string, password, name, email, roles: roles as string[], projects, must_change_password: mustChange, grants, quotas, ...(issuer ? { source: `jwt:${issuer}` as const } : {}) },
+      { username: username as string, password, name, email, roles: roles as string[], projects, must_change_password: mustChange, grants, quotas, attributes, ...(issuer ? { source: `jwt:${issuer}` as const } : {}) },
       actor(req),
       facts(req),
     );
@@ -187,7 +189,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   });
 
   router.patch('/users/:username', requireAdmin, async (req, res) => {
-    const body = readBody(req.body, ['roles', 'projects', 'name', 'email', 'disabled', 'password', 'must_change_password', 'grants', 'quotas']);
+    const body = readBody(req.body, ['roles', 'projects', 'name', 'email', 'disabled', 'password', 'must_change_password', 'grants', 'quotas', 'attributes']);
     const fields: Record<string, string> = {};
     const input = {
       roles: optionalStringList(body, 'roles', fields),
@@ -199,6 +201,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
       must_change_password: optionalBoolean(body, 'must_change_password', fields),
       grants: readGrants(body.grants, fields),
       quotas: readQuotas(registry, body.quotas, fields),
+      attributes: readAttributes(body.attributes, fields),
     };
     failIfFields(fields, 'Invalid user');
     const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
@@ -306,4 +309,12 @@ function readQuotas(registry: Registry, value: unknown, fields: Record<string, s
     else out[rule] = requests;
   }
   return out;
+}
+
+/** `attributes` (SPEC 16): absent, or a valid object; else its problems join `fields`. */
+function readAttributes(value: unknown, fields: Record<string, string>): Attributes | undefined {
+  if (value === undefined) return undefined;
+  const problems = attributesProblems(value);
+  if (problems) Object.assign(fields, problems);
+  return problems ? undefined : (value as Attributes);
 }

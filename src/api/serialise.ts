@@ -15,6 +15,7 @@ export function userJson(user: UserRecord): Record<string, unknown> {
     must_change_password: user.must_change_password,
     grants: user.grants,
     quotas: user.quotas,
+    attributes: user.attributes,
     created_at: iso(user.created_at),
     updated_at: iso(user.updated_at),
     last_login_at: iso(user.last_login_at),

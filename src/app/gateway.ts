@@ -353,7 +353,7 @@ export class Gateway {
     if (auth.kind === 'failed') return this.authFailure(auth, routeName);
     const identity = auth.kind === 'identity' ? auth.identity : undefined;
     const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
-    const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [] } : undefined;
+    const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [], attributes: identity.attributes } : undefined;
     const decision = decide(registry.access, { method, host, path, conditions: input }, caller);
     if (decision.effect === 'needs_body' && input !== undefined) return this.readBodyFor(req, input).then(() => this.decideFor(auth, facts, target, req, input));
     if (decision.effect === 'unevaluable' || decision.effect === 'needs_body') {

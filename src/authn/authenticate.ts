@@ -85,6 +85,13 @@ export interface AuthenticatorOptions {
  */
 const identities = new WeakMap<UserRecord, Map<AuthMethod, Identity>>();
 
+/** What an external token says instead of the record (users: provision). */
+export interface IdentityOverrides {
+  roles?: string[];
+  projects?: string[];
+  attributes?: Readonly<Record<string, readonly string[]>>;
+}
+
 const DEFAULT_PRIVILEGED: ReadonlySet<string> = new Set(DEFAULT_PRIVILEGED_ROLES);
 
 /**
@@ -100,7 +107,7 @@ const overridden = new WeakMap<object, { user: UserRecord; method: AuthMethod; i
  * overrides the identity is the shared, frozen one of this record and method; with them, the
  * frozen one of this record, method and overrides object.
  */
-export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { roles?: string[]; projects?: string[] }, privileged: ReadonlySet<string> = DEFAULT_PRIVILEGED): Identity {
+export function identityOf(user: UserRecord, method: AuthMethod, overrides?: IdentityOverrides, privileged: ReadonlySet<string> = DEFAULT_PRIVILEGED): Identity {
   if (overrides !== undefined) {
     const known = overridden.get(overrides);
     if (known !== undefined && known.user === user && known.method === method) return known.identity;
@@ -121,7 +128,7 @@ export function identityOf(user: UserRecord, method: AuthMethod, overrides?: { r
   return identity;
 }
 
-function buildIdentity(user: UserRecord, method: AuthMethod, overrides: { roles?: string[]; projects?: string[] } | undefined, privileged: ReadonlySet<string>): Identity {
+function buildIdentity(user: UserRecord, method: AuthMethod, overrides: IdentityOverrides | undefined, privileged: ReadonlySet<string>): Identity {
   const roles = overrides?.roles ?? user.roles;
   const identity: Identity = {
     username: user.username,
@@ -130,6 +137,7 @@ function buildIdentity(user: UserRecord, method: AuthMethod, overrides: { roles?
     roles: user.source.startsWith('jwt:') || method === 'anonymous' ? withoutPrivileged(roles, privileged) : roles,
     projects: overrides?.projects ?? user.projects,
     source: user.source,
+    attributes: overrides?.attributes ?? user.attributes,
     method,
   };
   if (user.must_change_password) identity.must_change_password = true;
@@ -334,7 +342,7 @@ export class Authenticator {
     const { username, source, auth_version: authVersion } = federated.user;
     // With users: existing the roles and projects are the store's: read from the live record on
     // every request (a projects change bumps no auth_version), not remembered from this one.
-    const claimed = result.issuer.users === 'existing' ? undefined : { roles: federated.roles, projects: federated.projects };
+    const claimed = result.issuer.users === 'existing' ? undefined : { roles: federated.roles, projects: federated.projects, attributes: federated.attributes };
     this.external.set(key, { username, source, authVersion, claimed, expiresAt: result.claims.exp * 1000 }, { ttl });
     this.options.users.invalidate(federated.user.username);
     this.options.recordLogin?.('success', 'jwt', '');

@@ -8,11 +8,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
 import { DEFAULT_PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import { sourceAttributes, type Attributes } from '../users/attributes.js';
 import { JwksSource } from './jwks-source.js';
 
 export type ExternalJwtResult =
   | { kind: 'not_mine' }
-  | { kind: 'ok'; issuer: JwtIssuerConfig; claims: { username: string; name: string; email: string; roles: string[]; projects: string[]; jti?: string; exp: number } }
+  | { kind: 'ok'; issuer: JwtIssuerConfig; claims: { username: string; name: string; email: string; roles: string[]; projects: string[]; attributes: Attributes; jti?: string; exp: number } }
   | { kind: 'failed'; reason: 'invalid_token' | 'expired_token' | 'untrusted_issuer' | 'privileged_role'; issuerName?: string; username?: string };
 
 /** External usernames may be e-mail-like; nothing that could confuse headers or paths. */
@@ -140,6 +141,7 @@ export class ExternalJwtVerifier {
         email: typeof email === 'string' ? displayText(email) : '',
         roles: [...new Set(trimmed.filter((r) => !this.privileged.has(r)))],
         projects: [...new Set(projects.map((p) => p.trim()).filter((p) => p !== ''))],
+        attributes: claimedAttributes(payload, config.attributes_claims),
         ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
         exp,
       },
@@ -194,6 +196,13 @@ export function claimAt(payload: Record<string, unknown>, path: string): unknown
     node = (node as Record<string, unknown>)[part];
   }
   return node;
+}
+
+/** SPEC 16: each configured claim read leniently (a string is one value; what does not fit is dropped). */
+function claimedAttributes(payload: Record<string, unknown>, claims: Readonly<Record<string, string>>): Attributes {
+  const raw: Record<string, unknown> = {};
+  for (const [key, path] of Object.entries(claims)) raw[key] = claimAt(payload, path);
+  return sourceAttributes(raw);
 }
 
 /** A C0 control character or DEL. */

@@ -4,6 +4,7 @@
  * never logs in a user of another source, and never yields a privileged role.
  */
 import { DEFAULT_PRIVILEGED_ROLES, type JwtIssuerConfig } from '../config/schema.js';
+import { mergeSourceAttributes, normaliseAttributes, sameAttributes, type Attributes } from '../users/attributes.js';
 import type { NewUser, Store, UserRecord, UserSource } from '../store/types.js';
 import type { LoginFailureReason } from './identity.js';
 
@@ -13,14 +14,18 @@ export interface ExternalClaims {
   email: string;
   roles: string[];
   projects: string[];
+  /** SPEC 16: what the issuer's attributes_claims gave (already read leniently). */
+  attributes?: Attributes;
   jti?: string;
   exp: number;
 }
 
-export type FederationResult = { ok: true; user: UserRecord; roles: string[]; projects: string[] } | { ok: false; reason: LoginFailureReason };
+/** `attributes`: the identity's (provision: the record's after this token; existing: the record's). */
+export type FederationResult = { ok: true; user: UserRecord; roles: string[]; projects: string[]; attributes: Attributes } | { ok: false; reason: LoginFailureReason };
 
 /** A password-less user record whose roles and projects all come from an external source. */
-export function externalUser(entry: { username: string; name: string; email: string; roles: string[]; projects: string[] }, source: UserSource, now: number): NewUser {
+export function externalUser(entry: { username: string; name: string; email: string; roles: string[]; projects: string[]; attributes?: Attributes }, source: UserSource, now: number): NewUser {
+  const attributes = normaliseAttributes(entry.attributes ?? {});
   return {
     username: entry.username,
     name: entry.name,
@@ -35,6 +40,8 @@ export function externalUser(entry: { username: string; name: string; email: str
     must_change_password: false,
     grants: [],
     quotas: {},
+    attributes,
+    mapped_attributes: Object.keys(attributes),
     now,
   };
 }
@@ -65,7 +72,7 @@ export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims
   if (issuer.users === 'existing') {
     if (!user) return { ok: false, reason: 'unknown_user' };
     if (user.disabled) return { ok: false, reason: 'account_disabled' };
-    return { ok: true, user, roles: withoutPrivileged(user.roles, privileged), projects: user.projects };
+    return { ok: true, user, roles: withoutPrivileged(user.roles, privileged), projects: user.projects, attributes: user.attributes };
   }
   if (!user && context.directoryHasUser) {
     // Fails closed: a directory that cannot say whether the name is a person's provisions nothing.
@@ -78,16 +85,20 @@ export async function federateUser(store: Store, issuer: JwtIssuerConfig, claims
     if (taken) return { ok: false, reason: 'name_taken' };
   }
   if (!user) {
-    await store.createUserIfAbsent(externalUser({ username: claims.username, name: claims.name, email: claims.email, roles, projects }, source, now));
+    await store.createUserIfAbsent(externalUser({ username: claims.username, name: claims.name, email: claims.email, roles, projects, attributes: claims.attributes ?? {} }, source, now));
     user = await store.getUser(claims.username);
     if (!user || user.source !== source) return { ok: false, reason: 'invalid_token' };
   } else {
-    const changed = user.roles.join(',') !== roles.join(',') || user.projects.join(',') !== projects.join(',') || user.name !== claims.name || user.email !== claims.email;
+    // Attributes combine like roles (SPEC 16): the issuer replaces the keys it set, admin keys stay.
+    const { attributes, mapped_attributes } = mergeSourceAttributes(user, claims.attributes ?? {});
+    const attributesChanged = !sameAttributes(attributes, user.attributes) || mapped_attributes.join(',') !== user.mapped_attributes.join(',');
+    const changed = attributesChanged || user.roles.join(',') !== roles.join(',') || user.projects.join(',') !== projects.join(',') || user.name !== claims.name || user.email !== claims.email;
     if (changed) {
       const rolesChanged = user.roles.join(',') !== roles.join(',');
-      user = (await store.updateUser(user.username, { name: claims.name, email: claims.email, roles, mapped_roles: roles, projects, mapped_projects: projects, end_sessions: rolesChanged, now })) ?? user;
+      const patch = { name: claims.name, email: claims.email, roles, mapped_roles: roles, projects, mapped_projects: projects, attributes, mapped_attributes, end_sessions: rolesChanged, now };
+      user = (await store.updateUser(user.username, patch)) ?? user;
     }
   }
   if (user.disabled) return { ok: false, reason: 'account_disabled' };
-  return { ok: true, user, roles: withoutPrivileged(roles, privileged), projects };
+  return { ok: true, user, roles: withoutPrivileged(roles, privileged), projects, attributes: user.attributes };
 }

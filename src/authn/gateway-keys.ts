@@ -22,10 +22,11 @@ export interface AssertionSubject {
   roles: string[];
   projects: string[];
   source: string;
+  attributes?: Readonly<Record<string, readonly string[]>>;
 }
 
 function assertionKey(identity: AssertionSubject, audience: string): string {
-  return `${audience}\0${identity.username}\0${identity.source}\0${identity.roles.join(',')}\0${identity.projects.join(',')}`;
+  return `${audience}\0${identity.username}\0${identity.source}\0${identity.roles.join(',')}\0${identity.projects.join(',')}\0${JSON.stringify(identity.attributes ?? {})}`;
 }
 
 const ASSERTION_LIFETIME_S = 60;
@@ -170,7 +171,7 @@ export class GatewayKeys {
     const cacheKey = assertionKey(identity, audience);
     const key = this.activeKey();
     const iat = Math.floor(now / 1000);
-    const token = await new SignJWT({ roles: identity.roles, projects: identity.projects, source: identity.source, token_use: 'assertion' })
+    const token = await new SignJWT({ roles: identity.roles, projects: identity.projects, source: identity.source, attributes: identity.attributes ?? {}, token_use: 'assertion' })
       .setProtectedHeader({ alg: key.record.alg, kid: key.record.kid, typ: 'JWT' })
       .setIssuer(this.issuer)
       .setAudience(audience)

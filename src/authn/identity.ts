@@ -10,6 +10,8 @@ export interface Identity {
   roles: string[];
   projects: string[];
   source: UserSource;
+  /** SPEC 16: attribute KEY → its values (the user record's, shared: never modified). */
+  attributes: Readonly<Record<string, readonly string[]>>;
   method: AuthMethod;
   /** Set when the identity requires a password change before anything else. */
   must_change_password?: boolean;
@@ -48,6 +50,7 @@ export function identityJson(identity: Identity): Record<string, unknown> {
     roles: identity.roles,
     projects: identity.projects,
     source: identity.source,
+    attributes: identity.attributes,
     method: identity.method,
   };
 }

@@ -15,6 +15,7 @@ import { clientKey } from '../http/client-ip.js';
 import type { Logger } from '../observability/logger.js';
 import type { LoginAttemptId, Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
+import { mergeSourceAttributes, sameAttributes, sourceAttributes } from '../users/attributes.js';
 import { externalUser } from './federation.js';
 import type { AuthMethod, LoginFailureReason, UserType } from './identity.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
@@ -35,6 +36,8 @@ export interface DirectoryUserView {
   /** The entry's stable id ('' when the directory has none for it). */
   id?: string;
   revocation?: string;
+  /** Raw values per attribute key (SPEC 16), read leniently (sourceAttributes). */
+  attributes?: Readonly<Record<string, unknown>>;
 }
 
 export type PasswordResult =
@@ -459,8 +462,9 @@ export class PasswordChain {
     const now = this.now();
     const mappedRoles = [...new Set(entry.roles)].sort();
     const mappedProjects = [...new Set(entry.projects)].sort();
+    const fromDirectory = sourceAttributes(entry.attributes ?? {});
     if (!existing) {
-      const created = await store.createUserIfAbsent(externalUser({ ...entry, roles: mappedRoles, projects: mappedProjects }, 'ldap', now));
+      const created = await store.createUserIfAbsent(externalUser({ ...entry, roles: mappedRoles, projects: mappedProjects, attributes: fromDirectory }, 'ldap', now));
       const user = await store.getUser(entry.username);
       if (!user || (!created && user.source !== 'ldap')) throw new Error('directory user could not be recorded');
       if (created) this.options.events.emit('UserCreated', user.username, { actor: 'ldap', roles: user.roles, source: 'ldap' });
@@ -471,9 +475,12 @@ export class PasswordChain {
     const roles = [...new Set([...adminRoles, ...mappedRoles])].sort();
     const projects = [...new Set([...adminProjects, ...mappedProjects])].sort();
     const rolesChanged = roles.join(',') !== existing.roles.join(',');
-    const changed = rolesChanged || projects.join(',') !== existing.projects.join(',') || entry.name !== existing.name || entry.email !== existing.email || mappedRoles.join(',') !== existing.mapped_roles.join(',');
+    // Attributes combine like roles (SPEC 16): the directory replaces the keys it set, admin keys stay.
+    const { attributes, mapped_attributes: mappedAttributes } = mergeSourceAttributes(existing, fromDirectory);
+    const attributesChanged = !sameAttributes(attributes, existing.attributes) || mappedAttributes.join(',') !== existing.mapped_attributes.join(',');
+    const changed = rolesChanged || attributesChanged || projects.join(',') !== existing.projects.join(',') || entry.name !== existing.name || entry.email !== existing.email || mappedRoles.join(',') !== existing.mapped_roles.join(',');
     if (!changed) return existing;
-    const patch = { name: entry.name, email: entry.email, roles, mapped_roles: mappedRoles, projects, mapped_projects: mappedProjects, end_sessions: rolesChanged, now };
+    const patch = { name: entry.name, email: entry.email, roles, mapped_roles: mappedRoles, projects, mapped_projects: mappedProjects, attributes, mapped_attributes: mappedAttributes, end_sessions: rolesChanged, now };
     const demoted = existing.roles.includes('admin') && !roles.includes('admin');
     let updated: UserRecord | undefined;
     try {

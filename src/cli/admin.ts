@@ -10,6 +10,39 @@ const list = (v: Values, k: string): string[] => {
   const items = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
   return items.flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
 };
+/**
+ * `--attr KEY=V1,V2` (repeatable; SPEC 16): KEY's values, or with nothing after `=` the removal of
+ * KEY (an empty list is not a valid attribute). A later flag for the same key wins.
+ */
+function attrFlags(values: Values): Map<string, string[]> {
+  const raw = values.attr;
+  const changes = new Map<string, string[]>();
+  for (const flag of Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []) {
+    const at = flag.indexOf('=');
+    if (at <= 0) throw new CliError(`--attr needs KEY=VALUE[,VALUE…] or KEY= to remove KEY, not ${format(flag)}`, EXIT.usage);
+    const items = flag.slice(at + 1).split(',').map((s) => s.trim()).filter((s) => s !== '');
+    changes.set(flag.slice(0, at).trim(), [...new Set(items)]);
+  }
+  return changes;
+}
+
+/** Attributes after the `--attr` changes: a key with no values is removed. */
+function withAttrChanges(current: Record<string, string[]>, changes: Map<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = { ...current };
+  for (const [key, items] of changes) {
+    if (items.length === 0) delete out[key];
+    else out[key] = items;
+  }
+  return out;
+}
+
+/** `machines=7,9  retention_days=365` (values holding a comma or space quoted as JSON). */
+function attributesText(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return '-';
+  const parts = Object.entries(value as Record<string, unknown>).map(([key, items]) => `${key}=${(Array.isArray(items) ? items : []).map((v) => (/[\s,"]/.test(String(v)) ? JSON.stringify(String(v)) : format(v))).join(',')}`);
+  return parts.length > 0 ? parts.join('  ') : '-';
+}
+
 const USER_COLUMNS = ['username', 'name', 'roles', 'projects', 'source', 'disabled', 'last_login_at'];
 
 async function password(values: Values): Promise<{ password?: string; generated?: string }> {
@@ -50,7 +83,7 @@ export async function user(action: string | undefined, args: string[], values: V
     }
     case 'show': {
       const data = await call<Record<string, unknown>>(session, 'GET', `/users/${needName()}`);
-      print(data, json, () => Object.entries(data).map(([k, v]) => `${k.padEnd(22)} ${format(v)}`).join('\n') + '\n');
+      print(data, json, () => Object.entries(data).map(([k, v]) => `${k.padEnd(22)} ${k === 'attributes' ? attributesText(v) : format(v)}`).join('\n') + '\n');
       return;
     }
     case 'add': {
@@ -61,6 +94,8 @@ export async function user(action: string | undefined, args: string[], values: V
       if (str(values, 'name') !== undefined) body.name = str(values, 'name');
       if (str(values, 'email') !== undefined) body.email = str(values, 'email');
       if (values['must-change-password'] === true || secret.generated) body.must_change_password = true;
+      const attributes = withAttrChanges({}, attrFlags(values));
+      if (Object.keys(attributes).length > 0) body.attributes = attributes;
       const data = await call<Record<string, unknown>>(session, 'POST', '/users', body);
       // With --json the generated password is part of the JSON: printed nowhere else, it would be lost.
       print(secret.generated ? { ...data, generated_password: secret.generated } : data, json, () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
@@ -69,12 +104,18 @@ export async function user(action: string | undefined, args: string[], values: V
     case 'update': {
       const encoded = needName();
       const body: Record<string, unknown> = {};
-      if (values['add-role'] || values['remove-role']) {
-        const current = await call<{ roles: string[] }>(session, 'GET', `/users/${encoded}`);
-        const roles = new Set(current.roles);
-        for (const r of list(values, 'add-role')) roles.add(r);
-        for (const r of list(values, 'remove-role')) roles.delete(r);
-        body.roles = [...roles];
+      const attrs = attrFlags(values);
+      const editsRoles = values['add-role'] !== undefined || values['remove-role'] !== undefined;
+      if (editsRoles || attrs.size > 0) {
+        const current = await call<{ roles: string[]; attributes?: Record<string, string[]> }>(session, 'GET', `/users/${encoded}`);
+        // PATCH replaces the whole attributes object: the flags change the keys they name, the rest go back as they were.
+        if (attrs.size > 0) body.attributes = withAttrChanges(current.attributes ?? {}, attrs);
+        if (editsRoles) {
+          const roles = new Set(current.roles);
+          for (const r of list(values, 'add-role')) roles.add(r);
+          for (const r of list(values, 'remove-role')) roles.delete(r);
+          body.roles = [...roles];
+        }
       }
       if (str(values, 'roles') !== undefined) body.roles = list(values, 'roles');
       if (str(values, 'projects') !== undefined) body.projects = list(values, 'projects');

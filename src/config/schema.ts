@@ -122,6 +122,9 @@ export const sessionSchema = z.strictObject({
 });
 
 const roleList = z.array(roleName);
+/** Attribute keys (SPEC 16). */
+export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
+const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
 
 export const ldapSchema = z.preprocess(withDialectDefaults, z.strictObject({
   /** The directory's dialect: its defaults, login-name forms and bind error codes (SPEC 18). */
@@ -155,6 +158,8 @@ export const ldapSchema = z.preprocess(withDialectDefaults, z.strictObject({
   project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
   default_roles: roleList.default(['user']),
   allow_privileged_roles: z.boolean().default(false),
+  /** SPEC 16: attribute KEY → the LDAP attribute whose values it takes, read at every bind. */
+  attribute_mapping: z.record(attributeKey, z.string().regex(/^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$/, 'must be an LDAP attribute name')).default({}),
   timeout: timerDuration.default(5000),
   cache_ttl: duration.default(60_000),
   cache_max: z.number().int().positive().default(10_000),
@@ -186,6 +191,8 @@ export const jwtIssuerSchema = z.strictObject({
   projects_claim: z.string().default('projects'),
   name_claim: z.string().default('name'),
   email_claim: z.string().default('email'),
+  /** SPEC 16: attribute KEY → claim (dot path); a string is one value, a list of strings its values. */
+  attributes_claims: z.record(attributeKey, z.string().min(1).max(256)).default({}),
   users: z.enum(['provision', 'existing']).default('provision'),
   privileged_roles: z.enum(['reject', 'drop']).default('reject'),
   max_token_lifetime: duration.default(3_600_000),
@@ -210,6 +217,8 @@ export const identityHeadersSchema = z.strictObject({
   email: headerName.default('X-Auth-Email'),
   source: headerName.default('X-Auth-Source'),
   assertion: headerName.default('X-Auth-Assertion'),
+  /** SPEC 16: attribute KEY → the header that carries its values, comma-separated. */
+  attributes: z.record(attributeKey, z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')).default({}),
 });
 
 export const routeSchema = z.strictObject({
@@ -230,10 +239,6 @@ export const routeSchema = z.strictObject({
 
 /** A condition's value pattern(s): a glob, literal text, or one placeholder as the whole value. */
 const valuePatterns = z.union([z.string().max(512), z.array(z.string().max(512)).min(1).max(64)]);
-/** Attribute keys (SPEC 16). */
-export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
-const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
-
 const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
 
 export const ruleSchema = z.strictObject({

@@ -41,7 +41,9 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
   jwtIssuerProblems(config, add);
 
   const headerNames = new Map<string, string>();
-  for (const [key, name] of Object.entries(config.identity_headers)) {
+  const { attributes: attributeHeaders, ...namedHeaders } = config.identity_headers;
+  const identityHeaders: Array<[string, string]> = [...Object.entries(namedHeaders), ...Object.entries(attributeHeaders).map(([key, name]): [string, string] => [`attributes.${key}`, name])];
+  for (const [key, name] of identityHeaders) {
     if (name === '') continue;
     const lower = name.toLowerCase();
     const seen = headerNames.get(lower);

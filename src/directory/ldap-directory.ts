@@ -29,6 +29,8 @@ export interface DirectoryUser {
   projects: string[];
   /** The value of ldap.revocation_attribute ("" when unset or absent). */
   revocation: string;
+  /** SPEC 16: per `attribute_mapping` key, the values of its LDAP attribute (absent: none). */
+  attributes: Record<string, string[]>;
 }
 
 /** What the directory says of an account now, read with the service account (revalidation). */
@@ -240,6 +242,7 @@ export class LdapDirectory {
       groups,
       revocation: config.revocation_attribute === '' ? '' : all(entry[config.revocation_attribute]).join('\n'),
       ...this.map(groups),
+      attributes: this.mappedAttributes(entry),
     };
   }
 
@@ -254,12 +257,22 @@ export class LdapDirectory {
   private userAttributes(): string[] {
     const a = this.config.attributes;
     const extra = [a.id, ...(this.config.revocation_attribute !== '' ? [this.config.revocation_attribute] : []), ...(this.activeDirectory ? ['userAccountControl'] : [])];
-    return [...new Set([a.username, a.name, a.email, ...extra])];
+    return [...new Set([a.username, a.name, a.email, ...Object.values(this.config.attribute_mapping), ...extra])];
   }
 
   /** Attributes read as bytes: objectGUID is binary. */
   private binaryAttributes(): string[] {
     return this.config.attributes.id.toLowerCase() === 'objectguid' ? [this.config.attributes.id] : [];
+  }
+
+  /** The entry's values of each mapped attribute (ldapts keys an entry by the requested names). */
+  private mappedAttributes(entry: Entry): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [key, name] of Object.entries(this.config.attribute_mapping)) {
+      const values = all(entry[name] ?? entry[Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase()) ?? '']);
+      if (values.length > 0) out[key] = values;
+    }
+    return out;
   }
 
   /** Binds as the user on a separate connection, closed again; code 49 is a wrong password. */

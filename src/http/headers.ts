@@ -56,6 +56,7 @@ export interface ForwardIdentity {
   name: string;
   email: string;
   source: string;
+  attributes?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface ForwardOptions {
@@ -112,19 +113,22 @@ export class HeaderPolicy {
   private readonly stripped: Set<string>;
   private readonly kinds = new Map<string, HeaderKind>();
   /** The configured identity header names, lower-case ('' = not sent). */
-  private readonly identityNames: Omit<IdentityHeadersConfig, 'assertion'>;
+  private readonly identityNames: Omit<IdentityHeadersConfig, 'assertion' | 'attributes'>;
+  /** `identity_headers.attributes` as [attribute key, lower-case header name] (SPEC 16). */
+  private readonly attributeNames: ReadonlyArray<readonly [string, string]>;
   private readonly assertionName: string;
   private readonly pairsOf = new WeakMap<ForwardIdentity, string[]>();
   /** Cookies that are gateway credentials: the session cookie and every issuer's hand-off cookie. */
   private readonly credentialCookies: readonly string[];
 
-  constructor(identity: IdentityHeadersConfig, sessionCookie: string, handoffCookies: readonly string[] = []) {
-    const { assertion, ...names } = identity;
+  constructor(identity: Omit<IdentityHeadersConfig, 'attributes'> & { attributes?: IdentityHeadersConfig['attributes'] }, sessionCookie: string, handoffCookies: readonly string[] = []) {
+    const { assertion, attributes = {}, ...names } = identity;
     this.credentialCookies = [sessionCookie, ...handoffCookies.filter((name) => name !== '' && name !== sessionCookie)];
-    this.identityNames = Object.fromEntries(Object.entries(names).map(([key, name]) => [key, name.toLowerCase()])) as Omit<IdentityHeadersConfig, 'assertion'>;
+    this.identityNames = Object.fromEntries(Object.entries(names).map(([key, name]) => [key, name.toLowerCase()])) as Omit<IdentityHeadersConfig, 'assertion' | 'attributes'>;
+    this.attributeNames = Object.entries(attributes).map(([key, name]) => [key, name.toLowerCase()] as const);
     this.assertionName = assertion.toLowerCase();
     this.stripped = new Set(ALWAYS_STRIPPED);
-    for (const name of Object.values(identity)) if (name !== '') this.stripped.add(normaliseHeaderName(name));
+    for (const name of [...Object.values(names), assertion, ...Object.values(attributes)]) if (name !== '') this.stripped.add(normaliseHeaderName(name));
     // Default names are stripped even when an operator renamed or disabled them: a backend
     // configured for the defaults must never see a client-supplied one.
     for (const name of ['x-auth-user', 'x-auth-roles', 'x-auth-projects', 'x-auth-name', 'x-auth-email', 'x-auth-source', 'x-auth-assertion']) this.stripped.add(name);
@@ -227,6 +231,12 @@ export class HeaderPolicy {
       [this.identityNames.source, encodeHeaderValue(identity.source)],
     ] as const) {
       if (name !== '') pairs.push(name, value);
+    }
+    // Attribute headers (SPEC 16): only for keys the identity holds; a comma in a value is %2C.
+    const held = identity.attributes;
+    for (const [key, name] of this.attributeNames) {
+      const values = held !== undefined && Object.hasOwn(held, key) ? held[key] : undefined;
+      if (values !== undefined && values.length > 0) pairs.push(name, listValue(values));
     }
     if (Object.isFrozen(identity)) this.pairsOf.set(identity, pairs);
     return pairs;

@@ -34,6 +34,7 @@ function json<T>(value: unknown, fallback: T, valid: (v: unknown) => boolean): T
 const isStringArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 const isArray = (v: unknown): boolean => Array.isArray(v);
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isAttributes = (v: unknown): boolean => isObject(v) && Object.values(v as object).every(isStringArray);
 
 export function toUser(row: Row): UserRecord {
   return {
@@ -50,6 +51,8 @@ export function toUser(row: Row): UserRecord {
     must_change_password: bool(row.must_change_password),
     grants: json<Grant[]>(row.grants, [], isArray),
     quotas: json<Record<string, number>>(row.quotas, {}, isObject),
+    attributes: json<Record<string, string[]>>(row.attributes, {}, isAttributes),
+    mapped_attributes: json<string[]>(row.mapped_attributes, [], isStringArray),
     auth_version: num(row.auth_version),
     created_at: num(row.created_at),
     updated_at: num(row.updated_at),

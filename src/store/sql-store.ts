@@ -43,6 +43,8 @@ const PATCH_COLUMNS = {
   must_change_password: 'plain',
   grants: 'json',
   quotas: 'json',
+  attributes: 'json',
+  mapped_attributes: 'json',
   last_login_at: 'plain',
 } as const satisfies Record<Exclude<keyof UserPatch, 'end_sessions' | 'guard_last_admin' | 'now'>, 'plain' | 'json'>;
 
@@ -581,8 +583,8 @@ export class SqlStore implements Store {
   private async insertUser(tx: SqlTransaction, user: NewUser): Promise<UserRecord | undefined> {
     const { rows } = await tx.query(
       `INSERT INTO users (username_key, username, name, email, roles, mapped_roles, projects, mapped_projects, source, password_hash,
-         disabled, must_change_password, grants, quotas, auth_version, created_at, updated_at, last_login_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15, $15, NULL)
+         disabled, must_change_password, grants, quotas, attributes, mapped_attributes, auth_version, created_at, updated_at, last_login_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $17, $18, $16, $15, $15, NULL)
        ON CONFLICT (username_key) DO NOTHING RETURNING *`,
       [
         userKey(user.username),
@@ -601,6 +603,8 @@ export class SqlStore implements Store {
         JSON.stringify(user.quotas),
         user.now,
         firstAuthVersion(),
+        JSON.stringify(user.attributes),
+        JSON.stringify(user.mapped_attributes),
       ],
     );
     return rows[0] ? toUser(rows[0]) : undefined;

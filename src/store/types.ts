@@ -27,6 +27,10 @@ export interface UserRecord {
   must_change_password: boolean;
   grants: Grant[];
   quotas: Record<string, number>;
+  /** SPEC 16: attribute KEY → its values. */
+  attributes: Record<string, string[]>;
+  /** Attribute keys a source (LDAP attribute_mapping, a JWT issuer's attributes_claims) set: replaced at each login; the rest were set by an admin and kept. */
+  mapped_attributes: string[];
   /** Bumped on every change that must end sessions and tokens (password, roles, disable). */
   auth_version: number;
   created_at: number;
@@ -55,7 +59,7 @@ export interface DirectoryState {
 }
 
 export type UserPatch = Partial<
-  Pick<UserRecord, 'name' | 'email' | 'roles' | 'mapped_roles' | 'projects' | 'mapped_projects' | 'password_hash' | 'disabled' | 'must_change_password' | 'grants' | 'quotas' | 'last_login_at'>
+  Pick<UserRecord, 'name' | 'email' | 'roles' | 'mapped_roles' | 'projects' | 'mapped_projects' | 'password_hash' | 'disabled' | 'must_change_password' | 'grants' | 'quotas' | 'attributes' | 'mapped_attributes' | 'last_login_at'>
 > & {
   /** When true, auth_version is bumped and all sessions/tokens of the user are ended. */
   end_sessions?: boolean;

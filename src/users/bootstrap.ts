@@ -108,6 +108,8 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
       must_change_password: generated,
       grants: [],
       quotas: {},
+      attributes: {},
+      mapped_attributes: [],
       now,
     });
     if (!created) return 'exists';

@@ -122,6 +122,8 @@ export async function seedUsers(options: SeedOptions): Promise<{ created: string
       must_change_password: false,
       grants: [],
       quotas: {},
+      attributes: {},
+      mapped_attributes: [],
       now: (options.now ?? Date.now)(),
     });
     if (outcome !== 'created') {

@@ -10,6 +10,7 @@ import type { RequestContext } from '../events/types.js';
 import type { Grant, Store, UserPatch, UserQuery, UserRecord, UserSource } from '../store/types.js';
 import { userKey } from '../store/types.js';
 import type { PasswordHasher } from './password-hash.js';
+import { attributesProblems, normaliseAttributes, sameAttributes, type Attributes } from './attributes.js';
 import { passwordProblem } from './password-policy.js';
 import { externalRolesProblem, isApiOnly, projectsProblem, rolesProblem, uniqueSorted, usernameProblem } from './validation.js';
 
@@ -28,6 +29,7 @@ export interface CreateUserInput {
   source?: UserSource;
   grants?: Grant[] | undefined;
   quotas?: Record<string, number> | undefined;
+  attributes?: Attributes | undefined;
 }
 
 export interface UpdateUserInput {
@@ -40,6 +42,8 @@ export interface UpdateUserInput {
   must_change_password?: boolean;
   grants?: Grant[];
   quotas?: Record<string, number>;
+  /** Replaces the whole object (SPEC 16). */
+  attributes?: Attributes;
 }
 
 export interface UserServiceOptions {
@@ -96,6 +100,7 @@ export class UserService {
     if (projectProblem) fields.projects = projectProblem;
     const textProblems = textFieldProblems(input);
     Object.assign(fields, textProblems);
+    if (input.attributes !== undefined) Object.assign(fields, attributesProblems(input.attributes));
     const source = input.source ?? 'local';
     const externalProblem = roleProblem ? undefined : externalRolesProblem(source, input.roles, this.privileged);
     if (externalProblem) fields.roles = externalProblem;
@@ -123,6 +128,8 @@ export class UserService {
       must_change_password: hash !== null && (input.must_change_password ?? false),
       grants: input.grants ?? [],
       quotas: input.quotas ?? {},
+      attributes: input.attributes !== undefined ? normaliseAttributes(input.attributes) : {},
+      mapped_attributes: [],
       now: this.now(),
     });
     this.events.emit('UserCreated', user.username, { actor: actor?.username ?? 'system', roles: user.roles, source: user.source }, context);
@@ -142,6 +149,7 @@ export class UserService {
       if (problem) fields.projects = problem;
     }
     Object.assign(fields, textFieldProblems(input));
+    if (input.attributes !== undefined) Object.assign(fields, attributesProblems(input.attributes));
     if (input.password !== undefined) {
       if (user.source !== 'local') fields.password = `cannot be set for a user whose source is ${user.source}`;
       else {
@@ -192,6 +200,7 @@ export class UserService {
     if (input.disabled !== undefined && input.disabled !== user.disabled) (patch.disabled = input.disabled), changed.push('disabled');
     if (input.grants !== undefined) (patch.grants = input.grants), changed.push('grants');
     if (input.quotas !== undefined) (patch.quotas = input.quotas), changed.push('quotas');
+    if (input.attributes !== undefined) attributesPatch(user, normaliseAttributes(input.attributes), patch, changed);
     if (input.password !== undefined) {
       patch.password_hash = await this.hasher.hash(input.password);
       patch.must_change_password = input.must_change_password ?? !self;
@@ -312,6 +321,21 @@ function textFieldProblems(input: { name?: unknown; email?: unknown }): Record<s
     else if (input.email !== '' && !/^[^\s@]+@[^\s@]+$/.test(input.email)) fields.email = 'must be an email address';
   }
   return fields;
+}
+
+/**
+ * An admin's attributes replace the whole object; a source-set key the admin changed (or
+ * removed) is no longer the source's, one left as it was stays mapped.
+ */
+function attributesPatch(user: UserRecord, attributes: Attributes, patch: UserPatch, changed: string[]): void {
+  if (sameAttributes(attributes, user.attributes)) return;
+  patch.attributes = attributes;
+  patch.mapped_attributes = user.mapped_attributes.filter((key) => {
+    const before = user.attributes[key];
+    const after = attributes[key];
+    return before !== undefined && after !== undefined && sameList(before, after);
+  });
+  changed.push('attributes');
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -51,9 +51,15 @@ test('an admin signs in, creates a user, finds it, edits its roles, sees its tok
   await page.click('button[data-edit="carol"]');
   await page.waitForSelector('#edit-user');
   await page.fill('#edit-roles', 'readonly');
+  await page.fill('#edit-attributes', 'machines=7, 9\nretention_days=365');
   await page.click('#save');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'Saved carol');
   assert.deepEqual((await gw.registry.store.getUser('carol'))?.roles, ['readonly']);
+  assert.deepEqual((await gw.registry.store.getUser('carol'))?.attributes, { machines: ['7', '9'], retention_days: ['365'] });
+  await page.click('#back');
+  await page.click('button[data-edit="carol"]');
+  await page.waitForSelector('#edit-user');
+  assert.equal(await page.inputValue('#edit-attributes'), 'machines=7,9\nretention_days=365');
   assert.ok(await page.$('#tokens'));
 
   page.once('dialog', (dialog) => void dialog.accept());

@@ -120,6 +120,23 @@ describe('portcullis CLI against a running gateway', () => {
     assert.equal(await gw.registry.store.getUser('dave'), undefined);
   });
 
+  test('user add and update --attr set attributes, KEY= removes one, and user show prints them', async () => {
+    const add = await run(['user', 'add', 'gmt', '--role', 'user', '--attr', 'machines=7,9', '--attr', 'retention_days=365', '--password-stdin'], env, 'Gmt-Passw0rd1\n');
+    assert.equal(add.code, 0, add.stderr);
+    assert.deepEqual((await gw.registry.store.getUser('gmt'))?.attributes, { machines: ['7', '9'], retention_days: ['365'] });
+    const update = await run(['user', 'update', 'gmt', '--attr', 'machines=8', '--attr', 'optimizations=cpu,mem', '--attr', 'retention_days='], env);
+    assert.equal(update.code, 0, update.stderr);
+    assert.deepEqual((await gw.registry.store.getUser('gmt'))?.attributes, { machines: ['8'], optimizations: ['cpu', 'mem'] });
+    const show = await run(['user', 'show', 'gmt'], env);
+    assert.match(show.stdout, /attributes\s+machines=8  optimizations=cpu,mem\n/);
+    const bad = await run(['user', 'update', 'gmt', '--attr', 'Machines=1'], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /attributes\.Machines/);
+    const usage = await run(['user', 'update', 'gmt', '--attr', 'machines'], env);
+    assert.equal(usage.code, 2);
+    assert.deepEqual((await gw.registry.store.getUser('gmt'))?.attributes, { machines: ['8'], optimizations: ['cpu', 'mem'] });
+  });
+
   test('user list --role lists only the users holding that role, and refuses several roles with exit 2', async () => {
     await gw.registry.users.create({ username: 'mona', password: 'Mona-Passw0rd1', roles: ['manager'] }, undefined);
     const r = await run(['user', 'list', '--role', 'manager', '--json'], env);

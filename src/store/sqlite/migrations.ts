@@ -117,6 +117,15 @@ export const sqliteMigrations: readonly Migration[] = [
     ],
   },
   {
+    version: 4,
+    name: 'user attributes',
+    statements: [
+      // SPEC 16: JSON object KEY -> [values]; the keys a source (LDAP, JWT issuer) set, like mapped_roles.
+      "ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'",
+      "ALTER TABLE users ADD COLUMN mapped_attributes TEXT NOT NULL DEFAULT '[]'",
+    ],
+  },
+  {
     version: 6,
     name: 'directory identity and revalidation state of ldap users',
     statements: [

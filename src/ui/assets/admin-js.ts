@@ -43,6 +43,17 @@ export const ADMIN_JS = String.raw`
   };
   const explain = (err) => err.message + Object.entries(err.fields || {}).map(([k, v]) => ' — ' + k + ': ' + v).join('');
   const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
+  // Attributes (SPEC 16) as one "key=value,value" line per key; undefined when a line has no key.
+  const attributesText = (attributes) => Object.entries(attributes || {}).map(([key, values]) => key + '=' + values.join(',')).join('\n');
+  const parseAttributes = (text) => {
+    const out = {};
+    for (const line of text.split('\n').map((s) => s.trim()).filter(Boolean)) {
+      const at = line.indexOf('=');
+      if (at <= 0) return undefined;
+      out[line.slice(0, at).trim()] = list(line.slice(at + 1));
+    }
+    return out;
+  };
 
   const state = { q: '', offset: 0, limit: 20 };
 
@@ -147,10 +158,12 @@ export const ADMIN_JS = String.raw`
       roles: el('input', { id: 'edit-roles', value: u.roles.join(', ') }),
       projects: el('input', { id: 'edit-projects', value: u.projects.join(', ') }),
       grants: el('textarea', { id: 'edit-grants', rows: '4' }),
+      attributes: el('textarea', { id: 'edit-attributes', rows: '4' }),
       disabled: el('input', { id: 'edit-disabled', type: 'checkbox' }),
       password: el('input', { id: 'edit-password', type: 'password', autocomplete: 'new-password' }),
     };
     f.grants.value = JSON.stringify(u.grants, null, 1);
+    f.attributes.value = attributesText(u.attributes);
     if (u.disabled) f.disabled.setAttribute('checked', '');
     f.disabled.checked = u.disabled;
     const form = el('form', { id: 'edit-user' },
@@ -160,6 +173,7 @@ export const ADMIN_JS = String.raw`
       el('label', { for: 'edit-roles', text: 'Roles (comma-separated)' }), f.roles,
       el('label', { for: 'edit-projects', text: 'Projects (comma-separated)' }), f.projects,
       el('label', { for: 'edit-grants', text: 'Grants (JSON list of {paths, methods})' }), f.grants,
+      el('label', { for: 'edit-attributes', text: 'Attributes (one key=value,value per line)' }), f.attributes,
       el('label', {}, f.disabled, ' disabled'),
       el('label', { for: 'edit-password', text: 'Reset password (the user must change it at next login)' }), f.password,
       el('button', { type: 'submit', id: 'save' }, 'Save'), ' ',
@@ -173,7 +187,9 @@ export const ADMIN_JS = String.raw`
       event.preventDefault();
       let grants;
       try { grants = JSON.parse(f.grants.value || '[]'); } catch { return say('Grants are not valid JSON', true); }
-      const body = { name: f.name.value, email: f.email.value, roles: list(f.roles.value), projects: list(f.projects.value), grants, disabled: f.disabled.checked };
+      const attributes = parseAttributes(f.attributes.value);
+      if (attributes === undefined) return say('Each attributes line is key=value,value', true);
+      const body = { name: f.name.value, email: f.email.value, roles: list(f.roles.value), projects: list(f.projects.value), grants, attributes, disabled: f.disabled.checked };
       if (f.password.value) body.password = f.password.value;
       try {
         await api('PATCH', '/users/' + encodeURIComponent(u.username), body);

@@ -36,7 +36,7 @@ describe('admin and self-service API', () => {
   test('creates a user and answers the user JSON without any hash', async () => {
     const { status, json } = await api('POST', '/users', { username: 'alice', password: 'Alice-Passw0rd', roles: ['user'], projects: ['alpha'], name: 'Alice', email: 'alice@example.org' });
     assert.equal(status, 201);
-    assert.deepEqual(Object.keys(json).sort(), ['created_at', 'disabled', 'email', 'grants', 'last_login_at', 'must_change_password', 'name', 'projects', 'quotas', 'roles', 'source', 'updated_at', 'username']);
+    assert.deepEqual(Object.keys(json).sort(), ['attributes', 'created_at', 'disabled', 'email', 'grants', 'last_login_at', 'must_change_password', 'name', 'projects', 'quotas', 'roles', 'source', 'updated_at', 'username']);
     assert.equal(json.source, 'local');
     assert.ok(!JSON.stringify(json).includes('scrypt'));
     const event = gw.events.find((e) => e.event === 'UserCreated' && e.username === 'alice');

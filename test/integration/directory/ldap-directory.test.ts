@@ -29,8 +29,13 @@ describe('LdapDirectory against a real slapd', () => {
     const result = await directory().authenticate('alice', 'Alice-Ldap-1');
     assert.deepEqual(result, {
       kind: 'ok',
-      user: { dn: 'uid=alice,ou=people,dc=example,dc=org', username: 'alice', name: 'Alice Doe', email: 'alice@example.org', groups: ['proj-alpha', 'staff'], roles: ['user'], projects: ['alpha'] },
+      user: { dn: 'uid=alice,ou=people,dc=example,dc=org', username: 'alice', name: 'Alice Doe', email: 'alice@example.org', groups: ['proj-alpha', 'staff'], roles: ['user'], projects: ['alpha'], attributes: {} },
     });
+  });
+
+  test('reads the attributes of attribute_mapping with the entry, in any case of the LDAP name, all values', async () => {
+    const result = await directory({ attribute_mapping: { machines: 'employeetype', note: 'description', none: 'departmentNumber' } }).authenticate('alice', 'Alice-Ldap-1');
+    assert.deepEqual(result.kind === 'ok' && result.user.attributes, { machines: ['7', '9'], note: ['a,b'] });
   });
 
   test('a wrong password and an unknown user are both just invalid', async () => {

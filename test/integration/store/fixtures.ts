@@ -18,6 +18,8 @@ export function newUser(username: string, overrides: Partial<NewUser> = {}): New
     must_change_password: false,
     grants: [],
     quotas: {},
+    attributes: {},
+    mapped_attributes: [],
     now: T0,
     ...overrides,
   };

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PortcullisError } from '../../../src/errors/errors.js';
+import Database from 'better-sqlite3';
 import { openStore } from '../../../src/store/open.js';
+import { sqliteMigrations } from '../../../src/store/sqlite/migrations.js';
 import { SqlStore } from '../../../src/store/sql-store.js';
 import type { Store } from '../../../src/store/types.js';
 import { collectChanges, has, newUser } from './fixtures.js';
@@ -102,6 +104,28 @@ test('purge lets other work run between its batches of expired events', async ()
       seen.some((total) => total > 0 && total < expired),
       `other work ran only before or after the whole purge (totals seen meanwhile: ${seen.join(', ') || 'none'})`,
     );
+  } finally {
+    await store.close();
+  }
+});
+
+test('a user row written before migration 4 reads back with attributes {} and mapped_attributes []', async () => {
+  const path = join(dir, 'before-attributes.db');
+  const db = new Database(path);
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+  for (const migration of sqliteMigrations.filter((m) => m.version <= 3)) {
+    for (const statement of migration.statements) db.exec(statement);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, 1);
+  }
+  db.prepare("INSERT INTO users (username_key, username, source, created_at, updated_at) VALUES ('old', 'Old', 'local', 1, 1)").run();
+  db.close();
+  const store = await openStore(`sqlite:${path}`);
+  try {
+    await store.migrate();
+    const user = await store.getUser('old');
+    assert.equal(user?.username, 'Old');
+    assert.deepEqual(user?.attributes, {});
+    assert.deepEqual(user?.mapped_attributes, []);
   } finally {
     await store.close();
   }

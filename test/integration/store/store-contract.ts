@@ -60,6 +60,26 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal(await store.getUser('bob'), undefined);
   });
 
+  test('stores attributes and mapped_attributes, patches them, and reads {} and [] for a user without any', async () => {
+    const store = await harness.fresh();
+    const attributes = { machines: ['7', '9'], optimizations: ['cpu', 'mem,io'], note: ['Zoë'] };
+    const created = await store.createUser(newUser('Attr', { attributes, mapped_attributes: ['machines'] }));
+    assert.deepEqual(created.attributes, attributes);
+    assert.deepEqual(created.mapped_attributes, ['machines']);
+    assert.deepEqual((await store.getUser('attr'))?.attributes, attributes);
+    const patched = await store.updateUser('ATTR', { attributes: { retention_days: ['365'] }, mapped_attributes: [], now: T0 + 1 });
+    assert.deepEqual(patched?.attributes, { retention_days: ['365'] });
+    assert.deepEqual(patched?.mapped_attributes, []);
+    assert.equal(patched?.name, 'Attr Name');
+    const untouched = await store.updateUser('attr', { name: 'Renamed', now: T0 + 2 });
+    assert.deepEqual(untouched?.attributes, { retention_days: ['365'] });
+    await store.createUser(newUser('plain'));
+    const plain = await store.getUser('plain');
+    assert.deepEqual(plain?.attributes, {});
+    assert.deepEqual(plain?.mapped_attributes, []);
+    assert.deepEqual((await store.listUsers({ q: 'attr', limit: 10, offset: 0 })).users[0]?.attributes, { retention_days: ['365'] });
+  });
+
   test('refuses a second user whose name differs only in case with a conflict error', async () => {
     const store = await harness.fresh();
     await store.createUser(newUser('carol'));

@@ -58,7 +58,13 @@ describe('external JWT verification', () => {
     const v = verifier({ roles_claim: 'realm_access.roles' });
     const r = await v.verify(await sign({ sub: 'ann', realm_access: { roles: ['user'] }, projects: ['p'], name: 'Ann', email: 'a@x' }));
     assert.equal(r.kind, 'ok');
-    assert.deepEqual(r.kind === 'ok' && r.claims, { username: 'ann', name: 'Ann', email: 'a@x', roles: ['user'], projects: ['p'], exp: Math.floor(now / 1000) + 600 });
+    assert.deepEqual(r.kind === 'ok' && r.claims, { username: 'ann', name: 'Ann', email: 'a@x', roles: ['user'], projects: ['p'], attributes: {}, exp: Math.floor(now / 1000) + 600 });
+  });
+
+  test('reads attributes_claims leniently: a string is one value, a list keeps its strings, anything else is dropped', async () => {
+    const v = verifier({ attributes_claims: { machines: 'gmt.machines', retention_days: 'retention', opts: 'opts', absent: 'nope' } });
+    const r = await v.verify(await sign({ sub: 'ann', gmt: { machines: ['7', 9, '', '9'] }, retention: '365', opts: { cpu: true } }));
+    assert.deepEqual(r.kind === 'ok' && r.claims.attributes, { machines: ['7', '9'], retention_days: ['365'] });
   });
 
   test('key-carrying headers never select a key: jwk with the attacker’s own key, jku, x5u, x5c', async () => {

@@ -12,7 +12,7 @@ test('users: existing needs a jwt:<issuer> user, takes roles from the store and 
   try {
     const issuer = jwtIssuerSchema.parse({ name: 'portal', issuer: 'https://p', audience: 'a', algorithms: ['RS256'], jwks_url: 'http://x', users: 'existing' });
     assert.deepEqual(await federateUser(store, issuer, claims('ghost', ['user']), 1), { ok: false, reason: 'unknown_user' });
-    const base = { name: '', email: '', mapped_roles: [], projects: ['alpha'], mapped_projects: [], password_hash: null, disabled: false, must_change_password: false, grants: [], quotas: {}, now: 1 };
+    const base = { name: '', email: '', mapped_roles: [], projects: ['alpha'], mapped_projects: [], password_hash: null, disabled: false, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now: 1 };
     await store.createUser({ ...base, username: 'ext', roles: ['admin', 'manager'], source: 'jwt:portal' });
     await store.createUser({ ...base, username: 'localann', roles: ['user'], source: 'local' });
     await store.createUser({ ...base, username: 'otherext', roles: ['user'], source: 'jwt:lab' });

@@ -80,7 +80,7 @@ async function harness(options: { ldap: boolean; maxFailures?: number; duration?
   const directory = new FakeDirectory();
   const events = new EventBus({ logger: silentLogger, now });
   const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now, ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}), ...options.chain });
-  const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, now: clock.now };
+  const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now: clock.now };
   const create = async (username: string, fields: Record<string, unknown>): Promise<void> => {
     await store.createUser({ ...base, username, roles: ['user'], source: 'local', password_hash: null, ...fields });
   };

@@ -115,6 +115,19 @@ test('refuses identity header names a client or proxy controls', () => {
   assert.ok(found.some((p) => p.startsWith('identity_headers.user:')), found.join('\n'));
 });
 
+test('refuses attribute header names used twice, taken by another identity header, or controlled by a proxy', () => {
+  const found = problems(() =>
+    loadConfig({ text: 'identity_headers:\n  attributes: { machines: X-Auth-User, note: X-Forwarded-Note, a: X-Same, b: x-same }\n', env: {} }),
+  );
+  assert.ok(found.some((p) => p.startsWith('identity_headers.attributes.machines:') && p.includes('same header as identity_headers.user')), found.join('\n'));
+  assert.ok(found.some((p) => p.startsWith('identity_headers.attributes.note:')), found.join('\n'));
+  assert.ok(found.some((p) => p.startsWith('identity_headers.attributes.b:')), found.join('\n'));
+  const badKey = problems(() => loadConfig({ text: 'identity_headers:\n  attributes: { Bad_Key: X-A }\n', env: {} }));
+  assert.ok(badKey.some((p) => p.includes('identity_headers.attributes.Bad_Key')), badKey.join('\n'));
+  const fine = loadConfig({ text: 'identity_headers:\n  attributes: { machines: X-Auth-Machines }\n', env: {} });
+  assert.deepEqual(fine.identity_headers.attributes, { machines: 'X-Auth-Machines' });
+});
+
 test('refuses malformed YAML with a message instead of crashing', () => {
   const found = problems(() => loadConfig({ text: 'server: [1, 2\n', env: {} }));
   assert.ok(found[0]?.startsWith(': YAML') || found[0]?.includes('YAML'), found.join('\n'));
