@@ -50,6 +50,10 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [username],
         post: { summary: 'End every session and token of the user (admin)', responses: { '204': { description: 'Revoked' }, ...errors(401, 403, 404) } },
       },
+      '/users/{username}/relink': {
+        parameters: [username],
+        post: { summary: 'Accept a changed directory entry for an ldap user: its sessions and tokens end, the next login records the new directory_id (admin)', responses: { '200': json({ $ref: '#/components/schemas/User' }), ...errors(401, 403, 404, 409) } },
+      },
       '/tokens': {
         get: {
           summary: 'Own API tokens (admin: ?user=)',

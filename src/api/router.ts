@@ -47,6 +47,7 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'patch' | 'del
   { method: 'patch', path: '/users/{username}' },
   { method: 'delete', path: '/users/{username}' },
   { method: 'post', path: '/users/{username}/revoke' },
+  { method: 'post', path: '/users/{username}/relink' },
   { method: 'get', path: '/tokens' },
   { method: 'post', path: '/tokens' },
   { method: 'delete', path: '/tokens/{id}' },
@@ -219,6 +220,19 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   router.post('/users/:username/revoke', requireAdmin, async (req, res) => {
     await users.revoke(String(req.params.username), actor(req), facts(req));
     res.status(204).end();
+  });
+
+  // SPEC 18: accept that the directory entry behind an ldap user changed (it was re-created):
+  // the old sessions and tokens end, and the next login records the new entry's id.
+  router.post('/users/:username/relink', requireAdmin, async (req, res) => {
+    const user = await store.getUser(String(req.params.username));
+    if (!user) throw new PortcullisError('not_found', 'User not found');
+    if (user.source !== 'ldap') throw new PortcullisError('conflict', 'Only users of the directory (source ldap) are linked to an entry');
+    await store.setDirectoryState(user.username, { directory_id: '', revocation: '', checked_at: registry.now() });
+    const updated = (await store.updateUser(user.username, { end_sessions: true, now: registry.now() })) ?? user;
+    registry.userCache.invalidate(user.username);
+    events.emit('UserUpdated', user.username, { actor: actor(req).username, changed: ['directory_id'] }, facts(req));
+    res.json(userJson({ ...updated, directory_id: '' }));
   });
 
   addTokenRoutes(router, registry, caller);

@@ -19,6 +19,7 @@ export function userJson(user: UserRecord): Record<string, unknown> {
     created_at: iso(user.created_at),
     updated_at: iso(user.updated_at),
     last_login_at: iso(user.last_login_at),
+    ...(user.source === 'ldap' ? { directory_id: user.directory_id } : {}),
   };
 }
 

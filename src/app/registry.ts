@@ -10,6 +10,7 @@ import type { DropCounter } from '../events/types.js';
 import { WebhookSink } from '../events/webhook.js';
 import { ApiTokens } from '../authn/api-tokens.js';
 import { Authenticator } from '../authn/authenticate.js';
+import { DirectoryRevalidator } from '../authn/directory-revalidation.js';
 import type { FederationContext } from '../authn/federation.js';
 import { ExternalJwtVerifier } from '../authn/external-jwt.js';
 import { GatewayKeys } from '../authn/gateway-keys.js';
@@ -48,6 +49,8 @@ export interface Registry {
   /** The upgraded WebSockets, closed when their credential ends. */
   openSockets: OpenSockets;
   directory: LdapDirectory | undefined;
+  /** Re-checks ldap users' sessions and tokens against the directory (undefined without ldap). */
+  revalidator: DirectoryRevalidator | undefined;
   externalJwt: ExternalJwtVerifier | undefined;
   gatewayKeys: GatewayKeys;
   access: CompiledAccess;
@@ -111,6 +114,12 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
         })
       : undefined;
     if (directory) closers.unshift(() => directory.close());
+    // SPEC 18: every session and token of an ldap user re-checked against the directory.
+    const revalidator = directory && config.ldap ? new DirectoryRevalidator({ config: config.ldap, store, directory, events, now, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
+    if (revalidator) {
+      revalidator.start();
+      closers.unshift(() => revalidator.stop());
+    }
     const passwords = new PasswordChain({ config, store, users: userCache, hasher, events, logger, directory, recordLogin, now });
     const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, privilegedRoles: privileged, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
     if (externalJwt) closers.unshift(() => externalJwt.close());
@@ -167,6 +176,7 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       socketGrants,
       openSockets,
       directory,
+      revalidator,
       externalJwt,
       gatewayKeys,
       access,

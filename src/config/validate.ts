@@ -131,6 +131,10 @@ function ldapProblems(config: Config, add: (path: string, message: string) => vo
     }
   }
   if (ldap.timeout <= 0) add('ldap.timeout', 'must be positive');
+  if (ldap.refresh_interval <= 0) add('ldap.refresh_interval', 'must be positive (at least 1s)');
+  else if (ldap.refresh_interval < 1000) add('ldap.refresh_interval', 'must be at least 1s (every session and token of an ldap user is re-checked this often)');
+  if (ldap.disabled_filter !== '' && !/^\(.*\)$/.test(ldap.disabled_filter)) add('ldap.disabled_filter', 'must be a parenthesised LDAP filter');
+  if (ldap.implementation !== 'activedirectory' && (ldap.upn_suffixes.length > 0 || ldap.netbios_domain !== '')) add('ldap.implementation', 'upn_suffixes and netbios_domain are login-name forms of activedirectory');
 }
 
 const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);

@@ -32,7 +32,13 @@ export class ConnectionPool {
     let reused = this.idle.length > 0;
     try {
       for (;;) {
-        const client = this.idle.pop() ?? (await this.options.open());
+        // ldapts reconnects a client whose socket closed, but unbound: such a one is dropped.
+        let client = this.idle.pop();
+        while (client !== undefined && !client.isConnected) {
+          await client.unbind().catch(() => undefined);
+          client = this.idle.pop();
+        }
+        client ??= await this.options.open();
         try {
           const result = await work(client);
           this.idle.push(client);

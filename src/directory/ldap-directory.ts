@@ -46,10 +46,11 @@ export interface DirectoryOptions {
 }
 
 class InvalidLogin extends Error {
+  /** Only a reason worth telling the chain: one the directory proved the password for, or a lockout. */
   readonly refusal: RefusedBind | undefined;
   constructor(refusal?: RefusedBind) {
     super('invalid login');
-    this.refusal = refusal;
+    this.refusal = refusal !== undefined && (refusal.verified || refusal.reason === 'locked_out') ? refusal : undefined;
   }
 }
 

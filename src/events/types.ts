@@ -10,6 +10,8 @@ export type EventType =
   | 'TokenCreated'
   | 'TokenRevoked'
   | 'AccessDenied'
+  /** A session or token ended because the directory changed (SPEC 18), with `reason`. */
+  | 'DirectoryRevalidated'
   /** Failure events of one client held back from the store and webhooks (failure-limiter.ts). */
   | 'EventsSuppressed';
 
@@ -23,6 +25,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'PasswordChanged',
   'TokenCreated',
   'TokenRevoked',
+  'DirectoryRevalidated',
   'AccessDenied',
   'EventsSuppressed',
 ];

@@ -29,6 +29,8 @@ const KEYS: DurationKey[] = [
   { path: 'session.max_lifetime', timer: false, positive: true },
   { path: 'ldap.timeout', timer: true, positive: true },
   { path: 'ldap.cache_ttl', timer: false, positive: false },
+  { path: 'ldap.refresh_interval', timer: true, positive: true },
+  { path: 'ldap.refresh_grace', timer: false, positive: false },
   { path: 'jwt_issuers[0].max_token_lifetime', timer: false, positive: true },
   { path: 'jwt_issuers[0].clock_tolerance', timer: false, positive: false },
   { path: 'jwt_issuers[0].jwks_timeout', timer: true, positive: true },
@@ -46,7 +48,7 @@ function base(): Record<string, any> {
     users: { lockout: { window: '15m', duration: '15m' } },
     // Long enough that a long idle_timeout does not trip "must not exceed max_lifetime".
     session: { idle_timeout: '2h', max_lifetime: '400d' },
-    ldap: { url: 'ldap://127.0.0.1:389', user_base: 'ou=people,dc=x', timeout: '5s', cache_ttl: '60s' },
+    ldap: { url: 'ldap://127.0.0.1:389', user_base: 'ou=people,dc=x', timeout: '5s', cache_ttl: '60s', refresh_interval: '5m', refresh_grace: '1h' },
     jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example', audience: 'pcl', algorithms: ['RS256'], jwks_url: 'https://portal.example/jwks', max_token_lifetime: '1h', clock_tolerance: '30s', jwks_timeout: '5s', jwks_cooldown: '30s' }],
     routes: [{ name: 'app', upstream: 'builtin:echo', timeout: '60s' }],
     access: { rules: [{ name: 'runs', paths: ['/runs'], quota: { requests: 10, per: '1h' } }] },
