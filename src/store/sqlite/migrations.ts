@@ -116,4 +116,21 @@ export const sqliteMigrations: readonly Migration[] = [
       'ALTER TABLE tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0',
     ],
   },
+  {
+    // 4 is another branch's (user attributes): the numbers are applied in order, gaps allowed.
+    version: 5,
+    name: 'per-user upstream credentials',
+    statements: [
+      // AES-256-GCM with server.secret_key, bound to (username_key, route); base64 text.
+      `CREATE TABLE upstream_credentials (
+        username_key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        iv TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (username_key, route)
+      )`,
+    ],
+  },
 ];
