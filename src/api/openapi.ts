@@ -54,6 +54,15 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [username],
         post: { summary: 'Accept a changed directory entry for an ldap user: its sessions and tokens end, the next login records the new directory_id (admin)', responses: { '200': json({ $ref: '#/components/schemas/User' }), ...errors(401, 403, 404, 409) } },
       },
+      '/users/{username}/upstream-credentials/{route}': {
+        parameters: [username, { name: 'route', in: 'path', required: true, schema: { type: 'string' }, description: 'A route whose upstream_auth uses per_user' }],
+        put: {
+          summary: 'Store the user\'s own credential for a backend (admin); write-only, encrypted, never returned',
+          requestBody: body({ type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 4096 } } }),
+          responses: { '204': { description: 'Stored' }, ...errors(400, 401, 403, 404) },
+        },
+        delete: { summary: 'Delete the user\'s credential for a backend (admin)', responses: { '204': { description: 'Deleted' }, ...errors(401, 403, 404) } },
+      },
       '/tokens': {
         get: {
           summary: 'Own API tokens (admin: ?user=)',

@@ -37,7 +37,7 @@ type Caller = TokenCaller;
 type CallerRequest = Request & { caller: Caller };
 
 /** Every route of the API, for the OpenAPI sync test. */
-export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'patch' | 'delete'; path: string }> = [
+export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'put' | 'patch' | 'delete'; path: string }> = [
   { method: 'get', path: '/openapi.json' },
   { method: 'get', path: '/me' },
   { method: 'post', path: '/me/password' },
@@ -48,6 +48,8 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'patch' | 'del
   { method: 'delete', path: '/users/{username}' },
   { method: 'post', path: '/users/{username}/revoke' },
   { method: 'post', path: '/users/{username}/relink' },
+  { method: 'put', path: '/users/{username}/upstream-credentials/{route}' },
+  { method: 'delete', path: '/users/{username}/upstream-credentials/{route}' },
   { method: 'get', path: '/tokens' },
   { method: 'post', path: '/tokens' },
   { method: 'delete', path: '/tokens/{id}' },
@@ -186,7 +188,25 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   });
 
   router.get('/users/:username', requireAdmin, async (req, res) => {
-    res.json(userJson(await users.get(String(req.params.username))));
+    const user = await users.get(String(req.params.username));
+    // The routes with a stored credential, never the values (SPEC 15).
+    res.json({ ...userJson(user), upstream_credentials: await registry.upstreamCredentials.routesOf(user.username) });
+  });
+
+  // SPEC 15: a per-user backend credential, write-only.
+  router.put('/users/:username/upstream-credentials/:route', requireAdmin, async (req, res) => {
+    const body = readBody(req.body, ['value']);
+    const user = await users.get(String(req.params.username));
+    await registry.upstreamCredentials.set(user.username, String(req.params.route), body.value as string);
+    events.emit('UserUpdated', user.username, { actor: actor(req).username, changed: [`upstream_credentials.${String(req.params.route)}`] }, facts(req));
+    res.status(204).end();
+  });
+
+  router.delete('/users/:username/upstream-credentials/:route', requireAdmin, async (req, res) => {
+    const user = await users.get(String(req.params.username));
+    if (!(await registry.upstreamCredentials.delete(user.username, String(req.params.route)))) throw new PortcullisError('not_found', 'No credential stored for this user and route');
+    events.emit('UserUpdated', user.username, { actor: actor(req).username, changed: [`upstream_credentials.${String(req.params.route)}`] }, facts(req));
+    res.status(204).end();
   });
 
   router.patch('/users/:username', requireAdmin, async (req, res) => {

@@ -10,6 +10,9 @@ import { accessConfigProblems } from '../authz/rules.js';
 import { checkPublicKeyFile } from '../authn/external-jwt.js';
 import { readCaFile } from '../directory/ldap-directory.js';
 import { sqlitePath } from '../store/open.js';
+import { readFileSync } from 'node:fs';
+import { fallbackList } from '../config/upstream-auth.js';
+import { readUpstreamKey } from '../proxy/upstream-credentials.js';
 import { adminPasswordProblem } from '../users/bootstrap.js';
 import { parseSeedFile, readSeedFile, SeedFileError } from '../users/seed.js';
 
@@ -59,6 +62,27 @@ function preflightProblems(config: Config, env: NodeJS.ProcessEnv): ConfigProble
     } catch (err) {
       add(`jwt_issuers[${i}].public_key_file`, fileProblem(issuer.public_key_file, err, 'not a PEM (SPKI) public key, a JWK or a JWKS'));
     }
+  });
+
+  config.routes.forEach((route, i) => {
+    const auth = route.upstream_auth;
+    if (auth === undefined) return;
+    if (auth.type === 'jwt' && auth.algorithm !== undefined && auth.key_file !== '') {
+      try {
+        readUpstreamKey(auth.algorithm, auth.key_file);
+      } catch (err) {
+        add(`routes[${i}].upstream_auth.key_file`, fileProblem(auth.key_file, err, `not a private key for ${auth.algorithm}`));
+      }
+    }
+    // fallback is one entry or a list: its value_file is read here, not by the *_file twins.
+    fallbackList(auth).forEach((entry, j) => {
+      if (entry.value !== '' || entry.value_file === '') return;
+      try {
+        readFileSync(entry.value_file);
+      } catch (err) {
+        add(`routes[${i}].upstream_auth.fallback${Array.isArray(auth.fallback) ? `[${j}]` : ''}.value_file`, fileProblem(entry.value_file, err, 'unreadable'));
+      }
+    });
   });
 
   if (config.ldap && config.ldap.tls_ca_file !== '') {

@@ -18,6 +18,7 @@ import { clearCookie } from '../http/cookies.js';
 import type { ForwardOptions } from '../http/headers.js';
 import { carriesBody, carriesForm, readInspectedBody, type InspectedBody } from '../http/inspected-body.js';
 import { normaliseTarget } from '../http/normalise.js';
+import { takeQueryCredentials } from '../http/ingest-credentials.js';
 import { holdsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
@@ -26,6 +27,7 @@ import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId }
 import { inspectedBodyOf, setInspectedBody } from '../proxy/request-body.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
+import { setUpstreamCredential, upstreamCredentialOf } from '../proxy/upstream-credentials.js';
 import { clientKey } from '../http/client-ip.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
@@ -162,6 +164,7 @@ export class Gateway {
       sendCode(res, 'not_found', 'No route for this request');
       return;
     }
+    if (route.config.query_credentials) target.query = queryCredentials(req, target.query);
     const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: wantsHtml(req) });
     if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, target, requested.authority, outcome));
     return this.proceed(req, res, facts, started, route, target, requested.authority, pending);
@@ -177,11 +180,23 @@ export class Gateway {
     }
     if (outcome.clearCookie) setGatewayCookie(req, clearCookie(this.registry.config.session.cookie_name, this.secureCookies));
     const rule = outcome.decision.rule;
-    const send = (): Promise<void> | undefined => {
+    const forwardPrepared = (): Promise<void> | undefined => {
       const prepared = this.prepare(req, facts, route, outcome.identity, target, authority, false);
       if (prepared) return prepared.then(() => this.forward(route, rule, req, res, started, facts));
       this.forward(route, rule, req, res, started, facts);
       return undefined;
+    };
+    const refuseCredential = (): undefined => {
+      this.answerOwn(res, facts);
+      this.count(route.name, rule, 403);
+      this.noUpstreamCredential(rule, outcome.identity, facts, req.method ?? 'GET', target.path).write(res);
+      return undefined;
+    };
+    // SPEC 15: the backend's own credential, or 403 and nothing forwarded.
+    const send = (): Promise<void> | undefined => {
+      const made = this.upstreamCredential(req, route, outcome.identity);
+      if (made instanceof Promise) return made.then((ok) => (ok ? forwardPrepared() : refuseCredential()));
+      return made ? forwardPrepared() : refuseCredential();
     };
     // A body partly read for a condition that then could not judge it cannot be forwarded whole.
     if ((req as { portcullisBodyLost?: boolean }).portcullisBodyLost) {
@@ -272,6 +287,7 @@ export class Gateway {
       rejectUpgrade(socket, 404, 'Not Found');
       return;
     }
+    if (route.config.query_credentials) target.query = queryCredentials(req, target.query);
     if (!route.config.websocket) {
       rejectUpgrade(socket, 403, 'Forbidden');
       return;
@@ -298,6 +314,11 @@ export class Gateway {
       this.count(route.name, outcome.decision.rule, 403);
       this.denied(outcome.decision.rule, 'cross_site_websocket', outcome.identity, facts, 'GET', target.path);
       rejectUpgrade(socket, 403, 'Forbidden');
+      return;
+    }
+    if (!(await this.upstreamCredential(req, route, outcome.identity))) {
+      this.count(route.name, outcome.decision.rule, 403);
+      this.noUpstreamCredential(outcome.decision.rule, outcome.identity, facts, 'GET', target.path).write(socket);
       return;
     }
     const open = await this.track(credentials, auth, socket);
@@ -422,13 +443,30 @@ export class Gateway {
   }
 
   /**
+   * The route's upstream credential for this caller (SPEC 15), kept on the request for rewrite():
+   * true when there is one or the route needs none, false when none can be made.
+   */
+  private upstreamCredential(req: IncomingMessage, route: CompiledRoute, identity: Identity | undefined): boolean | Promise<boolean> {
+    const { upstreamAuth } = this.registry;
+    if (!upstreamAuth.has(route.name)) return true;
+    const made = upstreamAuth.credentialFor(route.name, identity);
+    if (made instanceof Promise) return made.then((credential) => setUpstreamCredential(req, credential));
+    return setUpstreamCredential(req, made);
+  }
+
+  private noUpstreamCredential(rule: string, identity: Identity | undefined, facts: RequestFacts, method: string, path: string): Extract<Outcome, { ok: false }> {
+    this.denied(rule, 'no_upstream_credential', identity, facts, method, path);
+    return this.refuse(403, 'none', rule, new PortcullisError('no_upstream_credential', 'No credential for the backend of this route')) as Extract<Outcome, { ok: false }>;
+  }
+
+  /**
    * Header hygiene, identity headers, X-Forwarded-*, the assertion, and the rewritten target.
    * `authority`: the host the request was judged for, with its port (requestHost). Waits only
    * when a new assertion must be signed.
    */
   private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, target: { path: string; query: string }, authority: string | undefined, upgrade: boolean): Promise<void> | undefined {
     const upstreamUrl = RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : '');
-    if (!identity || this.registry.config.identity_headers.assertion === '') {
+    if (!identity || this.registry.config.identity_headers.assertion === '' || !route.config.identity_headers) {
       this.rewrite(req, facts, route, identity, undefined, upstreamUrl, authority, upgrade);
       return undefined;
     }
@@ -468,6 +506,8 @@ export class Gateway {
       forwardedProto,
       forwardedHost: authority,
       requestId: facts.request_id,
+      upstreamCredential: upstreamCredentialOf(req),
+      identityHeaders: route.config.identity_headers,
     };
     if (upgrade) req.headers = registry.headers.forwardHeaders(headers, forward);
     else {
@@ -551,6 +591,20 @@ function gatewayAnswerHeaders(https: boolean): Array<readonly [string, string]> 
 export function matchedPath(route: CompiledRoute, path: string): string {
   if (!route.config.case_insensitive_paths) return path;
   return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
+}
+
+/**
+ * SPEC 3: InfluxDB v1's `u`/`p` read as Basic (when the request names no other credential) and
+ * removed from the query everything after this sees and forwards. Returns the query without them.
+ */
+function queryCredentials(req: IncomingMessage, query: string): string {
+  const taken = takeQueryCredentials(query);
+  if (taken.query === query) return query;
+  if (taken.authorization !== undefined && req.headers.authorization === undefined && req.headers['x-authentication'] === undefined) req.headers.authorization = taken.authorization;
+  const url = req.url ?? '';
+  const mark = url.indexOf('?');
+  req.url = (mark === -1 ? url : url.slice(0, mark)) + (taken.query === '' ? '' : `?${taken.query}`);
+  return taken.query;
 }
 
 function credentialsOf(req: IncomingMessage): RequestCredentials {

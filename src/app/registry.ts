@@ -24,6 +24,9 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { OpenSockets } from '../proxy/open-sockets.js';
 import { RouteTable } from '../proxy/routes.js';
+import { UpstreamAuth } from '../proxy/upstream-credentials.js';
+import { parseSecretKey } from '../config/upstream-auth.js';
+import { UpstreamCredentialStore } from '../users/upstream-credentials.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { bootstrapAdmin } from '../users/bootstrap.js';
@@ -57,6 +60,10 @@ export interface Registry {
   /** What turning an external identity into a user record needs: `access.privileged_roles` and the directory's names. */
   federation: FederationContext;
   routes: RouteTable;
+  /** The backends' own credentials (SPEC 15), per route with upstream_auth. */
+  upstreamAuth: UpstreamAuth;
+  /** Per-user upstream credentials, encrypted with server.secret_key (SPEC 15). */
+  upstreamCredentials: UpstreamCredentialStore;
   headers: HeaderPolicy;
   /** undefined when server.trusted_proxies is empty: nobody's forwarding headers are believed. */
   trustedProxies: BlockList | undefined;
@@ -126,6 +133,10 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     const federation: FederationContext = { privileged, directoryHasUser: directory ? (name) => directory.hasUser(name) : undefined };
     const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, federation, recordLogin, now });
 
+    const perUserRoutes = config.routes.filter((route) => route.upstream_auth?.per_user === true).map((route) => route.name);
+    const upstreamCredentials = new UpstreamCredentialStore(store, config.server.secret_key === '' ? undefined : parseSecretKey(config.server.secret_key), perUserRoutes, now);
+    const upstreamAuth = new UpstreamAuth(config.routes, { issuer: config.server.public_url, privileged, perUser: upstreamCredentials, now, logger: (level, msg, fields) => logger[level](msg, fields) });
+
     const socketGrants = new SocketGrants(store, { issuer: config.server.public_url, idleTimeoutMs: config.session.idle_timeout, now });
     const openSockets = new OpenSockets({ recheck: (grants) => socketGrants.recheck(grants), now, logger });
     closers.unshift(() => openSockets.close());
@@ -182,6 +193,8 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       access,
       federation,
       routes: new RouteTable(config.routes),
+      upstreamAuth,
+      upstreamCredentials,
       headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name, config.jwt_issuers.map((issuer) => issuer.handoff_cookie)),
       trustedProxies: config.server.trusted_proxies.length > 0 ? trustedProxyList(config.server.trusted_proxies) : undefined,
       now,

@@ -159,6 +159,17 @@ function tokenIdentity(identity: Identity, user: UserRecord, token: TokenRecord)
   return { kind: 'identity', identity, user, token };
 }
 
+/** A Basic credential whose password is an opaque API token (`pcl_…`), or undefined. */
+function basicToken(value: string): { username: string; token: string } | undefined {
+  const credentials = decodeBasicCredentials(value);
+  if (credentials === undefined || !looksLikeOpaqueToken(credentials.password)) return undefined;
+  return { username: credentials.username, token: credentials.password };
+}
+
+function sameUser(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
 /** `Authorization: <scheme> <value>`: the scheme lower-cased, the value trimmed ('' when absent). */
 function splitAuthorization(header: string): { scheme: string; value: string } {
   const space = header.indexOf(' ');
@@ -213,8 +224,11 @@ export class Authenticator {
     if (credentials.xAuthentication !== undefined) return this.tokenCached(credentials.xAuthentication.trim(), 'api_token');
     if (credentials.authorization !== undefined) {
       const { scheme, value } = splitAuthorization(credentials.authorization);
-      if (scheme === 'bearer') return this.tokenCached(value, 'bearer');
+      // `Token` is InfluxDB v2 clients' spelling of Bearer (SPEC 3).
+      if (scheme === 'bearer' || scheme === 'token') return this.tokenCached(value, 'bearer');
       if (scheme !== 'basic') return MISS;
+      const token = basicToken(value);
+      if (token !== undefined) return this.basicTokenCached(token);
       const result = this.options.passwords.verifyCached(value);
       if (result === MISS || !result.ok) return MISS;
       return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
@@ -261,8 +275,11 @@ export class Authenticator {
     if (credentials.xAuthentication !== undefined) return this.fromToken(credentials.xAuthentication.trim(), 'api_token', context);
     if (credentials.authorization !== undefined) {
       const { scheme, value } = splitAuthorization(credentials.authorization);
-      if (scheme === 'bearer') return this.fromToken(value, 'bearer', context);
-      if (scheme === 'basic') return this.fromBasic(value, context);
+      if (scheme === 'bearer' || scheme === 'token') return this.fromToken(value, 'bearer', context);
+      if (scheme === 'basic') {
+        const token = basicToken(value);
+        return token === undefined ? this.fromBasic(value, context) : this.fromBasicToken(token, context);
+      }
       return { kind: 'failed', status: 401, reason: 'invalid_token', scheme: 'Bearer' };
     }
     const { config, sessions } = this.options;
@@ -291,6 +308,31 @@ export class Authenticator {
     const result = await this.options.passwords.verify(credentials.username, credentials.password, 'basic', context, value);
     if (!result.ok) return { kind: 'failed', status: result.status, reason: result.reason, scheme: 'Basic' };
     return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
+  }
+
+  /** basicToken's token from the caches: only for that same user (a Basic method identity). */
+  private basicTokenCached(basic: { username: string; token: string }): Authentication | Miss {
+    const check = this.options.tokens.verifyOpaqueCached(basic.token);
+    if (check === MISS || !check.ok || !this.seenTokens.has(check.token.id) || !sameUser(check.user.username, basic.username)) return MISS;
+    return cachedTokenIdentity(identityOf(check.user, 'basic', undefined, this.privileged), check.user, check.token);
+  }
+
+  /**
+   * A Basic password that is an API token (SPEC 3): that token, for clients that can send only
+   * Basic, and only for the user named with it. Never falls back to the password chain.
+   */
+  private async fromBasicToken(basic: { username: string; token: string }, context: RequestContext): Promise<Authentication> {
+    const fail = (reason: LoginFailureReason, username: string): Authentication => {
+      this.options.recordLogin?.('failure', 'token', reason);
+      this.options.events.emit('UserLoginFailed', username, { user_type: 'token', reason, method: 'basic' }, context);
+      return { kind: 'failed', status: 401, reason, scheme: 'Basic' };
+    };
+    if (basic.token.length > 8192) return fail('invalid_token', basic.username);
+    const check = await this.options.tokens.verifyOpaque(basic.token);
+    if (!check.ok) return fail(check.reason, basic.username);
+    if (!sameUser(check.user.username, basic.username)) return fail('invalid_token', basic.username);
+    this.announce(check.token.id, check.user, 'token', 'basic', context);
+    return tokenIdentity(identityOf(check.user, 'basic', undefined, this.privileged), check.user, check.token);
   }
 
   private async fromToken(token: string, method: 'api_token' | 'bearer', context: RequestContext): Promise<Authentication> {

@@ -80,6 +80,12 @@ export const serverSchema = z.strictObject({
   max_upstream_sockets_per_client: z.number().int().min(0).default(128),
   /** Age after which the gateway's signing key is replaced (the old one stays published). */
   signing_key_rotation: duration.default(30 * 86_400_000),
+  /**
+   * 32 random bytes as 64 hex characters (`openssl rand -hex 32`): the AES-256-GCM key of the
+   * per-user upstream credentials (SPEC 15). Required when a route's upstream_auth uses per_user.
+   */
+  secret_key: z.string().default(''),
+  secret_key_file: z.string().default(''),
 });
 
 export const metricsSchema = z.strictObject({
@@ -209,6 +215,7 @@ export const jwtIssuerSchema = z.strictObject({
 });
 
 const headerName = z.string().regex(/^([A-Za-z0-9-]+)?$/, 'must be an HTTP header name or ""');
+const headerNameRequired = z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name');
 export const identityHeadersSchema = z.strictObject({
   user: headerName.default('X-Auth-User'),
   roles: headerName.default('X-Auth-Roles'),
@@ -219,6 +226,42 @@ export const identityHeadersSchema = z.strictObject({
   assertion: headerName.default('X-Auth-Assertion'),
   /** SPEC 16: attribute KEY → the header that carries its values, comma-separated. */
   attributes: z.record(attributeKey, z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')).default({}),
+});
+
+/** One `upstream_auth` entry chosen by the caller's roles (basic accounts, header values and fallbacks). */
+export const upstreamAccountSchema = z.strictObject({
+  /** The caller must hold one of these; [] matches every caller. */
+  roles: roleList.default([]),
+  username: z.string().default(''),
+  password: z.string().default(''),
+  password_file: z.string().default(''),
+  value: z.string().default(''),
+  value_file: z.string().default(''),
+});
+
+/** SPEC 15: the credential the gateway presents to the backend, derived from the identity. */
+export const upstreamAuthSchema = z.strictObject({
+  type: z.enum(['jwt', 'basic', 'header']),
+  // jwt
+  algorithm: z.enum(['EdDSA', 'ES256', 'RS256', 'HS256', 'HS512']).optional(),
+  /** Private key (PEM PKCS#8 or JWK) or, for HS*, the secret (at least 32 bytes). */
+  key_file: z.string().default(''),
+  lifetime: duration.default(5 * 60_000),
+  claims: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])).default({}),
+  deliver: z
+    .strictObject({
+      header: headerNameRequired.optional(),
+      scheme: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+      cookie: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+    })
+    .optional(),
+  // basic
+  accounts: z.array(upstreamAccountSchema).default([]),
+  // header
+  name: headerNameRequired.optional(),
+  values: z.array(upstreamAccountSchema).default([]),
+  per_user: z.boolean().default(false),
+  fallback: z.union([upstreamAccountSchema, z.array(upstreamAccountSchema)]).optional(),
 });
 
 export const routeSchema = z.strictObject({
@@ -235,6 +278,12 @@ export const routeSchema = z.strictObject({
   max_sockets: z.number().int().min(1).max(65_536).default(1024),
   /** Lower-case the path for matching (not for forwarding), for backends that ignore case. */
   case_insensitive_paths: z.boolean().default(false),
+  /** The backend's own credential, made by the gateway for every forwarded request (SPEC 15). */
+  upstream_auth: upstreamAuthSchema.optional(),
+  /** false: no identity headers and no X-Auth-Assertion on this route (SPEC 15). */
+  identity_headers: z.boolean().default(true),
+  /** Read InfluxDB v1's `u` and `p` query parameters as Basic, removed from the forwarded query (SPEC 3). */
+  query_credentials: z.boolean().default(false),
 });
 
 /** A condition's value pattern(s): a glob, literal text, or one placeholder as the whole value. */
@@ -300,6 +349,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type LdapConfig = z.output<typeof ldapSchema>;
 export type JwtIssuerConfig = z.output<typeof jwtIssuerSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type UpstreamAuthConfig = z.output<typeof upstreamAuthSchema>;
+export type UpstreamAccountConfig = z.output<typeof upstreamAccountSchema>;
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type AccessConfig = z.output<typeof accessSchema>;
 export type IdentityHeadersConfig = z.output<typeof identityHeadersSchema>;

@@ -3,6 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import { MAX_QUOTA_WINDOW_MS, MINIMUM_PRIVILEGED_ROLES, type Config } from './schema.js';
 import type { ConfigProblem } from './load.js';
 import { configuredHostProblem } from '../http/host.js';
+import { upstreamAuthProblems } from './upstream-auth.js';
 
 export function crossFieldProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -69,6 +70,8 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
     const hostProblem = route.host === '' ? undefined : configuredHostProblem(route.host);
     if (hostProblem !== undefined) add(`routes[${i}].host`, hostProblem);
   });
+
+  upstreamAuthProblems(config, add);
 
   uniqueNames(config.access.rules, 'access.rules', add);
   config.access.rules.forEach((rule, i) => {

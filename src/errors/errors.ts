@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   forbidden: 403,
   password_change_required: 403,
   token_scope: 403,
+  no_upstream_credential: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,

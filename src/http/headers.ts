@@ -70,6 +70,13 @@ export interface ForwardOptions {
   forwardedProto: string;
   forwardedHost: string | undefined;
   requestId: string;
+  /**
+   * The route's upstream credential (SPEC 15): the client's own copies of this header (every
+   * spelling) or cookie are removed, then it is set once.
+   */
+  upstreamCredential?: { header: string; value: string } | { cookie: string; value: string } | undefined;
+  /** false: no identity headers and no assertion (a route with `identity_headers: false`). */
+  identityHeaders?: boolean;
 }
 
 /** The header names a Connection header value nominates: lower-case, without close and keep-alive. */
@@ -148,9 +155,18 @@ export class HeaderPolicy {
   forwardHeaderList(source: IncomingHttpHeaders, options: ForwardOptions): UpstreamHeaders {
     const out: UpstreamHeaders = options.host === undefined ? [] : ['host', options.host];
     const nominated = nominatedBy(source.connection);
+    const credential = options.upstreamCredential;
+    const credentialHeader = credential !== undefined && 'header' in credential ? normaliseHeaderName(credential.header) : undefined;
+    const credentialCookie = credential !== undefined && 'cookie' in credential ? credential.cookie.toLowerCase() : undefined;
+    let cookieSent = false;
     for (const name in source) {
-      const value = source[name];
+      let value = source[name];
       if (value === undefined) continue;
+      if (credentialHeader !== undefined && normaliseHeaderName(name) === credentialHeader) continue;
+      if (credentialCookie !== undefined && name === 'cookie' && typeof value === 'string') {
+        value = withoutCookie(value, credentialCookie);
+        if (value === '') continue;
+      }
       const kind = this.kindOf(name);
       if (kind === KEEP) {
         if (nominated === undefined || !nominated.includes(normaliseHeaderName(name))) out.push(name, value);
@@ -158,11 +174,11 @@ export class HeaderPolicy {
         if (options.passCredentials && (nominated === undefined || !nominated.includes(normaliseHeaderName(name)))) out.push(name, value);
       } else if (kind === COOKIE) {
         if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
-        if (options.passCredentials) out.push('cookie', value);
-        else {
-          const kept = this.credentialCookies.some((name) => value.includes(name)) ? removeCookies(value, this.credentialCookies) : value;
-          if (kept !== '') out.push('cookie', kept);
-        }
+        const kept = options.passCredentials || !this.credentialCookies.some((name) => value.includes(name)) ? value : removeCookies(value, this.credentialCookies);
+        if (kept === '') continue;
+        // The upstream credential cookie joins the client's other cookies in the one Cookie header.
+        out.push('cookie', credential !== undefined && 'cookie' in credential ? `${kept}; ${credential.cookie}=${credential.value}` : kept);
+        cookieSent = true;
       }
     }
     // A body without Content-Length keeps its framing: Node re-chunks it. Without this a GET
@@ -170,7 +186,11 @@ export class HeaderPolicy {
     const te = source['transfer-encoding'];
     if (te !== undefined && source['content-length'] === undefined) out.push('transfer-encoding', te);
     if (options.upgrade && typeof source.upgrade === 'string') out.push('upgrade', source.upgrade, 'connection', 'Upgrade');
-    if (options.identity) {
+    if (credential !== undefined) {
+      if ('header' in credential) out.push(credential.header.toLowerCase(), credential.value);
+      else if (!cookieSent) out.push('cookie', `${credential.cookie}=${credential.value}`);
+    }
+    if (options.identity && options.identityHeaders !== false) {
       const pairs = this.identityPairs(options.identity);
       for (let i = 0; i < pairs.length; i++) out.push(pairs[i] as string);
       if (this.assertionName !== '' && options.assertion) out.push(this.assertionName, options.assertion);
@@ -241,6 +261,16 @@ export class HeaderPolicy {
     if (Object.isFrozen(identity)) this.pairsOf.set(identity, pairs);
     return pairs;
   }
+}
+
+/** A Cookie header without every cookie of this (lower-case) name, whatever its case. */
+function withoutCookie(header: string, lowerName: string): string {
+  if (!header.toLowerCase().includes(lowerName)) return header;
+  return header
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => part !== '' && part.replace(/^[\s=]+/, '').split('=')[0]?.trim().toLowerCase() !== lowerName)
+    .join('; ');
 }
 
 /**

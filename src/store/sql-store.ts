@@ -18,6 +18,7 @@ import type {
   LoginAttempt,
   LoginAttemptId,
   NewUser,
+  SealedCredential,
   SeedOutcome,
   SessionRecord,
   SigningKeyRecord,
@@ -195,6 +196,8 @@ export class SqlStore implements Store {
       const updated = toUser(rows[0]);
       if (before && isEnabledAdmin(before) && !isEnabledAdmin(updated)) await this.assertAnEnabledAdmin(tx);
       if (patch.end_sessions) await this.endSessionsOf(tx, key, patch.now);
+      // SPEC 15: disabling a user deletes its per-user upstream credentials.
+      if (patch.disabled === true) await tx.query('DELETE FROM upstream_credentials WHERE username_key = $1', [key]);
       await tx.publish({ kind: 'user', key });
       return updated;
     });
@@ -210,6 +213,46 @@ export class SqlStore implements Store {
       // The user row is gone (and held until commit): no session or token can be added for it.
       await tx.query('DELETE FROM sessions WHERE username_key = $1', [key]);
       await tx.query('DELETE FROM tokens WHERE username_key = $1', [key]);
+      await tx.query('DELETE FROM upstream_credentials WHERE username_key = $1', [key]);
+      await tx.publish({ kind: 'user', key });
+      return true;
+    });
+  }
+
+  // ---- per-user upstream credentials (SPEC 15) ------------------------------------------
+
+  async putUpstreamCredential(username: string, route: string, sealed: SealedCredential, now: number): Promise<boolean> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      // Written only while the user exists (and held until commit): a delete cannot leave it behind.
+      const { rowCount } = await tx.query(
+        `INSERT INTO upstream_credentials (username_key, route, ciphertext, iv, tag, updated_at)
+         SELECT $1, $2, $3, $4, $5, $6 FROM users WHERE username_key = $1${this.driver.shareRowsClause}
+         ON CONFLICT (username_key, route) DO UPDATE SET ciphertext = excluded.ciphertext, iv = excluded.iv, tag = excluded.tag, updated_at = excluded.updated_at`,
+        [key, route, sealed.ciphertext, sealed.iv, sealed.tag, now],
+      );
+      if (rowCount === 0) return false;
+      await tx.publish({ kind: 'user', key });
+      return true;
+    });
+  }
+
+  async getUpstreamCredential(username: string, route: string): Promise<SealedCredential | undefined> {
+    const { rows } = await this.driver.query('SELECT ciphertext, iv, tag FROM upstream_credentials WHERE username_key = $1 AND route = $2', [userKey(username), route]);
+    const row = rows[0];
+    return row ? { ciphertext: String(row.ciphertext), iv: String(row.iv), tag: String(row.tag) } : undefined;
+  }
+
+  async listUpstreamCredentialRoutes(username: string): Promise<string[]> {
+    const { rows } = await this.driver.query('SELECT route FROM upstream_credentials WHERE username_key = $1 ORDER BY route', [userKey(username)]);
+    return rows.map((row) => String(row.route));
+  }
+
+  async deleteUpstreamCredential(username: string, route: string): Promise<boolean> {
+    const key = userKey(username);
+    return this.driver.transaction(async (tx) => {
+      const { rowCount } = await tx.query('DELETE FROM upstream_credentials WHERE username_key = $1 AND route = $2', [key, route]);
+      if (rowCount === 0) return false;
       await tx.publish({ kind: 'user', key });
       return true;
     });

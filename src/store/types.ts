@@ -165,6 +165,13 @@ export interface StoreChange {
   key: string;
 }
 
+/** A per-user upstream credential as stored (SPEC 15): AES-256-GCM, base64 fields. */
+export interface SealedCredential {
+  ciphertext: string;
+  iv: string;
+  tag: string;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
@@ -187,6 +194,12 @@ export interface Store {
   deleteUser(username: string, options?: DeleteUserOptions): Promise<boolean>;
   /** Enabled admins who can act as one: source local or ldap (a jwt: record never holds admin, SPEC 3). */
   countEnabledAdmins(): Promise<number>;
+  /** Stores (replaces) a user's credential for a route; false when the user does not exist. */
+  putUpstreamCredential(username: string, route: string, sealed: SealedCredential, now: number): Promise<boolean>;
+  getUpstreamCredential(username: string, route: string): Promise<SealedCredential | undefined>;
+  /** The routes a user has a stored credential for (names only). */
+  listUpstreamCredentialRoutes(username: string): Promise<string[]>;
+  deleteUpstreamCredential(username: string, route: string): Promise<boolean>;
   countUsers(): Promise<number>;
 
   /** Lower-case usernames of the seed-file entries applied so far. */

@@ -126,6 +126,22 @@ export const postgresMigrations: readonly Migration[] = [
     ],
   },
   {
+    version: 5,
+    name: 'per-user upstream credentials',
+    statements: [
+      // AES-256-GCM with server.secret_key, bound to (username_key, route); base64 text.
+      `CREATE TABLE upstream_credentials (
+        username_key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        ciphertext TEXT NOT NULL,
+        iv TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (username_key, route)
+      )`,
+    ],
+  },
+  {
     version: 6,
     name: 'directory identity and revalidation state of ldap users',
     statements: [

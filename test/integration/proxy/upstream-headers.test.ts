@@ -47,7 +47,7 @@ describe('upstream header lists', () => {
       logger: createLogger({ level: 'error', write: () => undefined }),
       hooks: { onError: (_kind, _req, res) => void ('writeHead' in res ? res.writeHead(502).end() : res.destroy()) },
     });
-    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false } satisfies RouteConfig;
+    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false, identity_headers: true, query_credentials: false } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'app', host: '', prefix: '', upstreamHost: new URL(upstream.url).host };
     front = createServer((req, res) => {
       if (mark !== undefined) setUpstreamHeaders(req, mark(req.headers));
@@ -176,7 +176,7 @@ describe('upstream header lists', () => {
     const tlsPort = (tlsUpstream.address() as AddressInfo).port;
     const failures: string[] = [];
     const tlsForwarder = new Forwarder({ logger: createLogger({ level: 'error', write: () => undefined }), hooks: { onError: (kind, _req, res) => (failures.push(kind), void ('writeHead' in res ? res.writeHead(502).end() : res.destroy())) } });
-    const config = { name: 'tls', host: '', path_prefix: '/', upstream: `https://localhost:${tlsPort}`, strip_prefix: false, preserve_host: true, websocket: false, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false } satisfies RouteConfig;
+    const config = { name: 'tls', host: '', path_prefix: '/', upstream: `https://localhost:${tlsPort}`, strip_prefix: false, preserve_host: true, websocket: false, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false, identity_headers: true, query_credentials: false } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'tls', host: '', prefix: '', upstreamHost: `localhost:${tlsPort}` };
     const tlsFront = createServer((req, res) => {
       setUpstreamHeaders(req, ['host', 'evil.example']);

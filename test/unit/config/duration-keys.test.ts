@@ -36,6 +36,7 @@ const KEYS: DurationKey[] = [
   { path: 'jwt_issuers[0].jwks_timeout', timer: true, positive: true },
   { path: 'jwt_issuers[0].jwks_cooldown', timer: false, positive: false },
   { path: 'routes[0].timeout', timer: true, positive: true },
+  { path: 'routes[0].upstream_auth.lifetime', timer: false, positive: true },
   { path: 'access.rules[0].quota.per', timer: false, positive: true },
   { path: 'events.webhooks[0].timeout', timer: true, positive: true },
   { path: 'events.retention', timer: false, positive: true },
@@ -50,7 +51,7 @@ function base(): Record<string, any> {
     session: { idle_timeout: '2h', max_lifetime: '400d' },
     ldap: { url: 'ldap://127.0.0.1:389', user_base: 'ou=people,dc=x', timeout: '5s', cache_ttl: '60s', refresh_interval: '5m', refresh_grace: '1h' },
     jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example', audience: 'pcl', algorithms: ['RS256'], jwks_url: 'https://portal.example/jwks', max_token_lifetime: '1h', clock_tolerance: '30s', jwks_timeout: '5s', jwks_cooldown: '30s' }],
-    routes: [{ name: 'app', upstream: 'builtin:echo', timeout: '60s' }],
+    routes: [{ name: 'app', upstream: 'builtin:echo', timeout: '60s', upstream_auth: { type: 'jwt', algorithm: 'HS256', key_file: '/run/secrets/key', lifetime: '5m', deliver: { header: 'X-Token' } } }],
     access: { rules: [{ name: 'runs', paths: ['/runs'], quota: { requests: 10, per: '1h' } }] },
     events: { webhooks: [{ url: 'https://hooks.example.org/x', secret: 'k'.repeat(32), timeout: '5s' }], retention: '90d' },
   };

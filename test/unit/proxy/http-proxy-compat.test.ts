@@ -24,7 +24,7 @@ test('forwarding a request through http-proxy emits no deprecation warning (DEP0
     await new Promise((r) => upstream.once('listening', r));
     const url = 'http://127.0.0.1:' + upstream.address().port;
     const forwarder = new Forwarder({ logger: { debug() {}, info() {}, warn() {}, error() {} }, hooks: { onError: (k, q, res) => res.writeHead(502).end() } });
-    const route = { name: 'app', host: '', prefix: '', upstreamHost: new URL(url).host, config: { name: 'app', host: '', path_prefix: '/', upstream: url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 2000, pass_credentials: false, max_sockets: 8, case_insensitive_paths: false } };
+    const route = { name: 'app', host: '', prefix: '', upstreamHost: new URL(url).host, config: { name: 'app', host: '', path_prefix: '/', upstream: url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 2000, pass_credentials: false, max_sockets: 8, case_insensitive_paths: false, identity_headers: true, query_credentials: false } };
     const front = createServer((req, res) => { setUpstreamHeaders(req, ['host', route.upstreamHost]); forwarder.web(route, req, res, 'c'); }).listen(0, '127.0.0.1');
     await new Promise((r) => front.once('listening', r));
     const status = await new Promise((resolve, reject) => request({ host: '127.0.0.1', port: front.address().port, path: '/' }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); }).on('error', reject).end());
