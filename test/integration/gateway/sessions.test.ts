@@ -115,7 +115,7 @@ describe('login, sessions and logout', () => {
   test('/.auth/me answers the identity JSON of SPEC 4', async () => {
     const cookie = await gw.login('alice', 'Alice-Passw0rd');
     const me = (await (await gw.fetch('/.auth/me', { headers: { cookie } })).json()) as Record<string, unknown>;
-    assert.deepEqual(me, { username: 'alice', name: '', email: '', roles: ['user'], projects: ['alpha'], source: 'local', method: 'session' });
+    assert.deepEqual(me, { username: 'alice', name: '', email: '', roles: ['user'], projects: ['alpha'], source: 'local', attributes: {}, method: 'session' });
   });
 
   test('logging in with a case variant of the name is the same local user; a whitespace variant is nobody', async () => {
