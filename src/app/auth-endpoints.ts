@@ -21,7 +21,7 @@ import type { UserRecord } from '../store/types.js';
 import { adminAssets, adminPage } from '../ui/admin-page.js';
 import { STYLE_CSS } from '../ui/html.js';
 import { expiredPasswordPage, loginPage, messagePage, passwordPage } from '../ui/login-page.js';
-import type { Gateway } from './gateway.js';
+import { matchedPath, type Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
 import type { RequestFacts } from './request-context.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
@@ -357,7 +357,8 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     }
     const host = requested.name;
     const route = registry.routes.match(host, target.path);
-    const outcome = await gatewayRef().authorize(req, facts, { method, host, path: target.path, query: target.query, routeName: route?.name ?? 'verify', interactive: false });
+    const foldCase = route?.config.case_insensitive_paths === true;
+    const outcome = await gatewayRef().authorize(req, facts, { method, host, path: route ? matchedPath(route, target.path) : target.path, query: target.query, routeName: route?.name ?? 'verify', interactive: false, foldCase });
     if (!outcome.ok) {
       outcome.write(res);
       return;

@@ -12,6 +12,7 @@ import { BUDGET_WINDOW, quotaKey } from '../authz/budgets.js';
 import type { ConditionInput } from '../authz/conditions.js';
 import { decide, type Decision, type Quota } from '../authz/rules.js';
 import { bodyView } from '../authz/body-view.js';
+import { foldPathCase } from '../authz/matcher.js';
 import { scopeAllows } from '../authz/token-scope.js';
 import { PortcullisError } from '../errors/errors.js';
 import { clearCookie } from '../http/cookies.js';
@@ -19,11 +20,11 @@ import type { ForwardOptions } from '../http/headers.js';
 import { carriesBody, carriesForm, readInspectedBody, type InspectedBody } from '../http/inspected-body.js';
 import { normaliseTarget } from '../http/normalise.js';
 import { takeQueryCredentials } from '../http/ingest-credentials.js';
-import { holdsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
+import { holdsMethodOverride, multipartHoldsMethodOverride, refusedRequest, type RequestRefusal } from '../http/request-guards.js';
 import { requestHost } from '../http/host.js';
 import { isSameOrigin } from '../http/origin.js';
 import type { OpenSocket } from '../proxy/open-sockets.js';
-import { Forwarder, rejectUpgrade, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
+import { Forwarder, rejectUpgrade as rejectUpgradeWith, requestIdOf, setGatewayCookie, setRequestId } from '../proxy/forwarder.js';
 import { inspectedBodyOf, setInspectedBody } from '../proxy/request-body.js';
 import { RouteTable, type CompiledRoute } from '../proxy/routes.js';
 import { setUpstreamHeaders } from '../proxy/upstream-headers.js';
@@ -51,6 +52,8 @@ export interface AuthorizeTarget {
   routeName: string;
   /** Browsers get redirects to the login and password pages instead of 401/403 JSON. */
   interactive: boolean;
+  /** The route matches paths case-insensitively (`path` is folded, see matchedPath). */
+  foldCase?: boolean;
 }
 
 const METHOD_RE = /^[A-Z]{1,16}$/;
@@ -90,7 +93,7 @@ export class Gateway {
           }
           const code = kind === 'timeout' ? 'upstream_timeout' : kind === 'busy' ? 'upstream_busy' : 'upstream_unavailable';
           if ('writeHead' in res) sendCode(res, code, undefined, kind === 'busy' ? { 'retry-after': '1' } : {});
-          else rejectUpgrade(res, kind === 'timeout' ? 504 : 502, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway');
+          else this.rejectUpgrade(res, kind === 'timeout' ? 504 : 502, kind === 'timeout' ? 'Gateway Timeout' : 'Bad Gateway');
         },
       },
     });
@@ -113,7 +116,7 @@ export class Gateway {
     const facts = requestFacts(req, this.registry.trustedProxies);
     this.upgrade(req, socket, head, facts).catch((err: unknown) => {
       this.registry.logger.error('upgrade failed', { request_id: facts.request_id, err: err as Error });
-      rejectUpgrade(socket, 500, 'Internal Server Error');
+      this.rejectUpgrade(socket, 500, 'Internal Server Error');
     });
   };
 
@@ -165,7 +168,7 @@ export class Gateway {
       return;
     }
     if (route.config.query_credentials) target.query = queryCredentials(req, target.query);
-    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: wantsHtml(req) });
+    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: wantsHtml(req), foldCase: route.config.case_insensitive_paths });
     if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, target, requested.authority, outcome));
     return this.proceed(req, res, facts, started, route, target, requested.authority, pending);
   }
@@ -213,7 +216,7 @@ export class Gateway {
   /** Reads a form body for `_method` (SPEC 5): false when the request was answered 400 instead. */
   private async inspectForm(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, route: string, rule: string): Promise<boolean> {
     const read = await this.inspectBody(req);
-    const refusal = !read.ok ? 'body_not_inspectable' : holdsMethodOverride(read.body.toString('latin1')) ? 'method_override' : undefined;
+    const refusal = !read.ok ? 'body_not_inspectable' : formRefusal(String(req.headers['content-type']), read.body.toString('latin1'));
     if (refusal === undefined) return true;
     this.answerOwn(res, facts);
     this.count(route, rule, 400);
@@ -246,6 +249,11 @@ export class Gateway {
     input.body = read.ok ? bodyView(req.headers['content-type'], read.body) : { kind: 'unevaluable' };
   }
 
+  /** A refused WebSocket handshake, with the headers of the gateway's own answers. */
+  private rejectUpgrade(socket: Duplex, status: number, text: string, body = ''): void {
+    rejectUpgradeWith(socket, status, text, body, this.secureCookies);
+  }
+
   /** Marks an answer the gateway writes itself: its request id and the headers of SPEC 7. */
   private answerOwn(res: ServerResponse, facts: RequestFacts): void {
     res.setHeader('x-request-id', facts.request_id);
@@ -265,41 +273,41 @@ export class Gateway {
     if (refused !== undefined) {
       const status = refused === 'too_many_headers' ? 431 : refused === 'method_not_allowed' ? 405 : 400;
       this.count('none', 'none', status);
-      rejectUpgrade(socket, status, refused, JSON.stringify(new PortcullisError(refused, REFUSAL_MESSAGES[refused]).toJSON()));
+      this.rejectUpgrade(socket, status, refused, JSON.stringify(new PortcullisError(refused, REFUSAL_MESSAGES[refused]).toJSON()));
       return;
     }
     if (!target.ok || req.method !== 'GET') {
-      rejectUpgrade(socket, 400, 'Bad Request');
+      this.rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
     if (target.path === '/.auth' || target.path.startsWith('/.auth/')) {
-      rejectUpgrade(socket, 404, 'Not Found');
+      this.rejectUpgrade(socket, 404, 'Not Found');
       return;
     }
     const requested = requestHost(req.headers, facts.peerTrusted);
     if (requested === undefined) {
-      rejectUpgrade(socket, 400, 'Bad Request');
+      this.rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
     const host = requested.name;
     const route = this.registry.routes.match(host, target.path);
     if (!route) {
-      rejectUpgrade(socket, 404, 'Not Found');
+      this.rejectUpgrade(socket, 404, 'Not Found');
       return;
     }
     if (route.config.query_credentials) target.query = queryCredentials(req, target.query);
     if (!route.config.websocket) {
-      rejectUpgrade(socket, 403, 'Forbidden');
+      this.rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
     // Only WebSocket is proxied: any other protocol (h2c, ...) gets an answer, not a silent socket.
     if (typeof req.headers.upgrade !== 'string' || req.headers.upgrade.trim().toLowerCase() !== 'websocket') {
-      rejectUpgrade(socket, 400, 'Bad Request');
+      this.rejectUpgrade(socket, 400, 'Bad Request');
       return;
     }
     const credentials = credentialsOf(req);
     const auth = await this.authenticate(credentials, facts);
-    const upgradeTarget: AuthorizeTarget = { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false };
+    const upgradeTarget: AuthorizeTarget = { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false, foldCase: route.config.case_insensitive_paths };
     const outcome = await this.decideFor(auth, facts, upgradeTarget, req, this.conditionInput(req, facts, upgradeTarget));
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
@@ -313,7 +321,7 @@ export class Gateway {
     if (outcome.identity !== undefined && BROWSER_ATTACHED.has(outcome.identity.method) && !isSameOrigin(req, this.registry.config.server.public_url)) {
       this.count(route.name, outcome.decision.rule, 403);
       this.denied(outcome.decision.rule, 'cross_site_websocket', outcome.identity, facts, 'GET', target.path);
-      rejectUpgrade(socket, 403, 'Forbidden');
+      this.rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
     if (!(await this.upstreamCredential(req, route, outcome.identity))) {
@@ -324,7 +332,7 @@ export class Gateway {
     const open = await this.track(credentials, auth, socket);
     if (open === undefined) {
       this.count(route.name, outcome.decision.rule, 401);
-      rejectUpgrade(socket, 401, 'invalid_token', JSON.stringify(new PortcullisError('invalid_token', 'Invalid or expired token').toJSON()));
+      this.rejectUpgrade(socket, 401, 'invalid_token', JSON.stringify(new PortcullisError('invalid_token', 'Invalid or expired token').toJSON()));
       return;
     }
     this.count(route.name, outcome.decision.rule, 101);
@@ -375,7 +383,7 @@ export class Gateway {
     const identity = auth.kind === 'identity' ? auth.identity : undefined;
     const user: UserRecord | undefined = auth.kind === 'identity' ? auth.user : undefined;
     const caller = identity ? { username: identity.username, roles: identity.roles, projects: identity.projects, grants: user?.grants ?? [], attributes: identity.attributes } : undefined;
-    const decision = decide(registry.access, { method, host, path, conditions: input }, caller);
+    const decision = decide(registry.access, { method, host, path, conditions: input, foldCase: target.foldCase === true }, caller);
     if (decision.effect === 'needs_body' && input !== undefined) return this.readBodyFor(req, input).then(() => this.decideFor(auth, facts, target, req, input));
     if (decision.effect === 'unevaluable' || decision.effect === 'needs_body') {
       this.denied(decision.rule, decision.effect === 'needs_body' ? 'condition_not_evaluable' : decision.reason, identity, facts, method, path);
@@ -537,7 +545,7 @@ export class Gateway {
       route,
       write: (res) => {
         if ('writeHead' in res) sendError(res, error, headers);
-        else rejectUpgrade(res, status, error.code, JSON.stringify(error.toJSON()));
+        else this.rejectUpgrade(res, status, error.code, JSON.stringify(error.toJSON()));
       },
     };
   }
@@ -585,12 +593,11 @@ function gatewayAnswerHeaders(https: boolean): Array<readonly [string, string]> 
 }
 
 /**
- * The path the rules see: the normalised path, lower-cased on a route with
- * `case_insensitive_paths` (escapes keep their upper-case hex, as globs spell them).
+ * The path the rules see: the normalised path, folded on a route with `case_insensitive_paths`
+ * (lower case, escapes in upper-case hex; the rules' patterns are folded alike).
  */
 export function matchedPath(route: CompiledRoute, path: string): string {
-  if (!route.config.case_insensitive_paths) return path;
-  return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
+  return route.config.case_insensitive_paths ? foldPathCase(path) : path;
 }
 
 /**
@@ -605,6 +612,15 @@ function queryCredentials(req: IncomingMessage, query: string): string {
   const mark = url.indexOf('?');
   req.url = (mark === -1 ? url : url.slice(0, mark)) + (taken.query === '' ? '' : `?${taken.query}`);
   return taken.query;
+}
+
+/** Why a form body is refused (SPEC 5), or undefined: a `_method` field, or multipart that cannot be judged. */
+function formRefusal(contentType: string, body: string): 'method_override' | 'body_not_inspectable' | undefined {
+  if (/^\s*multipart\//i.test(contentType)) {
+    const holds = multipartHoldsMethodOverride(contentType, body);
+    return holds === undefined ? 'body_not_inspectable' : holds ? 'method_override' : undefined;
+  }
+  return holdsMethodOverride(body) ? 'method_override' : undefined;
 }
 
 function credentialsOf(req: IncomingMessage): RequestCredentials {

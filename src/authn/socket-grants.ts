@@ -7,6 +7,7 @@
  *
  * Only upgrades pay for this; an ordinary request never builds a grant.
  */
+import { decodeBasicCredentials } from '../http/basic-auth.js';
 import type { Store, UserRecord } from '../store/types.js';
 import { userKey } from '../store/types.js';
 import type { Authentication, RequestCredentials } from './authenticate.js';
@@ -94,6 +95,9 @@ export class SocketGrants {
       const token = bearerOf(credentials);
       return token === undefined ? undefined : this.tokenGrant(base, token);
     }
+    // A Basic password that is the user's own API token (SPEC 3) ends with that token.
+    const password = basicPasswordOf(credentials);
+    if (password !== undefined && looksLikeOpaqueToken(password)) return this.tokenGrant(base, password);
     return { ...base, expiresAt: Infinity };
   }
 
@@ -168,4 +172,11 @@ function jwtClaims(token: string): { iss?: unknown; exp?: unknown; jti?: unknown
   } catch {
     return undefined;
   }
+}
+
+/** The password of a Basic credential, undefined for anything else. */
+function basicPasswordOf(credentials: RequestCredentials): string | undefined {
+  const header = credentials.authorization;
+  if (header === undefined || !/^basic /i.test(header)) return undefined;
+  return decodeBasicCredentials(header.slice(6).trim())?.password;
 }

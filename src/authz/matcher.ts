@@ -108,12 +108,17 @@ function matchSegments(segments: readonly Segment[], si: number, parts: readonly
   return pi === parts.length;
 }
 
-export function compilePathPattern(pattern: string): PathPattern {
+/**
+ * `foldCase`: for routes with case_insensitive_paths, whose request paths arrive lower-cased
+ * (escapes in upper-case hex): a glob is folded the same way, a `re:` pattern matches any case.
+ */
+export function compilePathPattern(pattern: string, foldCase = false): PathPattern {
   if (typeof pattern !== 'string' || pattern === '') throw new TypeError('a path pattern must be a non-empty string');
+  if (foldCase && !pattern.startsWith('re:')) return compilePathPattern(foldPathCase(pattern));
   if (pattern.startsWith('re:')) {
     let re: RegExp;
     try {
-      re = new RegExp(pattern.slice(3));
+      re = new RegExp(pattern.slice(3), foldCase ? 'i' : '');
     } catch (err) {
       throw new TypeError(`"${pattern}": invalid regular expression: ${(err as Error).message}`);
     }
@@ -130,6 +135,11 @@ export function compilePathPattern(pattern: string): PathPattern {
     return { source: pattern, matches: (path) => path === exact || (path.endsWith('/') && path.slice(0, -1) === exact) };
   }
   return { source: pattern, matches: (path, ctx) => matchSegments(segments, 0, splitPath(path), 0, ctx) };
+}
+
+/** A path as case_insensitive_paths routes match it: lower case, escapes in upper-case hex. */
+export function foldPathCase(path: string): string {
+  return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
 }
 
 const REFUSED: Record<string, string> = {

@@ -16,6 +16,8 @@ export interface AccessRequest {
   path: string;
   /** What rule conditions read (query, headers, client, body); needed only by rules that have them. */
   conditions?: ConditionInput | undefined;
+  /** A route with case_insensitive_paths: `path` is folded (foldPathCase) and so are the rules' patterns. */
+  foldCase?: boolean;
 }
 
 export type Caller =
@@ -45,6 +47,8 @@ interface CompiledRule {
   name: string;
   hosts: Array<{ exact?: string; suffix?: string }>;
   paths: PathPattern[];
+  /** The same patterns for case-insensitive routes. */
+  foldedPaths: PathPattern[];
   methods: ReadonlySet<string> | undefined;
   policy: 'public' | 'authenticated' | 'grant' | 'deny';
   roles: readonly string[];
@@ -95,6 +99,7 @@ export function compileAccess(access: AccessConfig): CompiledAccess {
         name: rule.name,
         hosts,
         paths,
+        foldedPaths: rule.paths.map((p) => compilePathPattern(p, true)),
         methods: rule.methods.length > 0 ? new Set(rule.methods) : undefined,
         policy: rule.policy,
         roles: rule.roles,
@@ -163,7 +168,7 @@ export function decide(access: CompiledAccess, request: AccessRequest, caller: C
   for (const rule of access.rules) {
     if (!methodMatches(rule, request.method) || !hostMatches(rule, request.host)) continue;
     let matched = false;
-    for (const pattern of rule.paths) {
+    for (const pattern of request.foldCase === true ? rule.foldedPaths : rule.paths) {
       if (pattern.matches(request.path, ctx)) {
         matched = true;
         break;

@@ -15,11 +15,11 @@ export function carriesBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Whether the request carries a URL-encoded form body, which backends parse for `_method`. */
+/** Whether the request carries a form body (URL-encoded or multipart), which backends parse for `_method`. */
 export function carriesForm(req: IncomingMessage): boolean {
   const type = req.headers['content-type'];
   if (typeof type !== 'string' || !carriesBody(req)) return false;
-  return /^\s*application\/x-www-form-urlencoded\s*(;|$)/i.test(type);
+  return /^\s*(application\/x-www-form-urlencoded|multipart\/form-data)\s*(;|$)/i.test(type);
 }
 
 /**

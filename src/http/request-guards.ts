@@ -30,12 +30,34 @@ export function holdsMethodOverride(text: string): boolean {
   if (!/m|%[46]d/i.test(text)) return false;
   let start = 0;
   while (start <= text.length) {
-    let end = text.indexOf('&', start);
-    if (end === -1) end = text.length;
+    // `;` separates fields too for some parsers (Rack 2, older Python parse_qs).
+    let end = text.slice(start).search(/[&;]/);
+    end = end === -1 ? text.length : start + end;
     const eq = text.indexOf('=', start);
     const rawName = text.slice(start, eq !== -1 && eq < end ? eq : end);
     if (fieldName(rawName) === '_method') return true;
     start = end + 1;
+  }
+  return false;
+}
+
+/**
+ * Whether a multipart/form-data body names a part `_method` (Laravel, Symfony read it there):
+ * every part's Content-Disposition name, unquoted, judged as fieldName judges a form field.
+ * undefined when the body is not multipart as its Content-Type says (no boundary): cannot be judged.
+ */
+export function multipartHoldsMethodOverride(contentType: string, body: string): boolean | undefined {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const marker = boundary?.[1] ?? boundary?.[2];
+  if (marker === undefined || !body.includes(`--${marker}`)) return undefined;
+  for (const part of body.split(`--${marker}`)) {
+    const head = part.slice(0, Math.max(0, part.indexOf('\r\n\r\n')));
+    for (const line of head.split(/\r\n/)) {
+      if (!/^content-disposition\s*:/i.test(line)) continue;
+      const name = /;\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(line);
+      const raw = name?.[1] ?? name?.[2];
+      if (raw !== undefined && fieldName(raw.replace(/\\(.)/g, '$1')) === '_method') return true;
+    }
   }
   return false;
 }

@@ -371,7 +371,9 @@ function frames(headers: UpstreamHeaders): boolean {
   return false;
 }
 
-export function rejectUpgrade(socket: Duplex, status: number, text: string, body = ''): void {
+/** `hsts`: the gateway's public_url is https (SPEC 7: every answer it writes then carries HSTS). */
+export function rejectUpgrade(socket: Duplex, status: number, text: string, body = '', hsts = false): void {
   if (socket.destroyed) return;
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const strict = hsts ? 'Strict-Transport-Security: max-age=31536000\r\n' : '';
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n${strict}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

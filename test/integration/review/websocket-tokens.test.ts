@@ -101,7 +101,8 @@ describe('review: WebSockets, scoped tokens and support', () => {
 
   test('a Basic handshake whose password is an API token is refused cross-site (Origin null, same-site, other site)', async () => {
     const token = await tokenOf(gw, 'alice', 'Passw0rd-One');
-    for (const headers of [{ origin: 'null' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'same-site', origin: 'http://sub.localhost' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const sites: Array<Record<string, string>> = [{ origin: 'null' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'same-site', origin: 'http://sub.localhost' }, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of sites) {
       await assert.rejects(openSocket(`${wsUrl}/x`, { authorization: basicOf('alice', token), ...headers }), /403/, JSON.stringify(headers));
       await assert.rejects(openSocket(`${wsUrl}/x`, { authorization: basicOf('alice', 'Passw0rd-One'), ...headers }), /403/, JSON.stringify(headers));
     }
