@@ -38,6 +38,20 @@ describe('LdapDirectory against a real slapd', () => {
     assert.deepEqual(result.kind === 'ok' && result.user.attributes, { machines: ['7', '9'], note: ['a,b'] });
   });
 
+  test('group searches are paged (ldap.page_size): every group is read, one entry a page', async () => {
+    const result = await directory({ page_size: 1 }).authenticate('alice', 'Alice-Ldap-1');
+    assert.deepEqual(result.kind === 'ok' && result.user.groups, ['proj-alpha', 'staff']);
+  });
+
+  test('the service account is pooled: repeated logins reuse its connections (ldap.pool_size)', async () => {
+    const dir = directory({ pool_size: 1 });
+    ops.length = 0;
+    for (let i = 0; i < 3; i++) assert.equal((await dir.authenticate('alice', 'Alice-Ldap-1')).kind, 'ok');
+    // One service bind for the pool, then one user bind per login.
+    assert.equal(ops.filter((op) => op === 'bind').length, 1 + 3, ops.join(','));
+    await dir.close();
+  });
+
   test('a wrong password and an unknown user are both just invalid', async () => {
     assert.deepEqual(await directory().authenticate('alice', 'wrong'), { kind: 'invalid' });
     assert.deepEqual(await directory().authenticate('nobody', 'Alice-Ldap-1'), { kind: 'invalid' });
