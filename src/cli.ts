@@ -76,7 +76,7 @@ const COMMANDS: Record<string, Command> = {
       enable: { type: 'boolean' },
       yes: { type: 'boolean', short: 'y' },
     },
-    positionals: [1, 2],
+    positionals: [1, 4],
     usage: `portcullis user list [--query Q] [--role R] [--source S] [--limit N] [--offset N] [--json]
 portcullis user add USERNAME [--role R ...] [--project P ...] [--attr KEY=V1,V2 ...] [--name N] [--email E]
                     [--password-stdin | --generate-password | --password P] [--must-change-password]
@@ -86,8 +86,11 @@ portcullis user update USERNAME [--add-role R] [--remove-role R] [--roles a,b] [
 portcullis user passwd USERNAME (--password-stdin | --generate-password)
 portcullis user delete USERNAME --yes
 portcullis user revoke USERNAME
+portcullis user credential set USERNAME ROUTE      (the value from stdin, or prompted without echo)
+portcullis user credential delete USERNAME ROUTE
   Examples: portcullis user add alice --role user --project alpha --generate-password
-            echo 'N3w-Passw0rd' | portcullis user passwd alice --password-stdin`,
+            echo 'N3w-Passw0rd' | portcullis user passwd alice --password-stdin
+            portcullis user credential set alice gmt < alice-gmt-token.txt`,
   },
   token: {
     options: {

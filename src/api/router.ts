@@ -189,8 +189,9 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
 
   router.get('/users/:username', requireAdmin, async (req, res) => {
     const user = await users.get(String(req.params.username));
-    // The routes with a stored credential, never the values (SPEC 15).
-    res.json({ ...userJson(user), upstream_credentials: await registry.upstreamCredentials.routesOf(user.username) });
+    // The routes with a stored credential, never the values (SPEC 15), and those that take one (for the UI).
+    const credentials = registry.upstreamCredentials;
+    res.json({ ...userJson(user), upstream_credentials: await credentials.routesOf(user.username), upstream_credential_routes: credentials.routeNames().filter((route) => credentials.accepts(route)) });
   });
 
   // SPEC 15: a per-user backend credential, write-only.

@@ -1,7 +1,7 @@
 /** `portcullis user …`, `token …` and `events` against the admin API (SPEC 8, 12). */
 import { CliError, EXIT, call, currentSession } from './client.js';
 import { format, print, table } from './output.js';
-import { readStdin } from './prompt.js';
+import { promptHidden, readStdin } from './prompt.js';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 const str = (v: Values, k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
@@ -65,7 +65,10 @@ export async function user(action: string | undefined, args: string[], values: V
     if (!name) throw new CliError(`user ${action} needs a USERNAME`, EXIT.usage);
     return encodeURIComponent(name);
   };
+  if (action !== 'credential' && args.length > 1) throw new CliError(`user ${action ?? ''} takes one USERNAME`, EXIT.usage);
   switch (action) {
+    case 'credential':
+      return credential(session, args);
     case 'list': {
       const params = new URLSearchParams();
       for (const [flag, key] of [['query', 'q'], ['source', 'source'], ['limit', 'limit'], ['offset', 'offset']] as const) {
@@ -153,6 +156,26 @@ export async function user(action: string | undefined, args: string[], values: V
     default:
       throw new CliError(`unknown user command: ${action ?? '(none)'}`, EXIT.usage);
   }
+}
+
+/**
+ * `user credential set NAME ROUTE` (the value from stdin when it is not a terminal, else prompted
+ * without echo) and `user credential delete NAME ROUTE` (SPEC 15): write-only, the value is never
+ * printed, and nothing reads it back.
+ */
+async function credential(session: ReturnType<typeof currentSession>, args: string[]): Promise<void> {
+  const [verb, name, route] = args;
+  if ((verb !== 'set' && verb !== 'delete') || !name || !route || args.length !== 3) throw new CliError('usage: portcullis user credential set|delete USERNAME ROUTE', EXIT.usage);
+  const path = `/users/${encodeURIComponent(name)}/upstream-credentials/${encodeURIComponent(route)}`;
+  if (verb === 'delete') {
+    await call(session, 'DELETE', path);
+    process.stdout.write(`Deleted the ${route} credential of ${name}\n`);
+    return;
+  }
+  const value = process.stdin.isTTY ? await promptHidden(`Credential of ${name} for ${route}: `) : await readStdin();
+  if (value === '') throw new CliError('user credential set needs the value on stdin or typed at the prompt', EXIT.usage);
+  await call(session, 'PUT', path, { value });
+  process.stdout.write(`Stored the ${route} credential of ${name} (it is never shown again)\n`);
 }
 
 /** `--scope-path P` (repeatable, taken whole: a `re:` pattern may hold commas), `--scope-method M` (repeatable or a,b), `--read-only`. */

@@ -203,7 +203,8 @@ interface CompiledEntries {
   type: 'basic' | 'header';
   route: string;
   header: string;
-  entries: Array<{ roles: string[]; value: string }>;
+  /** `blank`: a header value of only spaces (an empty file); `file` names it in the log. */
+  entries: Array<{ roles: string[]; value: string; blank: boolean; file: string }>;
   perUser: boolean;
 }
 
@@ -230,7 +231,12 @@ export class UpstreamAuth {
     for (const route of routes) {
       const auth = route.upstream_auth;
       if (auth === undefined) continue;
-      this.routes.set(route.name, compile(route.name, auth));
+      const compiled = compile(route.name, auth);
+      this.routes.set(route.name, compiled);
+      if (compiled.type === 'jwt') continue;
+      for (const entry of compiled.entries) {
+        if (entry.blank) options.logger('error', 'upstream_auth value is empty: its callers get 403 no_upstream_credential', { route: route.name, value_file: entry.file });
+      }
     }
   }
 
@@ -275,7 +281,8 @@ export class UpstreamAuth {
 
   private fromEntries(auth: CompiledEntries, identity: Identity | undefined): UpstreamCredential | undefined {
     const entry = auth.entries.find((candidate) => holds(candidate, identity));
-    return entry === undefined ? undefined : { header: auth.header, value: entry.value };
+    // A blank value is no credential (a backend may read it as "none": GMT's DEFAULT user), never a later entry.
+    return entry === undefined || entry.blank ? undefined : { header: auth.header, value: entry.value };
   }
 
   private async perUserValue(auth: CompiledEntries, identity: Identity): Promise<{ credential: UpstreamCredential | undefined; until: number }> {
@@ -326,10 +333,15 @@ function compile(route: string, auth: UpstreamAuthConfig): CompiledAuth {
     const entries = auth.accounts.map((account: UpstreamAccountConfig) => ({
       roles: account.roles,
       value: `Basic ${Buffer.from(`${account.username}:${secretOf(account.password, account.password_file)}`, 'utf8').toString('base64')}`,
+      blank: false,
+      file: account.password_file,
     }));
     return { type: 'basic', route, header: 'authorization', entries, perUser: false };
   }
   const list = auth.per_user ? fallbackList(auth) : auth.values;
-  const entries = list.map((entry) => ({ roles: entry.roles, value: secretOf(entry.value, entry.value_file) }));
+  const entries = list.map((entry) => {
+    const value = secretOf(entry.value, entry.value_file);
+    return { roles: entry.roles, value, blank: value.trim() === '', file: entry.value_file };
+  });
   return { type: 'header', route, header: (auth.name ?? '').toLowerCase(), entries, perUser: auth.per_user };
 }

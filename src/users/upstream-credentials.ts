@@ -35,12 +35,15 @@ export function openCredential(key: Buffer, username: string, route: string, sea
   }
 }
 
-/** A value a header can carry: printable ASCII (no CR/LF), 1..4096 bytes. */
+/** A value a header can carry: printable ASCII (no CR/LF), 1..4096 bytes, no outer spaces. */
 export function credentialValueProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return 'required: a non-empty string';
   if (Buffer.byteLength(value, 'utf8') > MAX_CREDENTIAL_BYTES) return `at most ${MAX_CREDENTIAL_BYTES} bytes`;
   // eslint-disable-next-line no-control-regex
   if (!/^[\x20-\x7e]+$/.test(value)) return 'printable ASCII only (it is sent as a header value)';
+  // A header value loses its outer spaces; a blank one is a missing credential (GMT's DEFAULT user).
+  if (value.trim() === '') return 'required: not only spaces';
+  if (value !== value.trim()) return 'no leading or trailing spaces (a header value drops them)';
   return undefined;
 }
 

@@ -2,6 +2,10 @@
 /// <reference lib="dom.iterable" />
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -12,7 +16,17 @@ let page: Page;
 const pageErrors: string[] = [];
 
 before(async () => {
-  gw = await startGateway();
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-admin-ui-'));
+  writeFileSync(join(dir, 'secret.key'), `${randomBytes(32).toString('hex')}\n`);
+  gw = await startGateway({
+    config: {
+      server: { listen: '127.0.0.1:0', public_url: 'http://localhost', secret_key_file: join(dir, 'secret.key') },
+      routes: [
+        { name: 'gmt', path_prefix: '/gmt/', upstream: 'builtin:echo', upstream_auth: { type: 'header', name: 'X-Authentication', per_user: true } },
+        { name: 'echo', path_prefix: '/', upstream: 'builtin:echo' },
+      ],
+    },
+  });
   browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -104,5 +118,34 @@ test('an admin creates a read-only token scoped to paths in the UI; the secret i
   assert.equal(await use('GET', '/grafana/d/1'), 200);
   assert.equal(await use('POST', '/grafana/d/1'), 403, 'read-only');
   assert.equal(await use('GET', '/other'), 403, 'outside its scope');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('an admin sets a per-user backend credential in the user view: stored, sent upstream, never shown back', async () => {
+  const secret = 'gmt-Token-from-the-UI-0123456789';
+  await gw.registry.users.create({ username: 'ivy', password: 'Ivy-Passw0rd-1', roles: ['user'] }, undefined);
+  await page.click('#nav-users');
+  await page.fill('#search', 'ivy');
+  await page.waitForSelector('button[data-edit="ivy"]');
+  await page.click('button[data-edit="ivy"]');
+  await page.waitForSelector('#cred-gmt');
+  assert.equal(await page.getAttribute('#cred-gmt', 'type'), 'password');
+  assert.equal(await page.textContent('[data-credential-status="gmt"]'), 'none');
+  await page.fill('#cred-gmt', secret);
+  await page.click('button[data-credential-set="gmt"]');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'Stored the gmt credential of ivy');
+  assert.deepEqual(await gw.registry.store.listUpstreamCredentialRoutes('ivy'), ['gmt']);
+  const echoed = (await (await gw.fetch('/gmt/x', { headers: { authorization: 'Basic ' + Buffer.from('ivy:Ivy-Passw0rd-1').toString('base64') } })).json()) as { headers: Record<string, string> };
+  assert.equal(echoed.headers['x-authentication'], secret);
+  // Reopened: the route shows as stored, the field is empty, the value is nowhere in the page.
+  await page.click('#back');
+  await page.click('button[data-edit="ivy"]');
+  await page.waitForSelector('#cred-gmt');
+  assert.equal(await page.inputValue('#cred-gmt'), '');
+  assert.equal(await page.textContent('[data-credential-status="gmt"]'), 'stored');
+  assert.ok(!(await page.content()).includes(secret));
+  await page.click('button[data-credential-delete="gmt"]');
+  await page.waitForFunction(() => document.querySelector('[data-credential-status="gmt"]')?.textContent === 'none');
+  assert.deepEqual(await gw.registry.store.listUpstreamCredentialRoutes('ivy'), []);
   assert.deepEqual(pageErrors, []);
 });

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -244,6 +245,63 @@ describe('portcullis CLI against a running gateway', () => {
       assert.equal(r.code, 0, command.join(' '));
       assert.match(r.stdout, new RegExp(`portcullis ${command.join(' ')}`));
     }
+  });
+});
+
+describe('portcullis user credential against a gateway with a per_user route', () => {
+  let gw: TestGateway;
+  let env: NodeJS.ProcessEnv;
+  const secret = 'gmt-Token-of-hana-0123456789abcdef';
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-cred-'));
+    writeFileSync(join(dir, 'secret.key'), `${randomBytes(32).toString('hex')}\n`);
+    gw = await startGateway({
+      config: {
+        server: { listen: '127.0.0.1:0', public_url: 'http://localhost', secret_key_file: join(dir, 'secret.key') },
+        routes: [{ name: 'gmt', path_prefix: '/', upstream: 'builtin:echo', upstream_auth: { type: 'header', name: 'X-Authentication', per_user: true } }],
+      },
+    });
+    env = cleanEnv(dir, { PORTCULLIS_SERVER: gw.url });
+    assert.equal((await run(['login', 'admin', ADMIN_PASSWORD], env)).code, 0);
+    await gw.registry.users.create({ username: 'hana', password: 'Hana-Passw0rd1', roles: ['user'] }, undefined);
+  });
+  after(() => gw?.close());
+
+  test('set reads the value from stdin, never prints it, and the gateway sends it upstream', async () => {
+    const set = await run(['user', 'credential', 'set', 'hana', 'gmt'], env, `${secret}\n`);
+    assert.equal(set.code, 0, set.stderr);
+    assert.ok(!set.stdout.includes(secret) && !set.stderr.includes(secret));
+    const hana = { authorization: 'Basic ' + Buffer.from('hana:Hana-Passw0rd1').toString('base64') };
+    const echoed = (await (await gw.fetch('/x', { headers: hana })).json()) as { headers: Record<string, string> };
+    assert.equal(echoed.headers['x-authentication'], secret);
+    const show = await run(['user', 'show', 'hana', '--json'], env);
+    assert.deepEqual((JSON.parse(show.stdout) as { upstream_credentials: string[] }).upstream_credentials, ['gmt']);
+    assert.ok(!show.stdout.includes(secret));
+    assert.ok(!gw.logs.some((line) => line.includes(secret)));
+  });
+
+  test('delete removes it; a second delete, an unknown route or user exit 1; bad usage exits 2', async () => {
+    assert.equal((await run(['user', 'credential', 'delete', 'hana', 'gmt'], env)).code, 0);
+    assert.deepEqual(await gw.registry.store.listUpstreamCredentialRoutes('hana'), []);
+    assert.equal((await run(['user', 'credential', 'delete', 'hana', 'gmt'], env)).code, 1);
+    assert.equal((await run(['user', 'credential', 'set', 'hana', 'other'], env, 'x\n')).code, 1);
+    assert.equal((await run(['user', 'credential', 'set', 'nobody', 'gmt'], env, 'x\n')).code, 1);
+    const blank = await run(['user', 'credential', 'set', 'hana', 'gmt'], env, ' padded\n');
+    assert.equal(blank.code, 1);
+    assert.match(blank.stderr, /spaces/);
+    assert.equal((await run(['user', 'credential', 'set', 'hana', 'gmt'], env, '')).code, 2);
+    assert.equal((await run(['user', 'credential', 'set', 'hana'], env, 'x\n')).code, 2);
+    assert.equal((await run(['user', 'credential', 'show', 'hana', 'gmt'], env)).code, 2);
+    assert.equal((await run(['user', 'show', 'hana', 'gmt'], env)).code, 2);
+  });
+
+  test('a caller without role admin exits 77 and stores nothing', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'pcl-hana-'));
+    const hanaEnv = cleanEnv(home, { PORTCULLIS_SERVER: gw.url });
+    assert.equal((await run(['login', 'hana', 'Hana-Passw0rd1'], hanaEnv)).code, 0);
+    assert.equal((await run(['user', 'credential', 'set', 'hana', 'gmt'], hanaEnv, `${secret}\n`)).code, 77);
+    assert.deepEqual(await gw.registry.store.listUpstreamCredentialRoutes('hana'), []);
   });
 });
 

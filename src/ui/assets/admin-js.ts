@@ -197,7 +197,29 @@ export const ADMIN_JS = String.raw`
         f.password.value = '';
       } catch (err) { say(explain(err), true); }
     });
-    panel().replaceChildren(form, await tokensPanel(u.username, true));
+    panel().replaceChildren(form, credentialsPanel(u), await tokensPanel(u.username, true));
+  }
+
+  // Per-user backend credentials (SPEC 15): write-only, one field per route that takes one.
+  function credentialsPanel(u) {
+    const routes = u.upstream_credential_routes || [];
+    const stored = new Set(u.upstream_credentials || []);
+    const box = el('section', { id: 'credentials' });
+    if (routes.length === 0) return box;
+    box.append(el('h3', { text: 'Backend credentials' }), el('p', { class: 'muted', text: 'Write-only: a stored value is never shown again.' }));
+    for (const route of routes) {
+      const path = '/users/' + encodeURIComponent(u.username) + '/upstream-credentials/' + encodeURIComponent(route);
+      const input = el('input', { id: 'cred-' + route, type: 'password', autocomplete: 'off' });
+      const status = el('span', { class: 'muted', 'data-credential-status': route, text: stored.has(route) ? 'stored' : 'none' });
+      box.append(el('label', { for: 'cred-' + route }, route + ' ', status), input,
+        el('button', { type: 'button', 'data-credential-set': route, onclick: async () => {
+          try { await api('PUT', path, { value: input.value }); input.value = ''; status.textContent = 'stored'; say('Stored the ' + route + ' credential of ' + u.username); } catch (err) { say(explain(err), true); }
+        } }, 'Set'), ' ',
+        el('button', { type: 'button', class: 'danger', 'data-credential-delete': route, onclick: async () => {
+          try { await api('DELETE', path); status.textContent = 'none'; say('Deleted the ' + route + ' credential of ' + u.username); } catch (err) { say(explain(err), true); }
+        } }, 'Delete'));
+    }
+    return box;
   }
 
   async function tokensPanel(username, asAdmin) {

@@ -237,6 +237,8 @@ test('per_user header credentials: set with PUT, never read back or logged, dele
   assert.equal(put.status, 204, await put.text());
   assert.equal((await api('PUT', '/users/erin/upstream-credentials/static', { value: secret })).status, 404);
   assert.equal((await api('PUT', '/users/nobody_here/upstream-credentials/gmt', { value: secret })).status, 404);
+  // A header drops outer spaces: a blank value would reach the backend as no credential at all.
+  for (const value of [' ', ' padded', 'padded ']) assert.equal((await api('PUT', '/users/erin/upstream-credentials/gmt', { value })).status, 400, JSON.stringify(value));
   const response = await gateway.fetch('/gmt/v1/x', { headers: { authorization: erin } });
   assert.equal(response.status, 200);
   assert.equal(upstream.last().headers['x-authentication'], secret);

@@ -1,7 +1,8 @@
 /**
  * The store contract: the same tests run against SQLite and PostgreSQL
  * (sqlite-store.test.ts, postgres-store.test.ts). Part one: users, sessions, tokens; part
- * three (store-contract-lockout.ts): reserving password guesses.
+ * three (store-contract-lockout.ts): reserving password guesses; per-user upstream credentials
+ * (store-contract-upstream.ts).
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
@@ -11,6 +12,7 @@ import { guardsContract } from './store-contract-guards.js';
 import { lockoutContract } from './store-contract-lockout.js';
 import { newUser, session, T0, token, userFor } from './fixtures.js';
 import { stateContract } from './store-contract-state.js';
+import { upstreamCredentialsContract } from './store-contract-upstream.js';
 
 function isConflict(err: unknown): boolean {
   return err instanceof PortcullisError && err.code === 'conflict';
@@ -290,4 +292,5 @@ export function storeContract(harness: StoreHarness): void {
   stateContract(harness);
   guardsContract(harness);
   lockoutContract(harness);
+  upstreamCredentialsContract(harness);
 }
