@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { loadGatewayConfig } from '../../../src/app/check.js';
 import { ConfigError } from '../../../src/config/load.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { send } from '../../helpers/send.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
 import { createTestDatabase } from '../../helpers/postgres.js';
 
@@ -13,27 +13,6 @@ const ann = basic('ann', 'Ann-Passw0rd1');
 const ro = basic('rob', 'Rob-Passw0rd1');
 const admin = basic('admin', ADMIN_PASSWORD);
 
-/** A request through node:http with the body and framing exactly as given. */
-function send(url: string, options: { method: string; path: string; headers: Record<string, string>; body?: Buffer | string; chunked?: boolean }): Promise<{ status: number; text: string }> {
-  const target = new URL(url);
-  const length = options.body !== undefined && !options.chunked ? { 'content-length': String(Buffer.byteLength(options.body)) } : {};
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, method: options.method, path: options.path, headers: { ...length, ...options.headers } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    if (options.body !== undefined) {
-      const body = Buffer.from(options.body);
-      if (options.chunked) {
-        req.write(body.subarray(0, 3));
-        req.write(body.subarray(3));
-      } else req.write(body);
-    }
-    req.end();
-  });
-}
 const code = (text: string): string => (JSON.parse(text) as { error: { code: string } }).error.code;
 
 const RULES = [

@@ -1,9 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { send } from '../../helpers/send.js';
 import { startUpstream, type Upstream } from '../../helpers/upstream.js';
 
 const admin = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -22,27 +23,6 @@ function raw(url: string, text: string): Promise<string> {
   });
 }
 
-/** A request through node:http (chunked bodies and header lists exactly as given). */
-function send(url: string, options: { method: string; path: string; headers: Record<string, string | string[]>; body?: Buffer | string; chunked?: boolean }): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const length = options.body !== undefined && !options.chunked ? { 'content-length': String(Buffer.byteLength(options.body)) } : {};
-    const req = request({ host: '127.0.0.1', port: target.port, method: options.method, path: options.path, headers: { ...length, ...options.headers } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
-    req.on('error', reject);
-    if (options.body !== undefined) {
-      if (options.chunked) {
-        const body = Buffer.from(options.body);
-        req.write(body.subarray(0, 5));
-        req.write(body.subarray(5));
-      } else req.write(options.body);
-    }
-    req.end();
-  });
-}
 
 describe('hardening: requests refused before authentication, form bodies, own headers', () => {
   let upstream: Upstream;
