@@ -60,7 +60,7 @@ before(async () => {
             algorithm: 'EdDSA',
             key_file: edFile,
             lifetime: '5m',
-            claims: { sub: '{username}', roles: '{roles}', projects: '{projects}', name: '{name}', extra: ['{roles}', 'admin'] },
+            claims: { sub: '{username}', roles: '{roles}', projects: '{projects}', name: '{name}', extra: ['{roles}', 'admin'], machines: '{attr.machines}', org: '{organisation}' },
             deliver: { header: 'X-Auth-Token' },
           },
         },
@@ -119,7 +119,7 @@ const edVerify = async (token: string) => jwtVerify(token, ed.publicKey, { algor
 
 test('a jwt upstream_auth mints an EdDSA token the backend verifies, with iat, exp, iss and the templated claims', async () => {
   const alice = await createUser('alice', ['user', 'manager']);
-  await api('PATCH', '/users/alice', { projects: ['alpha'], name: 'Alice Doe' });
+  await api('PATCH', '/users/alice', { projects: ['alpha'], name: 'Alice Doe', attributes: { machines: ['7', '9'] } });
   const response = await gateway.fetch('/cc/jobs', { headers: { authorization: alice } });
   assert.equal(response.status, 200);
   const got = upstream.last();
@@ -130,6 +130,8 @@ test('a jwt upstream_auth mints an EdDSA token the backend verifies, with iat, e
   assert.deepEqual(payload.roles, ['manager', 'user']);
   assert.deepEqual(payload.projects, ['alpha']);
   assert.equal(payload.name, 'Alice Doe');
+  assert.deepEqual(payload.machines, ['7', '9'], '{attr.KEY} is the user attribute, a JSON array in claims');
+  assert.equal(payload.org, '', 'no organisations yet: {organisation} is ""');
   assert.equal(payload.iss, 'http://localhost');
   assert.equal((payload.exp as number) - (payload.iat as number), 300);
   // The literal admin in a claim is dropped: alice does not hold it.
