@@ -34,14 +34,17 @@ async function main(): Promise<void> {
       mkdirSync(sub);
       writeFileSync(join(sub, 'seed.txt'), `alice=${PASSWORD}\n`);
       const config = join(sub, 'portcullis.yaml');
-      writeFileSync(config, stringify({
-        server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
-        metrics: { listen: '' },
-        store: { url: `sqlite:${join(sub, 'portcullis.db')}` },
-        users: { seed_file: join(sub, 'seed.txt') },
-        routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
-        access: { default_policy: 'deny', rules: [{ name: 'submit', paths: ['/v1/software/add'], methods: ['POST'], ...rule }] },
-      }));
+      writeFileSync(
+        config,
+        stringify({
+          server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+          metrics: { listen: '' },
+          store: { url: `sqlite:${join(sub, 'portcullis.db')}` },
+          users: { seed_file: join(sub, 'seed.txt') },
+          routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
+          access: { default_policy: 'deny', rules: [{ name: 'submit', paths: ['/v1/software/add'], methods: ['POST'], ...rule }] },
+        }),
+      );
       const proc = await startProcess(['bench/gateway.mjs', config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
       procs.push(proc);
       const url = `${proc.info.url as string}/v1/software/add`;
@@ -53,7 +56,9 @@ async function main(): Promise<void> {
     const plain = await gateway('plain', { policy: 'authenticated' });
     const inspected = await gateway('inspected', { policy: 'authenticated', body: { machine_id: ['7', '9'], schedule_mode: ['one-off', 'daily'] } });
     const list = await pairs(plain, inspected, { count: PAIRS, seconds: DURATION, warmup: 3, connections: CONNECTIONS });
-    process.stdout.write(`Body condition — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; POST of a 1 KiB JSON body, cached Basic, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s\n\n`);
+    process.stdout.write(
+      `Body condition — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}; POST of a 1 KiB JSON body, cached Basic, ${CONNECTIONS} connections each, ${PAIRS} × ${DURATION}s\n\n`,
+    );
     process.stdout.write('| rule | CPU vs a rule without conditions | req/s vs | pairs: CPU µs/req without → with (ratio) |\n|---|---:|---:|---|\n');
     process.stdout.write(`| body: { machine_id, schedule_mode } | ${ratioRange(list.map((p) => p.cpuRatio))} | ${ratioRange(list.map((p) => p.rpsRatio))} | ${pairList(list)} |\n`);
   } finally {

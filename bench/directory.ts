@@ -26,7 +26,10 @@ const PASSWORD = 'Bench-Dir-Passw0rd1';
 
 function peopleLdif(count: number): string {
   const base = readFileSync(new URL('../test/fixtures/ldap/base.ldif', import.meta.url), 'utf8');
-  const people = Array.from({ length: count }, (_, i) => `dn: uid=u${i},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: u${i}\ncn: User ${i}\nsn: ${i}\nuserPassword: ${PASSWORD}\n`).join('\n');
+  const people = Array.from(
+    { length: count },
+    (_, i) => `dn: uid=u${i},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: u${i}\ncn: User ${i}\nsn: ${i}\nuserPassword: ${PASSWORD}\n`,
+  ).join('\n');
   return `${base.trimEnd()}\n\n${people}`;
 }
 
@@ -34,7 +37,17 @@ async function gatewayProcess(dir: string, name: string, ldap: Record<string, un
   const sub = join(dir, name);
   mkdirSync(sub);
   const config = join(sub, 'portcullis.yaml');
-  writeFileSync(config, stringify({ server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' }, metrics: { listen: '' }, store: { url: `sqlite:${join(sub, 'portcullis.db')}` }, ldap: { cache_ttl: '10m', ...ldap }, routes: [{ name: 'app', path_prefix: '/', upstream }], access: { default_policy: 'authenticated' } }));
+  writeFileSync(
+    config,
+    stringify({
+      server: { listen: '127.0.0.1:0', public_url: 'http://127.0.0.1' },
+      metrics: { listen: '' },
+      store: { url: `sqlite:${join(sub, 'portcullis.db')}` },
+      ldap: { cache_ttl: '10m', ...ldap },
+      routes: [{ name: 'app', path_prefix: '/', upstream }],
+      access: { default_policy: 'authenticated' },
+    }),
+  );
   return startProcess(['bench/gateway.mjs', config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
 }
 
@@ -55,18 +68,48 @@ async function coldLogins(url: string, names: string[], concurrency = 4): Promis
 }
 
 async function revalidation(slapd: Slapd): Promise<string> {
-  const gw = await startGateway({ config: { ldap: { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org', group_base: 'ou=groups,dc=example,dc=org', refresh_interval: '1h' }, users: { password_hash_cost: 10 } } });
+  const gw = await startGateway({
+    config: {
+      ldap: { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org', group_base: 'ou=groups,dc=example,dc=org', refresh_interval: '1h' },
+      users: { password_hash_cost: 10 },
+    },
+  });
   try {
     const { store, revalidator } = gw.registry;
     if (!revalidator) throw new Error('no revalidator');
     await revalidator.stop();
     const now = Date.now();
     for (let i = 0; i < USERS; i++) {
-      await store.createUserIfAbsent({ username: `u${i}`, name: `User ${i}`, email: '', roles: ['user'], mapped_roles: ['user'], projects: [], mapped_projects: [], source: 'ldap', password_hash: null, disabled: false, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now });
+      await store.createUserIfAbsent({
+        username: `u${i}`,
+        name: `User ${i}`,
+        email: '',
+        roles: ['user'],
+        mapped_roles: ['user'],
+        projects: [],
+        mapped_projects: [],
+        source: 'ldap',
+        password_hash: null,
+        disabled: false,
+        must_change_password: false,
+        grants: [],
+        quotas: {},
+        attributes: {},
+        mapped_attributes: [],
+        now,
+      });
     }
     for (let i = 0; i < SESSIONS; i++) {
       const user = await store.getUser(`u${i % USERS}`);
-      await store.createSession({ id_hash: randomBytes(16).toString('hex'), username: `u${i % USERS}`, auth_version: user?.auth_version ?? 1, method: 'form', created_at: now, last_seen_at: now, expires_at: now + 3_600_000 });
+      await store.createSession({
+        id_hash: randomBytes(16).toString('hex'),
+        username: `u${i % USERS}`,
+        auth_version: user?.auth_version ?? 1,
+        method: 'form',
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 3_600_000,
+      });
     }
     const cpu = process.cpuUsage();
     const started = performance.now();
@@ -95,12 +138,27 @@ async function main(): Promise<void> {
     const upstream = await startProcess(['bench/upstream.mjs'], process.env, 'load');
     procs.push(upstream);
     const upstreamUrl = `http://127.0.0.1:${upstream.info.port as number}`;
-    const ad = await gatewayProcess(dir, 'ad', { implementation: 'activedirectory', url: dc.url, bind_dn: dc.adminDn, bind_password: dc.adminPassword, user_base: `CN=Users,${dc.baseDn}` }, upstreamUrl);
+    const ad = await gatewayProcess(
+      dir,
+      'ad',
+      { implementation: 'activedirectory', url: dc.url, bind_dn: dc.adminDn, bind_password: dc.adminPassword, user_base: `CN=Users,${dc.baseDn}` },
+      upstreamUrl,
+    );
     const ol = await gatewayProcess(dir, 'openldap', { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org' }, upstreamUrl);
     procs.push(ad, ol);
-    const adLogins = await coldLogins(ad.info.url as string, Array.from({ length: LOGINS }, (_, i) => `a${i}`));
-    const olLogins = await coldLogins(ol.info.url as string, Array.from({ length: LOGINS }, (_, i) => `u${i}`));
-    const side = (proc: Proc, user: string): PairSide => ({ pid: proc.pid, url: `${proc.info.url as string}/x`, headers: { authorization: 'Basic ' + Buffer.from(`${user}:${PASSWORD}`).toString('base64') } });
+    const adLogins = await coldLogins(
+      ad.info.url as string,
+      Array.from({ length: LOGINS }, (_, i) => `a${i}`),
+    );
+    const olLogins = await coldLogins(
+      ol.info.url as string,
+      Array.from({ length: LOGINS }, (_, i) => `u${i}`),
+    );
+    const side = (proc: Proc, user: string): PairSide => ({
+      pid: proc.pid,
+      url: `${proc.info.url as string}/x`,
+      headers: { authorization: 'Basic ' + Buffer.from(`${user}:${PASSWORD}`).toString('base64') },
+    });
     const cached = await pairs(side(ol, 'u0'), side(ad, 'a0'), { count: 3, seconds: 8, warmup: 3, connections: 16 });
     await Promise.all(procs.splice(0).map((proc) => stop(proc)));
     await dc.close();
@@ -108,7 +166,9 @@ async function main(): Promise<void> {
     const revalidated = await revalidation(slapd);
     process.stdout.write(`Directories — ${new Date().toISOString()} — Node ${process.version}, ${placementNote()}\n\n`);
     process.stdout.write(`| measure | result |\n|---|---|\n`);
-    process.stdout.write(`| cached Basic, AD user vs OpenLDAP user (CPU, side by side) | ${ratioRange(cached.map((p) => p.cpuRatio))} (req/s ${ratioRange(cached.map((p) => p.rpsRatio))}); ${pairList(cached)} |\n`);
+    process.stdout.write(
+      `| cached Basic, AD user vs OpenLDAP user (CPU, side by side) | ${ratioRange(cached.map((p) => p.cpuRatio))} (req/s ${ratioRange(cached.map((p) => p.rpsRatio))}); ${pairList(cached)} |\n`,
+    );
     process.stdout.write(`| cold logins, Samba AD (distinct users, 4 at a time) | ${adLogins.toFixed(1)}/s |\n`);
     process.stdout.write(`| cold logins, OpenLDAP (same) | ${olLogins.toFixed(1)}/s |\n`);
     process.stdout.write(`| revalidation against slapd | ${revalidated} |\n`);

@@ -56,7 +56,9 @@ function start(scriptArgs: string[], env: NodeJS.ProcessEnv, callgrindOut?: stri
   const argv = callgrindOut ? ['--tool=callgrind', '--instr-atstart=no', ...simulate, `--callgrind-out-file=${callgrindOut}.%p`, process.execPath, ...args] : args;
   const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) => resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown>, ...(callgrindOut ? { prefix: callgrindOut } : {}) }));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (line) =>
+      resolve({ child, pid: child.pid as number, info: JSON.parse(line) as Record<string, unknown>, ...(callgrindOut ? { prefix: callgrindOut } : {}) }),
+    );
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
   });
 }
@@ -92,13 +94,20 @@ function control(...args: string[]): void {
 function lastDump(proc: Proc): Record<string, number> {
   const dir = join(proc.prefix as string, '..');
   const base = `${(proc.prefix as string).slice(dir.length + 1)}.${proc.pid}.`;
-  const files = readdirSync(dir).filter((f) => f.startsWith(base)).sort((a, b) => Number(a.slice(base.length)) - Number(b.slice(base.length)));
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith(base))
+    .sort((a, b) => Number(a.slice(base.length)) - Number(b.slice(base.length)));
   const text = readFileSync(join(dir, files[files.length - 1] as string), 'utf8');
   const names = /^events: (.+)$/m.exec(text);
   const totals = /^summary: (.+)$/m.exec(text);
   if (!names || !totals) throw new Error('no events or summary in callgrind dump');
   const values = (totals[1] as string).trim().split(/\s+/).map(Number);
-  return Object.fromEntries((names[1] as string).trim().split(/\s+/).map((name, i) => [name, values[i] ?? 0]));
+  return Object.fromEntries(
+    (names[1] as string)
+      .trim()
+      .split(/\s+/)
+      .map((name, i) => [name, values[i] ?? 0]),
+  );
 }
 
 /** Per-request event counts of one counted block. */
@@ -157,13 +166,20 @@ async function main(): Promise<void> {
         store: { url: `sqlite:${join(dir, 'portcullis.db')}` },
         users: { seed_file: join(dir, 'seed.txt') },
         routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
-        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'public', paths: ['/public/**'], policy: 'public' },
+            { name: 'app', paths: ['/**'], policy: 'authenticated' },
+          ],
+        },
       }),
     );
     const gateway = await start(['bench/gateway.mjs', join(dir, 'portcullis.yaml')], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' }, join(dir, 'gateway'));
     procs.push(gateway);
     const base = gateway.info.url as string;
-    const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+    const post = (path: string): Promise<Response> =>
+      fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
     const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
     const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
     const all: Array<[string, Proc, string, Record<string, string>]> = [
@@ -181,8 +197,19 @@ async function main(): Promise<void> {
       all.splice(1, 0, ['bare http-proxy, gateway modules imported', loaded, `http://127.0.0.1:${loaded.info.port as number}/x`, {}]);
     }
     const scenarios = all.filter(([name, proc]) => proc === bare || ONLY.length === 0 || ONLY.some((word) => name.includes(word)));
-    const lines = [`Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`, '', '| scenario | k instructions/req | vs bare | all counts (k) |', '|---|---:|---:|---|'];
-    const simulated = ['', `Simulated caches and branches (the block with the least instructions; per request; estimate = Ir + 10 × L1 misses + 100 × LL misses + 10 × mispredicted branches)`, '', '| scenario | I1 misses | D1 misses | LL misses | mispredicted branches | k estimated cycles | vs bare |', '|---|---:|---:|---:|---:|---:|---:|'];
+    const lines = [
+      `Instructions per request (callgrind, least of ${REPS} × ${REQUESTS} requests, ${CONNECTIONS} connections) — Node ${process.version}`,
+      '',
+      '| scenario | k instructions/req | vs bare | all counts (k) |',
+      '|---|---:|---:|---|',
+    ];
+    const simulated = [
+      '',
+      `Simulated caches and branches (the block with the least instructions; per request; estimate = Ir + 10 × L1 misses + 100 × LL misses + 10 × mispredicted branches)`,
+      '',
+      '| scenario | I1 misses | D1 misses | LL misses | mispredicted branches | k estimated cycles | vs bare |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+    ];
     // Every gateway path is warmed before any is counted: the first one counted would otherwise
     // still carry the recompilations the later ones trigger.
     for (const [, proc, url, headers] of all) if (proc === gateway) await load(url, WARMUP, headers);

@@ -11,7 +11,14 @@ export function postJsonScript(dir: string, name: string, body: unknown): string
 /** Rotates through header sets request by request (mixed-credential soak traffic). */
 export function mixedScript(dir: string, headerSets: Array<Record<string, string>>): string {
   const file = join(dir, 'mixed.lua');
-  const sets = headerSets.map((h) => `{${Object.entries(h).map(([k, v]) => `[${JSON.stringify(k)}]=${JSON.stringify(v)}`).join(',')}}`).join(',\n');
+  const sets = headerSets
+    .map(
+      (h) =>
+        `{${Object.entries(h)
+          .map(([k, v]) => `[${JSON.stringify(k)}]=${JSON.stringify(v)}`)
+          .join(',')}}`,
+    )
+    .join(',\n');
   writeFileSync(file, `local sets = {\n${sets}\n}\nlocal i = 0\nrequest = function()\n  i = i % #sets + 1\n  return wrk.format("GET", nil, sets[i], nil)\nend\n`);
   return file;
 }

@@ -31,7 +31,9 @@ export interface Pair {
 /** Both sides loaded at once for `seconds` with `connections` each; CPU µs per request of each. */
 export async function pair(reference: PairSide, gateway: PairSide, seconds: number, connections: number): Promise<Pair> {
   const before = [cpuSeconds(reference.pid), cpuSeconds(gateway.pid)] as const;
-  const [r, g] = await Promise.all([reference, gateway].map((side) => runWrk({ url: side.url, headers: side.headers, connections, durationSeconds: seconds, ...(side.script ? { script: side.script } : {}) })));
+  const [r, g] = await Promise.all(
+    [reference, gateway].map((side) => runWrk({ url: side.url, headers: side.headers, connections, durationSeconds: seconds, ...(side.script ? { script: side.script } : {}) })),
+  );
   const after = [cpuSeconds(reference.pid), cpuSeconds(gateway.pid)] as const;
   if (!r || !g || r.non2xx + g.non2xx > 0 || r.requests === 0 || g.requests === 0) throw new Error('side by side: a run had non-2xx answers or none at all');
   const referenceUs = ((after[0] - before[0]) / r.requests) * 1e6;

@@ -76,7 +76,18 @@ interface PairedRow {
 }
 
 function pairedRow(scenario: string, list: Pair[]): PairedRow {
-  return { scenario, pairs: list, cpuRatio: percentile(list.map((p) => p.cpuRatio), 50), rpsRatio: percentile(list.map((p) => p.rpsRatio), 50) };
+  return {
+    scenario,
+    pairs: list,
+    cpuRatio: percentile(
+      list.map((p) => p.cpuRatio),
+      50,
+    ),
+    rpsRatio: percentile(
+      list.map((p) => p.rpsRatio),
+      50,
+    ),
+  };
 }
 
 interface Latency {
@@ -181,13 +192,27 @@ async function main(): Promise<void> {
         metrics: { listen: '127.0.0.1:0' }, // served, as by default: the gateway then also samples its process metrics
         store: { url: `sqlite:${dbFile}` },
         users: { seed_file: seed },
-        ldap: { url: slapd.url, bind_dn: slapd.bindDn, bind_password: slapd.bindPassword, user_base: 'ou=people,dc=example,dc=org', group_base: 'ou=groups,dc=example,dc=org', role_mapping: { staff: ['user'] }, cache_ttl: '10m' },
+        ldap: {
+          url: slapd.url,
+          bind_dn: slapd.bindDn,
+          bind_password: slapd.bindPassword,
+          user_base: 'ou=people,dc=example,dc=org',
+          group_base: 'ou=groups,dc=example,dc=org',
+          role_mapping: { staff: ['user'] },
+          cache_ttl: '10m',
+        },
         jwt_issuers: [
           { name: 'portal', issuer: 'https://portal.bench', audience: 'portcullis', algorithms: ['RS256'], jwks_url: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json` },
           { name: 'lab', issuer: 'https://lab.bench', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET },
         ],
         routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
-        access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'public', paths: ['/public/**'], policy: 'public' },
+            { name: 'app', paths: ['/**'], policy: 'authenticated' },
+          ],
+        },
       }),
     );
     const gatewayEnv = { ...process.env, PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD };
@@ -207,8 +232,22 @@ async function main(): Promise<void> {
     const botToken = (await post('/.auth/token', { username: 'bot', password: 'Bot-Bench-Passw0rd' })).token as string;
     const gatewayJwt = (await post('/.auth/api/tokens', { name: 'bench', kind: 'jwt', expires_in: '1d' }, { 'x-authentication': botToken })).token as string;
     const now = Math.floor(Date.now() / 1000);
-    const rsJwt = await new SignJWT({ roles: ['user'] }).setProtectedHeader({ alg: 'RS256', kid: 'bench' }).setIssuer('https://portal.bench').setAudience('portcullis').setSubject('extrs').setIssuedAt(now).setExpirationTime(now + 3000).sign(jwksKeys.privateKey);
-    const hsJwt = await new SignJWT({ roles: ['user'] }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://lab.bench').setAudience('portcullis').setSubject('exths').setIssuedAt(now).setExpirationTime(now + 3000).sign(new TextEncoder().encode(HS_SECRET));
+    const rsJwt = await new SignJWT({ roles: ['user'] })
+      .setProtectedHeader({ alg: 'RS256', kid: 'bench' })
+      .setIssuer('https://portal.bench')
+      .setAudience('portcullis')
+      .setSubject('extrs')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3000)
+      .sign(jwksKeys.privateKey);
+    const hsJwt = await new SignJWT({ roles: ['user'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://lab.bench')
+      .setAudience('portcullis')
+      .setSubject('exths')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3000)
+      .sign(new TextEncoder().encode(HS_SECRET));
     const basic = (u: string, p: string): string => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
 
     const scenarios: Array<{ name: string; path: string; headers: Record<string, string>; user: string | null }> = [
@@ -233,7 +272,16 @@ async function main(): Promise<void> {
       const seen = (await probe.json().catch(() => ({}))) as { user?: string | null };
       const refused = scenario.user === null ? 0 : (await fetch(base + scenario.path)).status;
       if (probe.status !== 200 || (seen.user ?? null) !== scenario.user || (scenario.user !== null && ![401, 302, 403].includes(refused))) {
-        measured.push({ scenario: scenario.name, rps: 0, p50: 0, p99: 0, cpuUs: 0, cpuRatio: Number.NaN, rpsRatio: Number.NaN, note: `check failed: ${probe.status}, user ${String(seen.user)}, no-credential status ${refused}` });
+        measured.push({
+          scenario: scenario.name,
+          rps: 0,
+          p50: 0,
+          p99: 0,
+          cpuUs: 0,
+          cpuRatio: Number.NaN,
+          rpsRatio: Number.NaN,
+          note: `check failed: ${probe.status}, user ${String(seen.user)}, no-credential status ${refused}`,
+        });
         continue;
       }
       measured.push(await betweenBare(scenario.name, bareRuns, bareUrl, bare.pid, base + scenario.path, gateway.pid, scenario.headers));
@@ -280,7 +328,10 @@ async function main(): Promise<void> {
     const ldapCached = rows.find((r) => r.scenario.startsWith('Basic, LDAP'));
 
     // Soak: mixed traffic after a warm-up, RSS through it.
-    const mixed = mixedScript(dir, scenarios.filter((s) => s.user !== null).map((s) => s.headers));
+    const mixed = mixedScript(
+      dir,
+      scenarios.filter((s) => s.user !== null).map((s) => s.headers),
+    );
     await runWrk({ url: base + '/x', connections: CONNECTIONS, durationSeconds: SOAK_WARMUP, script: mixed });
     // RSS every second of the soak (see soakMemory: single readings fall anywhere in V8's heap cycle).
     const gatewayPid = gateway.pid;
@@ -307,7 +358,9 @@ async function main(): Promise<void> {
     // read every time) and fresh JSON logins.
     const addUsers = (from: number, to: number, copyTo?: string): number => {
       const db = new (sqliteBinding().Database)(dbFile);
-      const insert = db.prepare("INSERT OR IGNORE INTO users (username_key, username, name, email, roles, source, password_hash, created_at, updated_at) VALUES (?, ?, ?, '', '[\"user\"]', 'local', NULL, ?, ?)");
+      const insert = db.prepare(
+        "INSERT OR IGNORE INTO users (username_key, username, name, email, roles, source, password_hash, created_at, updated_at) VALUES (?, ?, ?, '', '[\"user\"]', 'local', NULL, ?, ?)",
+      );
       db.transaction(() => {
         for (let i = from; i < to; i++) insert.run(`u${i}`, `u${i}`, `User ${i}`, Date.now(), Date.now());
       })();
@@ -349,7 +402,11 @@ async function main(): Promise<void> {
       const lookups = await runWrk({ url: url + '/.auth/api/users/u50', headers: { 'x-authentication': admin }, connections: 4, durationSeconds: Math.max(2, Math.round(seconds / 2)) });
       if (request.non2xx > 0 || lookups.non2xx > 0) throw new Error(`users comparison: ${request.non2xx} + ${lookups.non2xx} non-2xx answers`);
       const login = await latencies(warmUp ? 3 : 20, async () => {
-        const res = await fetch(url + '/.auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'Alice-Bench-Passw0rd' }) });
+        const res = await fetch(url + '/.auth/login', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'alice', password: 'Alice-Bench-Passw0rd' }),
+        });
         if (res.status !== 200) throw new Error(`login → ${res.status}`);
         await res.arrayBuffer();
       });
@@ -363,9 +420,16 @@ async function main(): Promise<void> {
     lines.push('Alone: each scenario on its own, its ratios against the mean of the bare http-proxy runs just before and just after it.', '');
     lines.push('| scenario | req/s | p50 ms | p99 ms | gateway CPU µs/req | CPU vs bare | req/s vs bare | note |', '|---|---:|---:|---:|---:|---:|---:|---|');
     for (const r of rows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${f(r.rpsRatio, 2)}× | ${r.note ?? ''} |`);
-    lines.push('', `Side by side: each scenario and bare http-proxy loaded at once on the same CPU, ${pairOptions.connections} connections each, ${PAIRS} × ${PAIR_SECONDS}s after ${WARMUP}s; the ratio is the median of the pairs. The targets are judged by this table.`, '');
-    lines.push('| scenario | CPU vs bare | pairs\' range | req/s vs bare | pairs\' range | pairs: CPU µs/req bare → gateway (ratio) |', '|---|---:|---:|---:|---:|---|');
-    for (const r of [calibration, ...paired]) lines.push(`| ${r.scenario} | ${f(r.cpuRatio, 2)}× | ${ratioRange(r.pairs.map((p) => p.cpuRatio))} | ${f(r.rpsRatio, 2)}× | ${ratioRange(r.pairs.map((p) => p.rpsRatio))} | ${pairList(r.pairs)} |`);
+    lines.push(
+      '',
+      `Side by side: each scenario and bare http-proxy loaded at once on the same CPU, ${pairOptions.connections} connections each, ${PAIRS} × ${PAIR_SECONDS}s after ${WARMUP}s; the ratio is the median of the pairs. The targets are judged by this table.`,
+      '',
+    );
+    lines.push("| scenario | CPU vs bare | pairs' range | req/s vs bare | pairs' range | pairs: CPU µs/req bare → gateway (ratio) |", '|---|---:|---:|---:|---:|---|');
+    for (const r of [calibration, ...paired])
+      lines.push(
+        `| ${r.scenario} | ${f(r.cpuRatio, 2)}× | ${ratioRange(r.pairs.map((p) => p.cpuRatio))} | ${f(r.rpsRatio, 2)}× | ${ratioRange(r.pairs.map((p) => p.rpsRatio))} | ${pairList(r.pairs)} |`,
+      );
     lines.push('', `Paced: each connection waits ${PACED_DELAY_MS} ms between requests, so both proxies serve about the same rate.`, '');
     lines.push('| scenario | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare | note |', '|---|---:|---:|---:|---:|---:|---|');
     for (const r of pacedRows) lines.push(`| ${r.scenario} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.cpuUs, 1)} | ${f(r.cpuRatio, 2)}× | ${r.note ?? ''} |`);
@@ -375,14 +439,32 @@ async function main(): Promise<void> {
     const mib = (bytes: number): string => f(bytes / 1048576, 1);
     const signed = (percent: number): string => `${percent >= 0 ? '+' : ''}${f(percent, 1)}%`;
     const growth = soakRss.growth;
-    lines.push('', `Soak: ${SOAK}s of mixed traffic after ${SOAK_WARMUP}s of it (${soak.requests} requests, ${f(soak.requestsPerSecond)} req/s), RSS read every second: peak of the first third ${mib(soakRss.earlyPeak)} MiB → peak of the last third ${mib(soakRss.latePeak)} MiB (${signed(growth)}); first and last reading ${mib(soakRss.first)} → ${mib(soakRss.last)} MiB (${signed(((soakRss.last - soakRss.first) / soakRss.first) * 100)}), range ${mib(soakRss.min)}–${mib(soakRss.max)} MiB`);
-    lines.push('', `Users in the store: two gateways side by side, medians of ${USER_ROUNDS} alternating rounds (per round: p50 of ${DURATION}s of Basic, of user lookups through the admin API, and of 20 JSON logins).`, '');
-    lines.push('| users in store | Basic (cached) req/s | p50 ms | p99 ms | user lookup req/s | p50 ms | JSON login p50 ms | rounds: Basic p50 / lookup p50 / login p50 ms |', '|---:|---:|---:|---:|---:|---:|---:|---|');
-    for (const [count, side, median] of [[fewCount, fewSide, few], [manyCount, manySide, many]] as const) {
+    lines.push(
+      '',
+      `Soak: ${SOAK}s of mixed traffic after ${SOAK_WARMUP}s of it (${soak.requests} requests, ${f(soak.requestsPerSecond)} req/s), RSS read every second: peak of the first third ${mib(soakRss.earlyPeak)} MiB → peak of the last third ${mib(soakRss.latePeak)} MiB (${signed(growth)}); first and last reading ${mib(soakRss.first)} → ${mib(soakRss.last)} MiB (${signed(((soakRss.last - soakRss.first) / soakRss.first) * 100)}), range ${mib(soakRss.min)}–${mib(soakRss.max)} MiB`,
+    );
+    lines.push(
+      '',
+      `Users in the store: two gateways side by side, medians of ${USER_ROUNDS} alternating rounds (per round: p50 of ${DURATION}s of Basic, of user lookups through the admin API, and of 20 JSON logins).`,
+      '',
+    );
+    lines.push(
+      '| users in store | Basic (cached) req/s | p50 ms | p99 ms | user lookup req/s | p50 ms | JSON login p50 ms | rounds: Basic p50 / lookup p50 / login p50 ms |',
+      '|---:|---:|---:|---:|---:|---:|---:|---|',
+    );
+    for (const [count, side, median] of [
+      [fewCount, fewSide, few],
+      [manyCount, manySide, many],
+    ] as const) {
       const perRound = side.rounds.map((r) => `${f(r.request.p50, 2)} / ${f(r.lookup.p50, 2)} / ${f(r.login.p50, 0)}`).join('; ');
-      lines.push(`| ${count} | ${f(median.request.rps)} | ${f(median.request.p50, 2)} | ${f(median.request.p99, 2)} | ${f(median.lookup.rps)} | ${f(median.lookup.p50, 2)} | ${f(median.login.p50, 1)} | ${perRound} |`);
+      lines.push(
+        `| ${count} | ${f(median.request.rps)} | ${f(median.request.p50, 2)} | ${f(median.request.p99, 2)} | ${f(median.lookup.rps)} | ${f(median.lookup.p50, 2)} | ${f(median.login.p50, 1)} | ${perRound} |`,
+      );
     }
-    lines.push('', `Targets (ratios from this run, side by side; alone in brackets; the calibration pair read CPU ${f(calibration.cpuRatio, 2)}×, ${ratioRange(calibration.pairs.map((p) => p.cpuRatio))}):`);
+    lines.push(
+      '',
+      `Targets (ratios from this run, side by side; alone in brackets; the calibration pair read CPU ${f(calibration.cpuRatio, 2)}×, ${ratioRange(calibration.pairs.map((p) => p.cpuRatio))}):`,
+    );
     for (const scenario of scenarios.filter((s) => s.user !== null)) {
       const r = paired.find((p) => p.scenario === scenario.name);
       const alone = measured.find((m) => m.scenario === scenario.name);
@@ -390,17 +472,35 @@ async function main(): Promise<void> {
         lines.push(`- ${scenario.name}: not measured (${alone?.note ?? 'its check failed'}) MISS`);
         continue;
       }
-      lines.push(`- ${r.scenario}: CPU ${f(r.cpuRatio, 2)}× [${f(alone.cpuRatio, 2)}×] (target ≤ 1.15×) ${r.cpuRatio <= 1.15 ? 'PASS' : 'MISS'}; req/s ${f(r.rpsRatio, 2)}× [${f(alone.rpsRatio, 2)}×] (target ≥ 0.85×) ${r.rpsRatio >= 0.85 ? 'PASS' : 'MISS'}`);
+      lines.push(
+        `- ${r.scenario}: CPU ${f(r.cpuRatio, 2)}× [${f(alone.cpuRatio, 2)}×] (target ≤ 1.15×) ${r.cpuRatio <= 1.15 ? 'PASS' : 'MISS'}; req/s ${f(r.rpsRatio, 2)}× [${f(alone.rpsRatio, 2)}×] (target ≥ 0.85×) ${r.rpsRatio >= 0.85 ? 'PASS' : 'MISS'}`,
+      );
     }
     lines.push(`- RSS growth over the soak (peak of the last third against the first): ${f(growth, 1)}% (target < 10%) ${growth < 10 ? 'PASS' : 'MISS'}`);
     const lat = many.request.p50 / few.request.p50;
     const lookupLat = many.lookup.p50 / few.lookup.p50;
     const loginLat = many.login.p50 / few.login.p50;
-    lines.push(`- ${manyCount} vs ${fewCount} users: per-request p50 ${f(lat, 2)}×, user lookup p50 ${f(lookupLat, 2)}×, login p50 ${f(loginLat, 2)}× (target ≤ 1.2×) ${lat <= 1.2 && lookupLat <= 1.2 && loginLat <= 1.2 ? 'PASS' : 'MISS'}`);
+    lines.push(
+      `- ${manyCount} vs ${fewCount} users: per-request p50 ${f(lat, 2)}×, user lookup p50 ${f(lookupLat, 2)}×, login p50 ${f(loginLat, 2)}× (target ≤ 1.2×) ${lat <= 1.2 && lookupLat <= 1.2 && loginLat <= 1.2 ? 'PASS' : 'MISS'}`,
+    );
     const report = lines.join('\n') + '\n';
     process.stdout.write(report);
     writeFileSync(join(process.cwd(), '.bench', 'results.md'), report);
-    writeFileSync(join(process.cwd(), '.bench', 'results.json'), JSON.stringify({ rows, sideBySide: { calibration, rows: paired }, paced: { delayMs: PACED_DELAY_MS, rows: pacedRows }, logins, soak: { seconds: SOAK, rss: soakRss, readings }, users: { fewCount, manyCount, rounds: userSides.map((side) => side.rounds), few, many } }, null, 2));
+    writeFileSync(
+      join(process.cwd(), '.bench', 'results.json'),
+      JSON.stringify(
+        {
+          rows,
+          sideBySide: { calibration, rows: paired },
+          paced: { delayMs: PACED_DELAY_MS, rows: pacedRows },
+          logins,
+          soak: { seconds: SOAK, rss: soakRss, readings },
+          users: { fewCount, manyCount, rounds: userSides.map((side) => side.rounds), few, many },
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     for (const proc of procs.reverse()) await stop(proc);
     await new Promise<void>((r) => jwks.close(() => r()));

@@ -74,7 +74,8 @@ async function checked(scenario: Scenario, side: PairSide): Promise<PairSide> {
   const anonymous = await fetch(side.url);
   await anonymous.arrayBuffer();
   const isPublic = scenario.path.startsWith('/public/');
-  if (isPublic ? anonymous.status !== 200 : seen.user !== 'alice' || anonymous.status !== 401) throw new Error(`${scenario.name} (pid ${side.pid}): upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
+  if (isPublic ? anonymous.status !== 200 : seen.user !== 'alice' || anonymous.status !== 401)
+    throw new Error(`${scenario.name} (pid ${side.pid}): upstream saw ${String(seen.user)}, no credentials → ${anonymous.status}`);
   return side;
 }
 
@@ -97,7 +98,13 @@ async function main(): Promise<void> {
           store: { url: `sqlite:${join(sub, 'portcullis.db')}` },
           users: { seed_file: join(sub, 'seed.txt') },
           routes: [{ name: 'app', path_prefix: '/', upstream: upstreamUrl }],
-          access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] },
+          access: {
+            default_policy: 'deny',
+            rules: [
+              { name: 'public', paths: ['/public/**'], policy: 'public' },
+              { name: 'app', paths: ['/**'], policy: 'authenticated' },
+            ],
+          },
         }),
       );
       return join(sub, 'portcullis.yaml');
@@ -107,7 +114,8 @@ async function main(): Promise<void> {
       const proc = await startProcess([...flags, join(root, 'bench/gateway.mjs'), config], { ...process.env, PORTCULLIS_ADMIN_PASSWORD: 'Bench-Admin-Passw0rd' });
       procs.push(proc);
       const base = proc.info.url as string;
-      const post = (path: string): Promise<Response> => fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+      const post = (path: string): Promise<Response> =>
+        fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
       const cookie = ((await post('/.auth/login')).headers.getSetCookie()[0] ?? '').split(';')[0] as string;
       const token = ((await (await post('/.auth/token')).json()) as { token: string }).token;
       return {

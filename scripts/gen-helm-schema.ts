@@ -82,7 +82,11 @@ export function helmValuesSchema(): Record<string, unknown> {
           },
         },
       },
-      extraVolumes: { description: 'Pod volumes (for example a ConfigMap holding ldap.tls_ca_file), mounted through extraVolumeMounts', type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } } } },
+      extraVolumes: {
+        description: 'Pod volumes (for example a ConfigMap holding ldap.tls_ca_file), mounted through extraVolumeMounts',
+        type: 'array',
+        items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } } },
+      },
       extraVolumeMounts: {
         description: 'Mounts of extraVolumes into the container, always read-only',
         type: 'array',

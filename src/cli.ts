@@ -124,7 +124,9 @@ portcullis token revoke ID
 function overview(): string {
   return `Usage: portcullis <command> [options]    (--help on any command for details)
 
-${Object.values(COMMANDS).map((c) => c.usage.split('\n')[0]).join('\n')}
+${Object.values(COMMANDS)
+  .map((c) => c.usage.split('\n')[0])
+  .join('\n')}
 
 Exit codes: 0 ok, 1 error, 2 usage, 77 not logged in or not allowed, 78 configuration.
 `;

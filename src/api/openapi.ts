@@ -18,16 +18,21 @@ export function openApiDocument(): Record<string, unknown> {
       '/me/password': {
         post: {
           summary: 'Change own password (ends every session and token; a session caller gets a fresh cookie)',
-          requestBody: body({ type: 'object', additionalProperties: false, required: ['current_password', 'new_password'], properties: { current_password: { type: 'string' }, new_password: { type: 'string' } } }),
+          requestBody: body({
+            type: 'object',
+            additionalProperties: false,
+            required: ['current_password', 'new_password'],
+            properties: { current_password: { type: 'string' }, new_password: { type: 'string' } },
+          }),
           responses: { '200': json({ type: 'object', properties: { user: { $ref: '#/components/schemas/User' } } }), ...errors(400, 401, 403, 429) },
         },
       },
       '/users': {
         get: {
           summary: 'List users (admin)',
-          parameters: ['q', 'role', 'source'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })).concat(
-            ['limit', 'offset'].map((name) => ({ name, in: 'query', schema: { type: 'integer' } }) as never),
-          ),
+          parameters: ['q', 'role', 'source']
+            .map((name) => ({ name, in: 'query', schema: { type: 'string' } }))
+            .concat(['limit', 'offset'].map((name) => ({ name, in: 'query', schema: { type: 'integer' } }) as never)),
           responses: { '200': json({ type: 'object', properties: { users: { type: 'array', items: { $ref: '#/components/schemas/User' } }, total: { type: 'integer' } } }), ...errors(400, 401, 403) },
         },
         post: {
@@ -52,16 +57,19 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/users/{username}/relink': {
         parameters: [username],
-        post: { summary: 'Accept a changed directory entry for an ldap user: its sessions and tokens end, the next login records the new directory_id (admin)', responses: { '200': json({ $ref: '#/components/schemas/User' }), ...errors(401, 403, 404, 409) } },
+        post: {
+          summary: 'Accept a changed directory entry for an ldap user: its sessions and tokens end, the next login records the new directory_id (admin)',
+          responses: { '200': json({ $ref: '#/components/schemas/User' }), ...errors(401, 403, 404, 409) },
+        },
       },
       '/users/{username}/upstream-credentials/{route}': {
         parameters: [username, { name: 'route', in: 'path', required: true, schema: { type: 'string' }, description: 'A route whose upstream_auth uses per_user' }],
         put: {
-          summary: 'Store the user\'s own credential for a backend (admin); write-only, encrypted, never returned',
+          summary: "Store the user's own credential for a backend (admin); write-only, encrypted, never returned",
           requestBody: body({ type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string', maxLength: 4096 } } }),
           responses: { '204': { description: 'Stored' }, ...errors(400, 401, 403, 404) },
         },
-        delete: { summary: 'Delete the user\'s credential for a backend (admin)', responses: { '204': { description: 'Deleted' }, ...errors(401, 403, 404) } },
+        delete: { summary: "Delete the user's credential for a backend (admin)", responses: { '204': { description: 'Deleted' }, ...errors(401, 403, 404) } },
       },
       '/tokens': {
         get: {
@@ -113,7 +121,13 @@ export function openApiDocument(): Record<string, unknown> {
         Error: {
           type: 'object',
           required: ['error'],
-          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, fields: { type: 'object', additionalProperties: { type: 'string' } } } } },
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: { code: { type: 'string' }, message: { type: 'string' }, fields: { type: 'object', additionalProperties: { type: 'string' } } },
+            },
+          },
         },
         Identity: {
           type: 'object',
@@ -127,7 +141,12 @@ export function openApiDocument(): Record<string, unknown> {
             method: { type: 'string' },
           },
         },
-        Grant: { type: 'object', additionalProperties: false, required: ['paths'], properties: { paths: { type: 'array', items: { type: 'string' } }, methods: { type: 'array', items: { type: 'string' } } } },
+        Grant: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['paths'],
+          properties: { paths: { type: 'array', items: { type: 'string' } }, methods: { type: 'array', items: { type: 'string' } } },
+        },
         Attributes: {
           type: 'object',
           description: 'SPEC 16: attribute KEY -> its values',

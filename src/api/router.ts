@@ -180,7 +180,19 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     if (issuer !== undefined && password !== undefined) fields.password = 'users of an external issuer have no password';
     failIfFields(fields, 'Invalid user');
     const user = await users.create(
-      { username: username as string, password, name, email, roles: roles as string[], projects, must_change_password: mustChange, grants, quotas, attributes, ...(issuer ? { source: `jwt:${issuer}` as const } : {}) },
+      {
+        username: username as string,
+        password,
+        name,
+        email,
+        roles: roles as string[],
+        projects,
+        must_change_password: mustChange,
+        grants,
+        quotas,
+        attributes,
+        ...(issuer ? { source: `jwt:${issuer}` as const } : {}),
+      },
       actor(req),
       facts(req),
     );
@@ -191,7 +203,11 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
     const user = await users.get(String(req.params.username));
     // The routes with a stored credential, never the values (SPEC 15), and those that take one (for the UI).
     const credentials = registry.upstreamCredentials;
-    res.json({ ...userJson(user), upstream_credentials: await credentials.routesOf(user.username), upstream_credential_routes: credentials.routeNames().filter((route) => credentials.accepts(route)) });
+    res.json({
+      ...userJson(user),
+      upstream_credentials: await credentials.routesOf(user.username),
+      upstream_credential_routes: credentials.routeNames().filter((route) => credentials.accepts(route)),
+    });
   });
 
   // SPEC 15: a per-user backend credential, write-only.

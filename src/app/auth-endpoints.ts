@@ -149,7 +149,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       const account = registry.directory.accountName(username) ?? username;
       const changed = await registry.directory.changeExpiredPassword(account, String(body.password), body.new_password).catch(() => false);
       if (!changed) {
-        sendHtml(res, 401, expiredPasswordPage({ rd, username, error: 'The directory did not accept the new password. Check the current one and the directory\'s password rules.' }));
+        sendHtml(res, 401, expiredPasswordPage({ rd, username, error: "The directory did not accept the new password. Check the current one and the directory's password rules." }));
         return;
       }
       registry.events.emit('PasswordChanged', account, { actor: account, source: 'ldap' }, ctx(req).facts);
@@ -161,7 +161,12 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
         else sendError(res, loginRefusal(result));
         return;
       }
-      const message = result.status !== 503 ? INVALID_LOGIN_MESSAGE : result.reason === 'overloaded' ? 'Too many logins at the moment. Please try again shortly.' : 'The directory is unavailable. Please try again later.';
+      const message =
+        result.status !== 503
+          ? INVALID_LOGIN_MESSAGE
+          : result.reason === 'overloaded'
+            ? 'Too many logins at the moment. Please try again shortly.'
+            : 'The directory is unavailable. Please try again later.';
       sendHtml(res, result.status, loginPage({ rd, error: message, username: typeof body.username === 'string' ? body.username.slice(0, 256) : '' }));
       return;
     }
@@ -264,8 +269,7 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     else if (typeof body.token === 'string') {
       token = body.token.trim();
       posted = true;
-    }
-    else {
+    } else {
       for (const issuer of config.jwt_issuers) {
         if (issuer.handoff_cookie === '') continue;
         const cookie = readCookie(req.headers.cookie, issuer.handoff_cookie);
@@ -277,7 +281,13 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       registry.metrics.logins.inc({ user_type: 'jwt', result: 'failure', reason });
       registry.events.emit('UserLoginFailed', '', { user_type: 'jwt', reason, method: 'jwt_handoff' }, ctx(req).facts);
       const headers: Record<string, string[]> = clearHandoff.length > 0 ? { 'set-cookie': clearHandoff } : {};
-      if (html) sendHtml(res, error.status, messagePage('Sign-in failed', error.code === 'invalid_token' ? 'The sign-in link is invalid or has expired.' : 'This sign-in did not come from a page allowed to sign you in.'), headers);
+      if (html)
+        sendHtml(
+          res,
+          error.status,
+          messagePage('Sign-in failed', error.code === 'invalid_token' ? 'The sign-in link is invalid or has expired.' : 'This sign-in did not come from a page allowed to sign you in.'),
+          headers,
+        );
       else sendError(res, error, headers);
     };
     if (!token || !registry.externalJwt) {
@@ -319,7 +329,8 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     registry.metrics.logins.inc({ user_type: 'jwt', result: 'success', reason: '' });
     registry.events.emit('UserLoggedIn', user.username, { user_type: 'jwt', roles: federated.roles, method: 'jwt_handoff', issuer: issuer.name }, ctx(req).facts);
     for (const cookie of clearHandoff) res.append('set-cookie', cookie);
-    if (!html && req.is('application/json')) sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects }, registry.federation.privileged)) });
+    if (!html && req.is('application/json'))
+      sendJson(res, 200, { user: identityJson(identityOf(user, 'jwt_handoff', { roles: federated.roles, projects: federated.projects }, registry.federation.privileged)) });
     else redirect(res, 303, rd);
   };
   app.get('/.auth/jwt', jwtHandoff);
@@ -358,7 +369,15 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
     const host = requested.name;
     const route = registry.routes.match(host, target.path);
     const foldCase = route?.config.case_insensitive_paths === true;
-    const outcome = await gatewayRef().authorize(req, facts, { method, host, path: route ? matchedPath(route, target.path) : target.path, query: target.query, routeName: route?.name ?? 'verify', interactive: false, foldCase });
+    const outcome = await gatewayRef().authorize(req, facts, {
+      method,
+      host,
+      path: route ? matchedPath(route, target.path) : target.path,
+      query: target.query,
+      routeName: route?.name ?? 'verify',
+      interactive: false,
+      foldCase,
+    });
     if (!outcome.ok) {
       outcome.write(res);
       return;

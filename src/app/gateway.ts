@@ -168,13 +168,30 @@ export class Gateway {
       return;
     }
     if (route.config.query_credentials) target.query = queryCredentials(req, target.query);
-    const pending = this.authorize(req, facts, { method: req.method ?? 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: wantsHtml(req), foldCase: route.config.case_insensitive_paths });
+    const pending = this.authorize(req, facts, {
+      method: req.method ?? 'GET',
+      host,
+      path: matchedPath(route, target.path),
+      query: target.query,
+      routeName: route.name,
+      interactive: wantsHtml(req),
+      foldCase: route.config.case_insensitive_paths,
+    });
     if (pending instanceof Promise) return pending.then((outcome) => this.proceed(req, res, facts, started, route, target, requested.authority, outcome));
     return this.proceed(req, res, facts, started, route, target, requested.authority, pending);
   }
 
   /** The rest of process once the outcome is known: the refusal, or identity headers and forwarding. */
-  private proceed(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, started: number, route: CompiledRoute, target: { path: string; query: string }, authority: string | undefined, outcome: Outcome): Promise<void> | undefined {
+  private proceed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    facts: RequestFacts,
+    started: number,
+    route: CompiledRoute,
+    target: { path: string; query: string },
+    authority: string | undefined,
+    outcome: Outcome,
+  ): Promise<void> | undefined {
     if (!outcome.ok) {
       this.answerOwn(res, facts);
       this.count(outcome.route, outcome.rule, outcome.status);
@@ -307,7 +324,15 @@ export class Gateway {
     }
     const credentials = credentialsOf(req);
     const auth = await this.authenticate(credentials, facts);
-    const upgradeTarget: AuthorizeTarget = { method: 'GET', host, path: matchedPath(route, target.path), query: target.query, routeName: route.name, interactive: false, foldCase: route.config.case_insensitive_paths };
+    const upgradeTarget: AuthorizeTarget = {
+      method: 'GET',
+      host,
+      path: matchedPath(route, target.path),
+      query: target.query,
+      routeName: route.name,
+      interactive: false,
+      foldCase: route.config.case_insensitive_paths,
+    };
     const outcome = await this.decideFor(auth, facts, upgradeTarget, req, this.conditionInput(req, facts, upgradeTarget));
     if (!outcome.ok) {
       this.count(outcome.route, outcome.rule, outcome.status);
@@ -388,7 +413,18 @@ export class Gateway {
     if (decision.effect === 'unevaluable' || decision.effect === 'needs_body') {
       this.denied(decision.rule, decision.effect === 'needs_body' ? 'condition_not_evaluable' : decision.reason, identity, facts, method, path);
       const code = decision.effect === 'unevaluable' ? decision.reason : 'condition_not_evaluable';
-      return this.refuse(400, routeName, decision.rule, new PortcullisError(code, code === 'body_not_inspectable' ? 'The body cannot be inspected: a JSON object or form of at most server.max_inspect_body, not compressed' : 'A condition of the matching rule cannot be evaluated for this request'), { connection: 'close' });
+      return this.refuse(
+        400,
+        routeName,
+        decision.rule,
+        new PortcullisError(
+          code,
+          code === 'body_not_inspectable'
+            ? 'The body cannot be inspected: a JSON object or form of at most server.max_inspect_body, not compressed'
+            : 'A condition of the matching rule cannot be evaluated for this request',
+        ),
+        { connection: 'close' },
+      );
     }
     // A session cookie that was no good (unknown, expired, sent twice) is cleared on any answer.
     const stale = auth.clearCookie === true;
@@ -411,7 +447,10 @@ export class Gateway {
       if (interactive) {
         return { ok: false, status: 302, rule: decision.rule, route: routeName, write: (res) => redirect(res as ServerResponse, 302, `/.auth/login?rd=${encodeURIComponent(rd)}`, clear) };
       }
-      return this.refuse(401, routeName, decision.rule, new PortcullisError('unauthenticated', 'Authentication required'), { 'www-authenticate': 'Bearer realm="portcullis", Basic realm="portcullis", charset="UTF-8"', ...clear });
+      return this.refuse(401, routeName, decision.rule, new PortcullisError('unauthenticated', 'Authentication required'), {
+        'www-authenticate': 'Bearer realm="portcullis", Basic realm="portcullis", charset="UTF-8"',
+        ...clear,
+      });
     }
     if (decision.effect === 'deny') {
       this.denied(decision.rule, decision.reason, identity, facts, method, path);
@@ -425,7 +464,16 @@ export class Gateway {
     return this.refuse(403, routeName, decision.rule, new PortcullisError('password_change_required', 'You must change your password first'));
   }
 
-  private async withinQuota(decision: Extract<Decision, { effect: 'allow' }>, quota: Quota, identity: Identity, user: UserRecord | undefined, facts: RequestFacts, method: string, path: string, routeName: string): Promise<Outcome> {
+  private async withinQuota(
+    decision: Extract<Decision, { effect: 'allow' }>,
+    quota: Quota,
+    identity: Identity,
+    user: UserRecord | undefined,
+    facts: RequestFacts,
+    method: string,
+    path: string,
+    routeName: string,
+  ): Promise<Outcome> {
     const { registry } = this;
     const { requests, per } = quota;
     // Own numbers only: a rule named `constructor` must not find Object.prototype's.
@@ -472,7 +520,15 @@ export class Gateway {
    * `authority`: the host the request was judged for, with its port (requestHost). Waits only
    * when a new assertion must be signed.
    */
-  private prepare(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, target: { path: string; query: string }, authority: string | undefined, upgrade: boolean): Promise<void> | undefined {
+  private prepare(
+    req: IncomingMessage,
+    facts: RequestFacts,
+    route: CompiledRoute,
+    identity: Identity | undefined,
+    target: { path: string; query: string },
+    authority: string | undefined,
+    upgrade: boolean,
+  ): Promise<void> | undefined {
     const upstreamUrl = RouteTable.upstreamPath(route, target.path) + (target.query ? `?${target.query}` : '');
     if (!identity || this.registry.config.identity_headers.assertion === '' || !route.config.identity_headers) {
       this.rewrite(req, facts, route, identity, undefined, upstreamUrl, authority, upgrade);
@@ -491,7 +547,16 @@ export class Gateway {
    * named: in X-Forwarded-Host, and in Host with preserve_host (a backend that matches virtual
    * hosts exactly must not serve `www.example.org.` or a trusted proxy's Host as another site).
    */
-  private rewrite(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, identity: Identity | undefined, assertion: string | undefined, upstreamUrl: string, authority: string | undefined, upgrade: boolean): void {
+  private rewrite(
+    req: IncomingMessage,
+    facts: RequestFacts,
+    route: CompiledRoute,
+    identity: Identity | undefined,
+    assertion: string | undefined,
+    upstreamUrl: string,
+    authority: string | undefined,
+    upgrade: boolean,
+  ): void {
     const { registry } = this;
     const headers = req.headers;
     let forwardedFor = facts.peer;

@@ -100,13 +100,29 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
     const onDrop: DropCounter = (event, reason) => metrics.eventsDropped.inc({ event, reason });
     const webhooks = config.events.webhooks.map((hook) => new WebhookSink(hook, { logger, onDrop }));
     const events = new EventBus({ logger, store, webhooks, now, onDrop });
-    closers.unshift(() => events.drain(2000), () => events.close());
+    closers.unshift(
+      () => events.drain(2000),
+      () => events.close(),
+    );
     const hasher = new PasswordHasher(config.users.password_hash_cost);
     const users = new UserService({ store, hasher, policy: config.users.password_policy, events, lockout: config.users.lockout, privilegedRoles: privileged, now });
-    await bootstrapAdmin({ store, hasher, policy: config.users.password_policy, adminUsername: config.users.admin_username, env, logger, now, ...(options.announce ? { announce: options.announce } : {}) });
+    await bootstrapAdmin({
+      store,
+      hasher,
+      policy: config.users.password_policy,
+      adminUsername: config.users.admin_username,
+      env,
+      logger,
+      now,
+      ...(options.announce ? { announce: options.announce } : {}),
+    });
     if (config.users.seed_file !== '') await seedUsers({ file: config.users.seed_file, store, hasher, logger, events, now });
 
-    const gatewayKeys = await GatewayKeys.load(store, { issuer: config.server.public_url, now, logger: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields) });
+    const gatewayKeys = await GatewayKeys.load(store, {
+      issuer: config.server.public_url,
+      now,
+      logger: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
+    });
     const userCache = new UserCache(store, { stats });
     const sessions = new SessionManager(store, userCache, { idleTimeoutMs: config.session.idle_timeout, maxLifetimeMs: config.session.max_lifetime, now, stats });
     const tokens = new ApiTokens(store, userCache, { now, stats });
@@ -122,20 +138,28 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       : undefined;
     if (directory) closers.unshift(() => directory.close());
     // SPEC 18: every session and token of an ldap user re-checked against the directory.
-    const revalidator = directory && config.ldap ? new DirectoryRevalidator({ config: config.ldap, store, directory, events, now, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
+    const revalidator =
+      directory && config.ldap ? new DirectoryRevalidator({ config: config.ldap, store, directory, events, now, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
     if (revalidator) {
       revalidator.start();
       closers.unshift(() => revalidator.stop());
     }
     const passwords = new PasswordChain({ config, store, users: userCache, hasher, events, logger, directory, recordLogin, now });
-    const externalJwt = config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, privilegedRoles: privileged, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
+    const externalJwt =
+      config.jwt_issuers.length > 0 ? new ExternalJwtVerifier(config.jwt_issuers, { now, privilegedRoles: privileged, logger: (level, msg, fields) => logger[level](msg, fields) }) : undefined;
     if (externalJwt) closers.unshift(() => externalJwt.close());
     const federation: FederationContext = { privileged, directoryHasUser: directory ? (name) => directory.hasUser(name) : undefined };
     const authenticator = new Authenticator({ config, store, users: userCache, sessions, passwords, tokens, events, externalJwt, gatewayJwt: gatewayKeys, federation, recordLogin, now });
 
     const perUserRoutes = config.routes.filter((route) => route.upstream_auth?.per_user === true).map((route) => route.name);
     const upstreamCredentials = new UpstreamCredentialStore(store, config.server.secret_key === '' ? undefined : parseSecretKey(config.server.secret_key), perUserRoutes, now);
-    const upstreamAuth = new UpstreamAuth(config.routes, { issuer: config.server.public_url, privileged, perUser: upstreamCredentials, now, logger: (level, msg, fields) => logger[level](msg, fields) });
+    const upstreamAuth = new UpstreamAuth(config.routes, {
+      issuer: config.server.public_url,
+      privileged,
+      perUser: upstreamCredentials,
+      now,
+      logger: (level, msg, fields) => logger[level](msg, fields),
+    });
 
     const socketGrants = new SocketGrants(store, { issuer: config.server.public_url, idleTimeoutMs: config.session.idle_timeout, now });
     const openSockets = new OpenSockets({ recheck: (grants) => socketGrants.recheck(grants), now, logger });
@@ -195,7 +219,11 @@ export async function buildRegistry(config: Config, options: BuildOptions = {}):
       routes: new RouteTable(config.routes),
       upstreamAuth,
       upstreamCredentials,
-      headers: new HeaderPolicy(config.identity_headers, config.session.cookie_name, config.jwt_issuers.map((issuer) => issuer.handoff_cookie)),
+      headers: new HeaderPolicy(
+        config.identity_headers,
+        config.session.cookie_name,
+        config.jwt_issuers.map((issuer) => issuer.handoff_cookie),
+      ),
       trustedProxies: config.server.trusted_proxies.length > 0 ? trustedProxyList(config.server.trusted_proxies) : undefined,
       now,
       ready: true,

@@ -46,7 +46,8 @@ export function redirect(res: ServerResponse, status: 302 | 303, location: strin
  * Every gateway page (SPEC 7): scripts only from the gateway's own files (no inline script, no
  * eval), no plugins, no framing, no <base>, forms only to the gateway.
  */
-export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 export function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string | string[]> = {}): void {
   if (res.headersSent) {

@@ -79,7 +79,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     // Closed once the answer is written, not left half-open: a client that never reads (a slow
     // headers client cut by headersTimeout) would otherwise hold the connection for good.
-    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\nContent-Length: 0\r\n\r\n`,
+      () => socket.destroy(),
+    );
   });
   // One purge at a time: a large backlog on a slow store may outlast the interval.
   let purging: Promise<void> | undefined;

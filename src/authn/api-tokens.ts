@@ -43,9 +43,7 @@ export interface NewTokenInput {
   readOnly?: boolean | undefined;
 }
 
-export type TokenCheck =
-  | { ok: true; token: TokenRecord; user: UserRecord }
-  | { ok: false; reason: 'invalid_token' | 'expired_token' | 'revoked_token' | 'account_disabled'; username?: string };
+export type TokenCheck = { ok: true; token: TokenRecord; user: UserRecord } | { ok: false; reason: 'invalid_token' | 'expired_token' | 'revoked_token' | 'account_disabled'; username?: string };
 
 /**
  * Active (unrevoked, unexpired) tokens one user may hold: every token is a row kept until it

@@ -146,7 +146,8 @@ export class DirectoryRevalidator {
     try {
       if (reason === 'roles_changed' && state?.kind === 'present') await this.remap(user, state.user.roles, state.user.projects, now);
       else await store.updateUser(user.username, { end_sessions: true, now });
-      if (state?.kind === 'present' && reason !== 'identity_changed') await store.setDirectoryState(user.username, { directory_id: state.user.id || user.directory_id, revocation: state.user.revocation, checked_at: now });
+      if (state?.kind === 'present' && reason !== 'identity_changed')
+        await store.setDirectoryState(user.username, { directory_id: state.user.id || user.directory_id, revocation: state.user.revocation, checked_at: now });
       else await store.releaseRevalidation(user.username);
     } catch (err) {
       this.options.logger('warn', 'directory revalidation: could not end the sessions of a changed account', { username: user.username, reason, err: err as Error });

@@ -18,10 +18,7 @@ export interface Identity {
 }
 
 /** The outcome of one authenticator: an identity, "not my credential", or a failure. */
-export type AuthnResult =
-  | { kind: 'identity'; identity: Identity }
-  | { kind: 'not_mine' }
-  | { kind: 'failed'; reason: LoginFailureReason; status: 401 | 503; userType: UserType; username: string };
+export type AuthnResult = { kind: 'identity'; identity: Identity } | { kind: 'not_mine' } | { kind: 'failed'; reason: LoginFailureReason; status: 401 | 503; userType: UserType; username: string };
 
 export type UserType = 'local' | 'ldap' | 'jwt' | 'token';
 

@@ -287,7 +287,10 @@ export class PasswordChain {
     // per refusal would turn the flood into store writes. One client address may hold only its
     // share of the slots, so a flood from one client cannot refuse everyone else's logins.
     const client = clientKey(context.ip);
-    if (this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS) || !this.loginsByClient.tryTake(client, this.options.maxConcurrentLoginsPerClient ?? MAX_CONCURRENT_LOGINS_PER_CLIENT)) {
+    if (
+      this.loginsInProgress >= (this.options.maxConcurrentLogins ?? MAX_CONCURRENT_LOGINS) ||
+      !this.loginsByClient.tryTake(client, this.options.maxConcurrentLoginsPerClient ?? MAX_CONCURRENT_LOGINS_PER_CLIENT)
+    ) {
       this.options.recordLogin?.('failure', 'local', 'overloaded');
       return { ok: false, reason: 'overloaded', userType: 'local', status: 503 };
     }
@@ -438,7 +441,13 @@ export class PasswordChain {
       // a wrong password, an unknown name and a locked account all answer alike.
       const refusal = bind.value.refusal;
       if (refusal === undefined) return refused;
-      return { ok: false, reason: refusal.verified || refusal.reason === 'locked_out' ? refusal.reason : refused.reason, userType: 'ldap', status: 401, ...(refusal.verified ? { verified: true } : {}) };
+      return {
+        ok: false,
+        reason: refusal.verified || refusal.reason === 'locked_out' ? refusal.reason : refused.reason,
+        userType: 'ldap',
+        status: 401,
+        ...(refusal.verified ? { verified: true } : {}),
+      };
     }
     const entry = bind.value.user;
     // A re-created account under a known name is another person (SPEC 18): refused until an
@@ -478,9 +487,26 @@ export class PasswordChain {
     // Attributes combine like roles (SPEC 16): the directory replaces the keys it set, admin keys stay.
     const { attributes, mapped_attributes: mappedAttributes } = mergeSourceAttributes(existing, fromDirectory);
     const attributesChanged = !sameAttributes(attributes, existing.attributes) || mappedAttributes.join(',') !== existing.mapped_attributes.join(',');
-    const changed = rolesChanged || attributesChanged || projects.join(',') !== existing.projects.join(',') || entry.name !== existing.name || entry.email !== existing.email || mappedRoles.join(',') !== existing.mapped_roles.join(',');
+    const changed =
+      rolesChanged ||
+      attributesChanged ||
+      projects.join(',') !== existing.projects.join(',') ||
+      entry.name !== existing.name ||
+      entry.email !== existing.email ||
+      mappedRoles.join(',') !== existing.mapped_roles.join(',');
     if (!changed) return existing;
-    const patch = { name: entry.name, email: entry.email, roles, mapped_roles: mappedRoles, projects, mapped_projects: mappedProjects, attributes, mapped_attributes: mappedAttributes, end_sessions: rolesChanged, now };
+    const patch = {
+      name: entry.name,
+      email: entry.email,
+      roles,
+      mapped_roles: mappedRoles,
+      projects,
+      mapped_projects: mappedProjects,
+      attributes,
+      mapped_attributes: mappedAttributes,
+      end_sessions: rolesChanged,
+      now,
+    };
     const demoted = existing.roles.includes('admin') && !roles.includes('admin');
     let updated: UserRecord | undefined;
     try {

@@ -16,11 +16,7 @@ import { isReadOnlySql } from './sql-read-only.js';
 export type ConditionOutcome = 'match' | 'no_match' | 'unevaluable' | 'needs_body';
 
 /** What a body condition sees once the gateway has read the body (http/inspected-body.ts). */
-export type BodyView =
-  | { kind: 'none' }
-  | { kind: 'json'; fields: Readonly<Record<string, unknown>> }
-  | { kind: 'form'; fields: ReadonlyMap<string, readonly string[]> }
-  | { kind: 'unevaluable' };
+export type BodyView = { kind: 'none' } | { kind: 'json'; fields: Readonly<Record<string, unknown>> } | { kind: 'form'; fields: ReadonlyMap<string, readonly string[]> } | { kind: 'unevaluable' };
 
 /** The request as conditions see it; the parsed query is memoised on it. */
 export interface ConditionInput {
@@ -56,7 +52,13 @@ export function compileValuePattern(pattern: string): ValuePattern {
   }
   if (/[{}]/.test(pattern)) throw new TypeError(`"${pattern}": a placeholder ({self}, {project}, {org}, {attr.KEY}) must be the whole value`);
   if (pattern.includes('*')) {
-    const re = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+    const re = new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+      's',
+    );
     return (value) => re.test(value);
   }
   return (value) => value === pattern;

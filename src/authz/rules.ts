@@ -164,7 +164,13 @@ export function decide(access: CompiledAccess, request: AccessRequest, caller: C
   // admin is the only role that satisfies every role list, grant and placeholder (SPEC 4):
   // support, like every other role, reaches exactly the rules that list it.
   const privileged = caller !== undefined && caller.roles.includes('admin');
-  const ctx: MatchContext = { username: caller?.username, projects: caller?.projects ?? NO_PROJECTS, wildcardPlaceholders: privileged, organisation: caller?.organisation, attributes: caller?.attributes };
+  const ctx: MatchContext = {
+    username: caller?.username,
+    projects: caller?.projects ?? NO_PROJECTS,
+    wildcardPlaceholders: privileged,
+    organisation: caller?.organisation,
+    attributes: caller?.attributes,
+  };
   for (const rule of access.rules) {
     if (!methodMatches(rule, request.method) || !hostMatches(rule, request.host)) continue;
     let matched = false;
@@ -191,7 +197,16 @@ export function decide(access: CompiledAccess, request: AccessRequest, caller: C
   return apply('default', 'authenticated', [], undefined, request, caller, privileged, ctx);
 }
 
-function apply(name: string, policy: CompiledRule['policy'], roles: readonly string[], quota: CompiledRule['quota'], request: AccessRequest, caller: Caller, privileged: boolean, ctx: MatchContext): Decision {
+function apply(
+  name: string,
+  policy: CompiledRule['policy'],
+  roles: readonly string[],
+  quota: CompiledRule['quota'],
+  request: AccessRequest,
+  caller: Caller,
+  privileged: boolean,
+  ctx: MatchContext,
+): Decision {
   switch (policy) {
     case 'public':
       return { effect: 'allow', rule: name, identityRequired: false };

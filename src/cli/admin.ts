@@ -8,7 +8,10 @@ const str = (v: Values, k: string): string | undefined => (typeof v[k] === 'stri
 const list = (v: Values, k: string): string[] => {
   const value = v[k];
   const items = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
-  return items.flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return items
+    .flatMap((item) => item.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 };
 /**
  * `--attr KEY=V1,V2` (repeatable; SPEC 16): KEY's values, or with nothing after `=` the removal of
@@ -20,7 +23,11 @@ function attrFlags(values: Values): Map<string, string[]> {
   for (const flag of Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : []) {
     const at = flag.indexOf('=');
     if (at <= 0) throw new CliError(`--attr needs KEY=VALUE[,VALUE…] or KEY= to remove KEY, not ${format(flag)}`, EXIT.usage);
-    const items = flag.slice(at + 1).split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const items = flag
+      .slice(at + 1)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     changes.set(flag.slice(0, at).trim(), [...new Set(items)]);
   }
   return changes;
@@ -39,7 +46,9 @@ function withAttrChanges(current: Record<string, string[]>, changes: Map<string,
 /** `machines=7,9  retention_days=365` (values holding a comma or space quoted as JSON). */
 function attributesText(value: unknown): string {
   if (typeof value !== 'object' || value === null) return '-';
-  const parts = Object.entries(value as Record<string, unknown>).map(([key, items]) => `${key}=${(Array.isArray(items) ? items : []).map((v) => (/[\s,"]/.test(String(v)) ? JSON.stringify(String(v)) : format(v))).join(',')}`);
+  const parts = Object.entries(value as Record<string, unknown>).map(
+    ([key, items]) => `${key}=${(Array.isArray(items) ? items : []).map((v) => (/[\s,"]/.test(String(v)) ? JSON.stringify(String(v)) : format(v))).join(',')}`,
+  );
   return parts.length > 0 ? parts.join('  ') : '-';
 }
 
@@ -71,7 +80,12 @@ export async function user(action: string | undefined, args: string[], values: V
       return credential(session, args);
     case 'list': {
       const params = new URLSearchParams();
-      for (const [flag, key] of [['query', 'q'], ['source', 'source'], ['limit', 'limit'], ['offset', 'offset']] as const) {
+      for (const [flag, key] of [
+        ['query', 'q'],
+        ['source', 'source'],
+        ['limit', 'limit'],
+        ['offset', 'offset'],
+      ] as const) {
         const value = str(values, flag);
         if (value !== undefined) params.set(key, value);
       }
@@ -86,7 +100,14 @@ export async function user(action: string | undefined, args: string[], values: V
     }
     case 'show': {
       const data = await call<Record<string, unknown>>(session, 'GET', `/users/${needName()}`);
-      print(data, json, () => Object.entries(data).map(([k, v]) => `${k.padEnd(22)} ${k === 'attributes' ? attributesText(v) : format(v)}`).join('\n') + '\n');
+      print(
+        data,
+        json,
+        () =>
+          Object.entries(data)
+            .map(([k, v]) => `${k.padEnd(22)} ${k === 'attributes' ? attributesText(v) : format(v)}`)
+            .join('\n') + '\n',
+      );
       return;
     }
     case 'add': {
@@ -101,7 +122,11 @@ export async function user(action: string | undefined, args: string[], values: V
       if (Object.keys(attributes).length > 0) body.attributes = attributes;
       const data = await call<Record<string, unknown>>(session, 'POST', '/users', body);
       // With --json the generated password is part of the JSON: printed nowhere else, it would be lost.
-      print(secret.generated ? { ...data, generated_password: secret.generated } : data, json, () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`);
+      print(
+        secret.generated ? { ...data, generated_password: secret.generated } : data,
+        json,
+        () => `Created user ${format(data.username)} (${format(data.roles)})\n${secret.generated ? `Generated password: ${secret.generated}\n` : ''}`,
+      );
       return;
     }
     case 'update': {
@@ -211,7 +236,12 @@ export async function token(action: string | undefined, args: string[], values: 
     case 'list': {
       const user = str(values, 'user');
       const data = await call<{ tokens: Array<Record<string, unknown>> }>(session, 'GET', `/tokens${user ? `?user=${encodeURIComponent(user)}` : ''}`);
-      print(data, json, () => table(data.tokens.map((t) => ({ ...t, scope: scopeText(t) })), columns));
+      print(data, json, () =>
+        table(
+          data.tokens.map((t) => ({ ...t, scope: scopeText(t) })),
+          columns,
+        ),
+      );
       return;
     }
     case 'revoke': {
@@ -230,12 +260,25 @@ export async function events(values: Values): Promise<void> {
   const session = currentSession(str(values, 'path'));
   const json = values.json === true;
   const params = new URLSearchParams();
-  for (const [flag, key] of [['type', 'type'], ['user', 'username'], ['since', 'since'], ['limit', 'limit']] as const) {
+  for (const [flag, key] of [
+    ['type', 'type'],
+    ['user', 'username'],
+    ['since', 'since'],
+    ['limit', 'limit'],
+  ] as const) {
     const value = str(values, flag);
     if (value !== undefined) params.set(key, value);
   }
   const render = (list: Array<Record<string, unknown>>): string =>
-    list.map((e) => `${format(e.time)}  ${format(e.event).padEnd(16)} ${format(e.username).padEnd(16)} ${Object.entries(e).filter(([k]) => !['time', 'event', 'username', 'id'].includes(k)).map(([k, v]) => `${k}=${format(v)}`).join(' ')}`).join('\n') + (list.length ? '\n' : '');
+    list
+      .map(
+        (e) =>
+          `${format(e.time)}  ${format(e.event).padEnd(16)} ${format(e.username).padEnd(16)} ${Object.entries(e)
+            .filter(([k]) => !['time', 'event', 'username', 'id'].includes(k))
+            .map(([k, v]) => `${k}=${format(v)}`)
+            .join(' ')}`,
+      )
+      .join('\n') + (list.length ? '\n' : '');
   const data = await call<{ events: Array<Record<string, unknown>>; total: number }>(session, 'GET', `/events?${params.toString()}`);
   if (values.follow !== true) {
     print(data, json, () => render(data.events));

@@ -10,17 +10,9 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** Long enough for an LDAP login behind a slow link, short enough that a script does not hang. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
-export type Body =
-  | { kind: 'json'; value: unknown }
-  | { kind: 'empty' }
-  | { kind: 'not_json' }
-  | { kind: 'too_large' }
-  | { kind: 'timeout' };
+export type Body = { kind: 'json'; value: unknown } | { kind: 'empty' } | { kind: 'not_json' } | { kind: 'too_large' } | { kind: 'timeout' };
 
-export type Exchange =
-  | { kind: 'answer'; status: number; headers: Headers; body: Body }
-  | { kind: 'unreachable'; reason: string }
-  | { kind: 'timeout' };
+export type Exchange = { kind: 'answer'; status: number; headers: Headers; body: Body } | { kind: 'unreachable'; reason: string } | { kind: 'timeout' };
 
 export interface ExchangeOptions {
   timeoutMs?: number;

@@ -1,5 +1,19 @@
 /** `portcullis login | logout | whoami` (SPEC 12). */
-import { CliError, EXIT, answerOrThrow, apiError, call, currentSession, plainTextWarning, readTokenFile, removeTokenFile, tokenFilePath, unreadable, writeTokenFile, type ApiErrorBody } from './client.js';
+import {
+  CliError,
+  EXIT,
+  answerOrThrow,
+  apiError,
+  call,
+  currentSession,
+  plainTextWarning,
+  readTokenFile,
+  removeTokenFile,
+  tokenFilePath,
+  unreadable,
+  writeTokenFile,
+  type ApiErrorBody,
+} from './client.js';
 import { exchange, type Body } from './http.js';
 import { format, print, table } from './output.js';
 import { promptHidden } from './prompt.js';
@@ -37,7 +51,11 @@ export async function login(options: LoginOptions): Promise<void> {
   const body = answer.body.kind === 'json' && typeof answer.body.value === 'object' && answer.body.value !== null ? (answer.body.value as TokenAnswer) : {};
   if (answer.status !== 201 || typeof body.token !== 'string') throw loginError(answer.status, answer.body);
   writeTokenFile(path, { server, username: body.user?.username ?? username, token: body.token, expires_at: body.expires_at ?? '', ...(body.id ? { id: body.id } : {}) });
-  print({ server, username: body.user?.username ?? username, expires_at: body.expires_at, path }, options.json === true, () => `Logged in to ${server} as ${format(body.user?.username ?? username)} (token saved to ${path}, expires ${format(body.expires_at)})\n`);
+  print(
+    { server, username: body.user?.username ?? username, expires_at: body.expires_at, path },
+    options.json === true,
+    () => `Logged in to ${server} as ${format(body.user?.username ?? username)} (token saved to ${path}, expires ${format(body.expires_at)})\n`,
+  );
 }
 
 interface TokenAnswer {

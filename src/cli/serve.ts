@@ -58,7 +58,7 @@ export async function serve(flags: ConfigFlags): Promise<void> {
   if (warnings.length > 0) logger.warn('DEVELOPMENT DEFAULTS IN USE — not for production', { warnings });
   const missing = missingNodeFlags();
   if (missing.length > 0) {
-    logger.warn('started without the gateway\'s Node options: after a pause it spends more CPU per request (docs/deployment.md)', {
+    logger.warn("started without the gateway's Node options: after a pause it spends more CPU per request (docs/deployment.md)", {
       missing,
       start_with: `node ${GATEWAY_NODE_FLAGS.join(' ')} dist/cli.js serve`,
     });

@@ -20,6 +20,9 @@ export function withDialectDefaults(raw: unknown): unknown {
     ...block,
     user_filter: block.user_filter ?? ACTIVE_DIRECTORY.user_filter,
     group_filter: block.group_filter ?? ACTIVE_DIRECTORY.group_filter,
-    attributes: attributes !== null && typeof attributes === 'object' && !Array.isArray(attributes) ? { ...ACTIVE_DIRECTORY.attributes, ...(attributes as Record<string, unknown>) } : (attributes ?? ACTIVE_DIRECTORY.attributes),
+    attributes:
+      attributes !== null && typeof attributes === 'object' && !Array.isArray(attributes)
+        ? { ...ACTIVE_DIRECTORY.attributes, ...(attributes as Record<string, unknown>) }
+        : (attributes ?? ACTIVE_DIRECTORY.attributes),
   };
 }

@@ -314,7 +314,11 @@ function coerce(value: string, kind: ScalarPath['kind'], name: string, problems:
     if (value.trim() === '' || !Number.isFinite(n)) problems.push({ path: name, message: 'must be a number' });
     return n;
   }
-  if (kind === 'list') return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (kind === 'list')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   return value;
 }
 

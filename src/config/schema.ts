@@ -59,7 +59,12 @@ export const byteSize = z.union([
     }),
 ]);
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be an IP address or CIDR');
-const roleName = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'role names use letters, digits, _ . : -');
+const roleName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'role names use letters, digits, _ . : -');
 /** `access.privileged_roles` when the file names none (SPEC 4). */
 export const DEFAULT_PRIVILEGED_ROLES: readonly string[] = ['admin', 'api', 'org_admin'];
 const httpUrl = z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http(s) URL');
@@ -69,7 +74,11 @@ export const serverSchema = z.strictObject({
   public_url: httpUrl.default('http://localhost:8080'),
   trusted_proxies: z.array(cidr).default([]),
   shutdown_timeout: timerDuration.default(10_000),
-  max_body_size: z.number().int().positive().default(64 * 1024),
+  max_body_size: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   /** Open connections the gateway listener holds at most (further ones are closed at once); 0: no limit. */
   max_connections: z.number().int().min(0).default(10_000),
   /** Header fields a request may carry; more is 431, never forwarded (SPEC 6). */
@@ -93,7 +102,10 @@ export const metricsSchema = z.strictObject({
 });
 
 export const storeSchema = z.strictObject({
-  url: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').default('sqlite:./data/portcullis.db'),
+  url: z
+    .string()
+    .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://')
+    .default('sqlite:./data/portcullis.db'),
   /** The `url` twin (a postgres:// URL carries the database password): the file's text becomes `url`. */
   url_file: z.string().default(''),
 });
@@ -113,7 +125,10 @@ export const lockoutSchema = z.strictObject({
 });
 
 export const usersSchema = z.strictObject({
-  admin_username: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, 'must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$').default('admin'),
+  admin_username: z
+    .string()
+    .regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, 'must match ^[a-zA-Z][a-zA-Z0-9_]{0,63}$')
+    .default('admin'),
   seed_file: z.string().default(''),
   password_policy: passwordPolicySchema.prefault({}),
   lockout: lockoutSchema.prefault({}),
@@ -122,7 +137,10 @@ export const usersSchema = z.strictObject({
 });
 
 export const sessionSchema = z.strictObject({
-  cookie_name: z.string().regex(/^[A-Za-z0-9_-]+$/).default('portcullis_session'),
+  cookie_name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('portcullis_session'),
   idle_timeout: duration.default(2 * 3_600_000),
   max_lifetime: duration.default(24 * 3_600_000),
 });
@@ -132,56 +150,59 @@ const roleList = z.array(roleName);
 export const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
 const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'attribute keys match ^[a-z][a-z0-9_]{0,63}$');
 
-export const ldapSchema = z.preprocess(withDialectDefaults, z.strictObject({
-  /** The directory's dialect: its defaults, login-name forms and bind error codes (SPEC 18). */
-  implementation: z.enum(['standard', 'activedirectory']).default('standard'),
-  /** UPN suffixes whose `name@suffix` logins are the account `name` (activedirectory). */
-  upn_suffixes: z.array(z.string().min(1).max(253)).default([]),
-  /** NetBIOS domain whose `DOMAIN\\name` logins are the account `name` (activedirectory). */
-  netbios_domain: z.string().max(15).default(''),
-  url: z.union([z.string(), z.array(z.string()).min(1)]).default(''),
-  start_tls: z.boolean().default(false),
-  tls_ca_file: z.string().default(''),
-  bind_dn: z.string().default(''),
-  bind_password: z.string().default(''),
-  bind_password_file: z.string().default(''),
-  user_base: z.string().default(''),
-  user_filter: z.string().default('(uid={username})'),
-  user_dn_template: z.string().default(''),
-  attributes: z
-    .strictObject({
-      username: z.string().default('uid'),
-      name: z.string().default('cn'),
-      email: z.string().default('mail'),
-      /** The entry's stable id, stored as the user's directory_id (AD: objectGUID in its string form). */
-      id: z.string().default('entryUUID'),
-    })
-    .prefault({}),
-  group_base: z.string().default(''),
-  group_filter: z.string().default('(member={dn})'),
-  group_name_attribute: z.string().default('cn'),
-  role_mapping: z.record(z.string(), roleList).default({}),
-  project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
-  default_roles: roleList.default(['user']),
-  allow_privileged_roles: z.boolean().default(false),
-  /** SPEC 16: attribute KEY → the LDAP attribute whose values it takes, read at every bind. */
-  attribute_mapping: z.record(attributeKey, z.string().regex(/^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$/, 'must be an LDAP attribute name')).default({}),
-  timeout: timerDuration.default(5000),
-  cache_ttl: duration.default(60_000),
-  cache_max: z.number().int().positive().default(10_000),
-  /** Every session and token of an ldap user is re-checked against the directory at least this often. */
-  refresh_interval: timerDuration.default(5 * 60_000),
-  /** While the directory cannot be asked, sessions and tokens last this long after their last good check. */
-  refresh_grace: duration.default(3_600_000),
-  /** An entry matching this filter is disabled (AD: userAccountControl bit 2 counts too). */
-  disabled_filter: z.string().default(''),
-  /** An attribute whose change ends the user's sessions and tokens (WEKA). */
-  revocation_attribute: z.string().default(''),
-  /** Entries per page of a group search. */
-  page_size: z.number().int().min(1).max(10_000).default(500),
-  /** Bound service-account connections kept for searches. */
-  pool_size: z.number().int().min(1).max(64).default(4),
-}));
+export const ldapSchema = z.preprocess(
+  withDialectDefaults,
+  z.strictObject({
+    /** The directory's dialect: its defaults, login-name forms and bind error codes (SPEC 18). */
+    implementation: z.enum(['standard', 'activedirectory']).default('standard'),
+    /** UPN suffixes whose `name@suffix` logins are the account `name` (activedirectory). */
+    upn_suffixes: z.array(z.string().min(1).max(253)).default([]),
+    /** NetBIOS domain whose `DOMAIN\\name` logins are the account `name` (activedirectory). */
+    netbios_domain: z.string().max(15).default(''),
+    url: z.union([z.string(), z.array(z.string()).min(1)]).default(''),
+    start_tls: z.boolean().default(false),
+    tls_ca_file: z.string().default(''),
+    bind_dn: z.string().default(''),
+    bind_password: z.string().default(''),
+    bind_password_file: z.string().default(''),
+    user_base: z.string().default(''),
+    user_filter: z.string().default('(uid={username})'),
+    user_dn_template: z.string().default(''),
+    attributes: z
+      .strictObject({
+        username: z.string().default('uid'),
+        name: z.string().default('cn'),
+        email: z.string().default('mail'),
+        /** The entry's stable id, stored as the user's directory_id (AD: objectGUID in its string form). */
+        id: z.string().default('entryUUID'),
+      })
+      .prefault({}),
+    group_base: z.string().default(''),
+    group_filter: z.string().default('(member={dn})'),
+    group_name_attribute: z.string().default('cn'),
+    role_mapping: z.record(z.string(), roleList).default({}),
+    project_mapping: z.record(z.string(), z.array(z.string().min(1))).default({}),
+    default_roles: roleList.default(['user']),
+    allow_privileged_roles: z.boolean().default(false),
+    /** SPEC 16: attribute KEY → the LDAP attribute whose values it takes, read at every bind. */
+    attribute_mapping: z.record(attributeKey, z.string().regex(/^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$/, 'must be an LDAP attribute name')).default({}),
+    timeout: timerDuration.default(5000),
+    cache_ttl: duration.default(60_000),
+    cache_max: z.number().int().positive().default(10_000),
+    /** Every session and token of an ldap user is re-checked against the directory at least this often. */
+    refresh_interval: timerDuration.default(5 * 60_000),
+    /** While the directory cannot be asked, sessions and tokens last this long after their last good check. */
+    refresh_grace: duration.default(3_600_000),
+    /** An entry matching this filter is disabled (AD: userAccountControl bit 2 counts too). */
+    disabled_filter: z.string().default(''),
+    /** An attribute whose change ends the user's sessions and tokens (WEKA). */
+    revocation_attribute: z.string().default(''),
+    /** Entries per page of a group search. */
+    page_size: z.number().int().min(1).max(10_000).default(500),
+    /** Bound service-account connections kept for searches. */
+    pool_size: z.number().int().min(1).max(64).default(4),
+  }),
+);
 
 export const jwtIssuerSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -'),
@@ -251,8 +272,14 @@ export const upstreamAuthSchema = z.strictObject({
   deliver: z
     .strictObject({
       header: headerNameRequired.optional(),
-      scheme: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
-      cookie: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+      scheme: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .optional(),
+      cookie: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/)
+        .optional(),
     })
     .optional(),
   // basic
@@ -288,7 +315,10 @@ export const routeSchema = z.strictObject({
 
 /** A condition's value pattern(s): a glob, literal text, or one placeholder as the whole value. */
 const valuePatterns = z.union([z.string().max(512), z.array(z.string().max(512)).min(1).max(64)]);
-const methodName = z.string().regex(/^[A-Za-z]+$/).transform((m) => m.toUpperCase());
+const methodName = z
+  .string()
+  .regex(/^[A-Za-z]+$/)
+  .transform((m) => m.toUpperCase());
 
 export const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/),

@@ -59,7 +59,12 @@ export function upstreamAuthProblems(config: Config, add: (path: string, message
       for (const key of [...JWT_KEYS, ...BASIC_KEYS, ...HEADER_KEYS]) {
         if (keys.includes(key)) continue;
         const value = (auth as Record<string, unknown>)[key];
-        const unset = value === undefined || value === '' || value === false || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
+        const unset =
+          value === undefined ||
+          value === '' ||
+          value === false ||
+          (Array.isArray(value) && value.length === 0) ||
+          (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
         if (!unset) add(`${path}.${key}`, `not a key of type ${auth.type}`);
       }
     };

@@ -36,7 +36,8 @@ export function crossFieldProblems(config: Config): ConfigProblem[] {
   if (config.anonymous_user !== '' && !/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/.test(config.anonymous_user)) add('anonymous_user', 'must be a valid username or ""');
 
   for (const role of MINIMUM_PRIVILEGED_ROLES) {
-    if (!config.access.privileged_roles.includes(role)) add('access.privileged_roles', `must include ${role} (at least [${MINIMUM_PRIVILEGED_ROLES.join(', ')}]: no external source may ever grant them)`);
+    if (!config.access.privileged_roles.includes(role))
+      add('access.privileged_roles', `must include ${role} (at least [${MINIMUM_PRIVILEGED_ROLES.join(', ')}]: no external source may ever grant them)`);
   }
   if (config.ldap) ldapProblems(config, add);
   jwtIssuerProblems(config, add);
@@ -137,7 +138,8 @@ function ldapProblems(config: Config, add: (path: string, message: string) => vo
   if (ldap.refresh_interval <= 0) add('ldap.refresh_interval', 'must be positive (at least 1s)');
   else if (ldap.refresh_interval < 1000) add('ldap.refresh_interval', 'must be at least 1s (every session and token of an ldap user is re-checked this often)');
   if (ldap.disabled_filter !== '' && !/^\(.*\)$/.test(ldap.disabled_filter)) add('ldap.disabled_filter', 'must be a parenthesised LDAP filter');
-  if (ldap.implementation !== 'activedirectory' && (ldap.upn_suffixes.length > 0 || ldap.netbios_domain !== '')) add('ldap.implementation', 'upn_suffixes and netbios_domain are login-name forms of activedirectory');
+  if (ldap.implementation !== 'activedirectory' && (ldap.upn_suffixes.length > 0 || ldap.netbios_domain !== ''))
+    add('ldap.implementation', 'upn_suffixes and netbios_domain are login-name forms of activedirectory');
 }
 
 const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
@@ -149,7 +151,7 @@ function jwtIssuerProblems(config: Config, add: (path: string, message: string) 
     const base = `jwt_issuers[${i}]`;
     if (issuers.has(issuer.issuer)) add(`${base}.issuer`, `issuer ${issuer.issuer} is configured twice`);
     issuers.add(issuer.issuer);
-    if (issuer.issuer === config.server.public_url) add(`${base}.issuer`, 'must differ from server.public_url (the gateway\'s own issuer)');
+    if (issuer.issuer === config.server.public_url) add(`${base}.issuer`, "must differ from server.public_url (the gateway's own issuer)");
     const sources = [issuer.jwks_url !== '', issuer.public_key_file !== '', issuer.secret !== ''].filter(Boolean).length;
     if (sources !== 1) add(base, 'needs exactly one key source: jwks_url, public_key_file, or secret / secret_file');
     const hmac = issuer.algorithms.filter((a) => HMAC_ALGS.has(a));

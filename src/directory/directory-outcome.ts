@@ -7,12 +7,7 @@
  * reason other than "Invalid username or password".
  */
 
-export type BindRefusal =
-  | 'bad_password'
-  | 'unknown_user'
-  | 'account_disabled'
-  | 'locked_out'
-  | 'password_expired';
+export type BindRefusal = 'bad_password' | 'unknown_user' | 'account_disabled' | 'locked_out' | 'password_expired';
 
 export interface RefusedBind {
   reason: BindRefusal;

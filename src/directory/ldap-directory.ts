@@ -131,7 +131,8 @@ export class LdapDirectory {
    * Resolves false when the directory refused the change (wrong old password, policy).
    */
   async changeExpiredPassword(username: string, oldPassword: string, newPassword: string): Promise<boolean> {
-    if (!this.config.start_tls && !this.urls.every((url) => url.startsWith('ldaps://'))) throw new PortcullisError('directory_unavailable', 'Directory passwords are changed only over ldaps:// or StartTLS');
+    if (!this.config.start_tls && !this.urls.every((url) => url.startsWith('ldaps://')))
+      throw new PortcullisError('directory_unavailable', 'Directory passwords are changed only over ldaps:// or StartTLS');
     return this.serviceRead(async (client) => {
       const entry = await this.findEntry(client, username);
       if (entry === undefined) return false;
@@ -195,7 +196,9 @@ export class LdapDirectory {
       }
     }
     const filter = fillTemplate(config.user_filter, { username: escapeFilterValue(username) });
-    const { searchEntries } = await this.timed('search', () => client.search(config.user_base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes() }));
+    const { searchEntries } = await this.timed('search', () =>
+      client.search(config.user_base, { scope: 'sub', filter, sizeLimit: 2, attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes() }),
+    );
     return searchEntries.length === 1 ? searchEntries[0] : undefined;
   }
 
@@ -295,7 +298,9 @@ export class LdapDirectory {
   }
 
   private async readEntry(client: Client, dn: string): Promise<Entry> {
-    const { searchEntries } = await this.timed('search', () => client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes(), sizeLimit: 1 }));
+    const { searchEntries } = await this.timed('search', () =>
+      client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.userAttributes(), explicitBufferAttributes: this.binaryAttributes(), sizeLimit: 1 }),
+    );
     const entry = searchEntries[0];
     if (!entry) throw new InvalidLogin();
     return entry;

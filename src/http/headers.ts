@@ -269,7 +269,15 @@ function withoutCookie(header: string, lowerName: string): string {
   return header
     .split(';')
     .map((part) => part.trim())
-    .filter((part) => part !== '' && part.replace(/^[\s=]+/, '').split('=')[0]?.trim().toLowerCase() !== lowerName)
+    .filter(
+      (part) =>
+        part !== '' &&
+        part
+          .replace(/^[\s=]+/, '')
+          .split('=')[0]
+          ?.trim()
+          .toLowerCase() !== lowerName,
+    )
     .join('; ');
 }
 

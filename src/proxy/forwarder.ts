@@ -375,5 +375,7 @@ function frames(headers: UpstreamHeaders): boolean {
 export function rejectUpgrade(socket: Duplex, status: number, text: string, body = '', hsts = false): void {
   if (socket.destroyed) return;
   const strict = hsts ? 'Strict-Transport-Security: max-age=31536000\r\n' : '';
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n${strict}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n${strict}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

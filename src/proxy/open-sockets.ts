@@ -89,7 +89,12 @@ export class OpenSockets {
     for (const entry of this.sockets) {
       const grant = entry.grant;
       if (grant === undefined) continue;
-      if (all || (change.kind === 'user' && grant.username === change.key) || (change.kind === 'session' && grant.sessionHash === change.key) || (change.kind === 'token' && grant.tokenId === change.key)) {
+      if (
+        all ||
+        (change.kind === 'user' && grant.username === change.key) ||
+        (change.kind === 'session' && grant.sessionHash === change.key) ||
+        (change.kind === 'token' && grant.tokenId === change.key)
+      ) {
         concerned.push(entry);
       }
     }
@@ -128,7 +133,11 @@ export class OpenSockets {
     const grants = batch.map((entry) => entry.grant as SocketGrant);
     this.options.recheck(grants).then(
       (verdicts) => this.apply(batch, verdicts),
-      (err: unknown) => this.apply(batch, batch.map(() => ({ alive: 'unknown', error: err }))),
+      (err: unknown) =>
+        this.apply(
+          batch,
+          batch.map(() => ({ alive: 'unknown', error: err })),
+        ),
     );
   }
 

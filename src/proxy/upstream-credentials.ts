@@ -134,7 +134,11 @@ function compileClaims(claims: UpstreamAuthConfig['claims']): CompiledClaim[] {
       if (!parsed.ok) throw new TypeError(`unknown template {${parsed.unknown}}`);
       return parsed.parts;
     });
-    const personal = !Array.isArray(value) && templates[0]?.length === 1 && 'name' in (templates[0][0] as TemplatePart) && ['username', 'name', 'email', 'organisation'].includes((templates[0][0] as { name: string }).name);
+    const personal =
+      !Array.isArray(value) &&
+      templates[0]?.length === 1 &&
+      'name' in (templates[0][0] as TemplatePart) &&
+      ['username', 'name', 'email', 'organisation'].includes((templates[0][0] as { name: string }).name);
     return { name, templates, array: Array.isArray(value), personal };
   });
 }

@@ -75,7 +75,7 @@ export function withUpstreamHeaderLists(): void {
   const sent = common.setupOutgoing({}, { target: { protocol: 'http:', host: 'upstream', port: 80 }, prependPath: false, toProxy: true, agent: {} }, probe);
   if (!Array.isArray(sent.headers) || sent.headers[1] !== 'alice') {
     common.setupOutgoing = setup;
-    throw new Error('http-proxy\'s common.setupOutgoing could not be replaced: check the upstream headers before changing http-proxy');
+    throw new Error("http-proxy's common.setupOutgoing could not be replaced: check the upstream headers before changing http-proxy");
   }
   installed = true;
 }

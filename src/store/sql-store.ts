@@ -144,10 +144,7 @@ export class SqlStore implements Store {
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const count = await this.driver.query(`SELECT COUNT(*) AS total FROM users ${clause}`, params);
     const page = [...params, Math.max(0, Math.floor(query.limit)), Math.max(0, Math.floor(query.offset))];
-    const { rows } = await this.driver.query(
-      `SELECT * FROM users ${clause} ORDER BY username_key LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      page,
-    );
+    const { rows } = await this.driver.query(`SELECT * FROM users ${clause} ORDER BY username_key LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, page);
     return { users: rows.map(toUser), total: num(count.rows[0]?.total ?? 0) };
   }
 
@@ -264,10 +261,10 @@ export class SqlStore implements Store {
 
   /** Enabled admins as isEnabledAdmin counts them. */
   private async enabledAdmins(executor: SqlExecutor): Promise<number> {
-    const { rows } = await executor.query(
-      `SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND source IN ('local', 'ldap') AND ${this.driver.jsonArrayContains('roles', '$2')}`,
-      [false, 'admin'],
-    );
+    const { rows } = await executor.query(`SELECT COUNT(*) AS total FROM users WHERE disabled = $1 AND source IN ('local', 'ldap') AND ${this.driver.jsonArrayContains('roles', '$2')}`, [
+      false,
+      'admin',
+    ]);
     return num(rows[0]?.total ?? 0);
   }
 
@@ -427,10 +424,11 @@ export class SqlStore implements Store {
       const lockedUntil = numOrNull(lockRows[0]?.locked_until) ?? 0;
       if (lockedUntil > now) return { admitted: false };
       await tx.query('DELETE FROM login_failures WHERE username_key = $1 AND failed_at < $2', [key, windowStart]);
-      const { rows } = await tx.query(
-        'SELECT COUNT(*) AS total, COUNT(CASE WHEN failed_at >= $3 THEN 1 END) AS since_unlock FROM login_failures WHERE username_key = $1 AND failed_at >= $2',
-        [key, windowStart, lockedUntil],
-      );
+      const { rows } = await tx.query('SELECT COUNT(*) AS total, COUNT(CASE WHEN failed_at >= $3 THEN 1 END) AS since_unlock FROM login_failures WHERE username_key = $1 AND failed_at >= $2', [
+        key,
+        windowStart,
+        lockedUntil,
+      ]);
       const total = num(rows[0]?.total ?? 0);
       // At the limit with no guess since the last lockout ended: that one guess may go ahead
       // (and locks the name again if it fails).
@@ -451,10 +449,10 @@ export class SqlStore implements Store {
   }
 
   async setLockout(username: string, until: number): Promise<void> {
-    await this.driver.query(
-      'INSERT INTO lockouts (username_key, locked_until) VALUES ($1, $2) ON CONFLICT (username_key) DO UPDATE SET locked_until = excluded.locked_until',
-      [userKey(username), until],
-    );
+    await this.driver.query('INSERT INTO lockouts (username_key, locked_until) VALUES ($1, $2) ON CONFLICT (username_key) DO UPDATE SET locked_until = excluded.locked_until', [
+      userKey(username),
+      until,
+    ]);
   }
 
   async getLockout(username: string): Promise<number | undefined> {
@@ -513,10 +511,7 @@ export class SqlStore implements Store {
   }
 
   async recordJti(issuer: string, jti: string, expiresAt: number): Promise<boolean> {
-    const { rowCount } = await this.driver.query(
-      'INSERT INTO jti_replay (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING',
-      [issuer, jti, expiresAt],
-    );
+    const { rowCount } = await this.driver.query('INSERT INTO jti_replay (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING', [issuer, jti, expiresAt]);
     return rowCount === 1;
   }
 
@@ -575,10 +570,7 @@ export class SqlStore implements Store {
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const count = await this.driver.query(`SELECT COUNT(*) AS total FROM events ${clause}`, params);
     const page = [...params, Math.max(0, Math.floor(query.limit)), Math.max(0, Math.floor(query.offset ?? 0))];
-    const { rows } = await this.driver.query(
-      `SELECT * FROM events ${clause} ORDER BY occurred_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      page,
-    );
+    const { rows } = await this.driver.query(`SELECT * FROM events ${clause} ORDER BY occurred_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, page);
     return { events: rows.map(toEvent), total: num(count.rows[0]?.total ?? 0) };
   }
 
@@ -599,10 +591,7 @@ export class SqlStore implements Store {
       await tx.query('DELETE FROM tokens WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM jti_replay WHERE expires_at <= $1', [now]);
       await tx.query('DELETE FROM login_failures WHERE failed_at < $1', [Math.max(failuresBefore, now - FAILURE_RETENTION_MS)]);
-      await tx.query(
-        'DELETE FROM lockouts WHERE (locked_until IS NULL OR locked_until <= $1) AND NOT EXISTS (SELECT 1 FROM login_failures f WHERE f.username_key = lockouts.username_key)',
-        [now],
-      );
+      await tx.query('DELETE FROM lockouts WHERE (locked_until IS NULL OR locked_until <= $1) AND NOT EXISTS (SELECT 1 FROM login_failures f WHERE f.username_key = lockouts.username_key)', [now]);
       // A fixed window is dead once a newer window of the same counter exists.
       await tx.query(
         `DELETE FROM quota_counters WHERE window_start >= 0 AND (window_start < $1
@@ -612,10 +601,7 @@ export class SqlStore implements Store {
     });
     const batch = SqlStore.EVENT_PURGE_BATCH;
     for (;;) {
-      const { rowCount } = await this.driver.query(
-        'DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < $1 LIMIT $2)',
-        [eventsBefore, batch],
-      );
+      const { rowCount } = await this.driver.query('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < $1 LIMIT $2)', [eventsBefore, batch]);
       if (rowCount < batch) break;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

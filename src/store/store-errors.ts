@@ -23,9 +23,7 @@ export function isConnectivityError(err: unknown): boolean {
   }
   // node-postgres's own read deadline (query_timeout): the server answered nothing at all.
   if (err.message === 'Query read timeout') return true;
-  return /connection (terminated|error|is not open|refused)|not open|timeout exceeded when trying to connect|Client was closed|pool after calling end|Cannot use a pool/i.test(
-    err.message,
-  );
+  return /connection (terminated|error|is not open|refused)|not open|timeout exceeded when trying to connect|Client was closed|pool after calling end|Cannot use a pool/i.test(err.message);
 }
 
 export function wrapStoreError(err: unknown, dialect: 'sqlite' | 'postgres'): PortcullisError {

@@ -59,7 +59,23 @@ export interface DirectoryState {
 }
 
 export type UserPatch = Partial<
-  Pick<UserRecord, 'name' | 'email' | 'roles' | 'mapped_roles' | 'projects' | 'mapped_projects' | 'password_hash' | 'disabled' | 'must_change_password' | 'grants' | 'quotas' | 'attributes' | 'mapped_attributes' | 'last_login_at'>
+  Pick<
+    UserRecord,
+    | 'name'
+    | 'email'
+    | 'roles'
+    | 'mapped_roles'
+    | 'projects'
+    | 'mapped_projects'
+    | 'password_hash'
+    | 'disabled'
+    | 'must_change_password'
+    | 'grants'
+    | 'quotas'
+    | 'attributes'
+    | 'mapped_attributes'
+    | 'last_login_at'
+  >
 > & {
   /** When true, auth_version is bumped and all sessions/tokens of the user are ended. */
   end_sessions?: boolean;

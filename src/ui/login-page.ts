@@ -18,7 +18,10 @@ export function passwordPage(options: { rd: string; username: string; forced: bo
   const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
   const note = options.forced ? '<p>You must choose a new password before you continue.</p>' : '';
   if (options.done) {
-    return page('Password changed', `<h1>Password changed</h1><p class="ok">Your password was changed. Please sign in again.</p><p><a href="/.auth/login?rd=${encodeURIComponent(options.rd)}">Sign in</a></p>`);
+    return page(
+      'Password changed',
+      `<h1>Password changed</h1><p class="ok">Your password was changed. Please sign in again.</p><p><a href="/.auth/login?rd=${encodeURIComponent(options.rd)}">Sign in</a></p>`,
+    );
   }
   return page(
     'Change password',

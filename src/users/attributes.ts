@@ -87,7 +87,10 @@ export function sourceAttributes(raw: Readonly<Record<string, unknown>>): Attrib
  * source sets the same key now (a source replaces the keys it maps). At most 32 keys: the
  * source's first, then the admin's in key order.
  */
-export function mergeSourceAttributes(existing: { attributes: Attributes; mapped_attributes: readonly string[] } | undefined, fromSource: Attributes): { attributes: Attributes; mapped_attributes: string[] } {
+export function mergeSourceAttributes(
+  existing: { attributes: Attributes; mapped_attributes: readonly string[] } | undefined,
+  fromSource: Attributes,
+): { attributes: Attributes; mapped_attributes: string[] } {
   const merged: Attributes = { ...fromSource };
   let count = Object.keys(merged).length;
   if (existing) {

@@ -72,7 +72,9 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<Bootstr
   // external issuer's record of that name is never promoted (its password is not ours to set,
   // and the directory's password would then sign in as admin).
   if (existing && existing.source !== 'local') {
-    throw new Error(`users.admin_username "${existing.username}" names a user of source ${existing.source} and no enabled admin exists: only a local account can be the bootstrap admin; set users.admin_username to another name (or delete that record)`);
+    throw new Error(
+      `users.admin_username "${existing.username}" names a user of source ${existing.source} and no enabled admin exists: only a local account can be the bootstrap admin; set users.admin_username to another name (or delete that record)`,
+    );
   }
   // Another replica created (or restored) it since the count above.
   if (existing && !existing.disabled && existing.roles.includes('admin')) return 'exists';

@@ -57,7 +57,13 @@ export function parseSeedFile(text: string, file = 'seed file'): SeedEntry[] {
     const password = line.slice(eq + 1);
     const colon = left.indexOf(':');
     const username = (colon === -1 ? left : left.slice(0, colon)).trim();
-    const roleText = colon === -1 ? '' : left.slice(colon + 1).trim().toLowerCase();
+    const roleText =
+      colon === -1
+        ? ''
+        : left
+            .slice(colon + 1)
+            .trim()
+            .toLowerCase();
     if (!USERNAME_RE.test(username)) throw new SeedFileError(file, lineNo, 'invalid username (letters, digits and _, starting with a letter)');
     const role = roleText === '' ? 'user' : ROLE_ALIASES[roleText];
     // Not echoed: in a user:password line (an htpasswd habit) whose password ends in "=" the

@@ -85,7 +85,9 @@ test('an admin signs in, creates a user, finds it, edits its roles, sees its tok
   await page.waitForSelector('#events tr td');
   await page.selectOption('#event-type', 'UserDeleted');
   await page.click('#filter');
-  await page.waitForFunction(() => [...document.querySelectorAll('#events tr td:nth-child(2)')].every((td) => td.textContent === 'UserDeleted') && document.querySelectorAll('#events tr td').length > 0);
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#events tr td:nth-child(2)')].every((td) => td.textContent === 'UserDeleted') && document.querySelectorAll('#events tr td').length > 0,
+  );
   assert.match((await page.textContent('#events')) ?? '', /carol/);
   assert.deepEqual(pageErrors, []);
 });

@@ -143,10 +143,19 @@ describe('portcullis CLI against a running gateway', () => {
     const r = await run(['user', 'list', '--role', 'manager', '--json'], env);
     assert.equal(r.code, 0, r.stderr);
     const listed = (JSON.parse(r.stdout) as { users: Array<{ username: string; roles: string[] }> }).users;
-    assert.ok(listed.some((u) => u.username === 'mona'), r.stdout);
-    assert.ok(listed.every((u) => u.roles.includes('manager')), `not only managers: ${listed.map((u) => u.username).join(',')}`);
+    assert.ok(
+      listed.some((u) => u.username === 'mona'),
+      r.stdout,
+    );
+    assert.ok(
+      listed.every((u) => u.roles.includes('manager')),
+      `not only managers: ${listed.map((u) => u.username).join(',')}`,
+    );
     // The API filters by one role; two would silently list everyone.
-    for (const args of [['--role', 'manager', '--role', 'admin'], ['--role', 'manager,admin']]) {
+    for (const args of [
+      ['--role', 'manager', '--role', 'admin'],
+      ['--role', 'manager,admin'],
+    ]) {
       const several = await run(['user', 'list', ...args], env);
       assert.equal(several.code, 2, several.stderr);
       assert.match(several.stderr, /filters by one role/);
@@ -176,7 +185,10 @@ describe('portcullis CLI against a running gateway', () => {
   });
 
   test('tokens: --read-only, --scope-path and --scope-method create a scoped token that list shows', async () => {
-    const r = await run(['token', 'create', '--name', 'scoped', '--expires-in', '1d', '--read-only', '--scope-path', '/api/**', '--scope-path', '/.auth/api/me', '--scope-method', 'GET', '--json'], env);
+    const r = await run(
+      ['token', 'create', '--name', 'scoped', '--expires-in', '1d', '--read-only', '--scope-path', '/api/**', '--scope-path', '/.auth/api/me', '--scope-method', 'GET', '--json'],
+      env,
+    );
     assert.equal(r.code, 0, r.stderr);
     const created = JSON.parse(r.stdout) as { id: string; token: string; scope: unknown; read_only: boolean };
     assert.deepEqual(created.scope, [{ paths: ['/api/**', '/.auth/api/me'], methods: ['GET'] }]);
@@ -329,7 +341,7 @@ describe('portcullis CLI against a server that answers badly', () => {
     assert.match(r.stderr, /HTTP 401 with a body that is not JSON\nNot logged in/);
   });
 
-  test("a body that is not JSON is reported by its status, none of its bytes (terminal escapes) on stderr", async () => {
+  test('a body that is not JSON is reported by its status, none of its bytes (terminal escapes) on stderr', async () => {
     answer = (_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end('\x1b]0;owned\x07\x1b[2Jbad gateway');
     const r = await run(['whoami'], env);
     assert.equal(r.code, 1);
@@ -389,7 +401,10 @@ describe('portcullis serve and config check as processes', () => {
       const dir = mkdtempSync(join(tmpdir(), 'pcl-serve-'));
       const port = await freePort();
       const config = join(dir, 'portcullis.yaml');
-      writeFileSync(config, `server:\n  listen: 127.0.0.1:${port}\nmetrics:\n  listen: ""\nstore:\n  url: sqlite:${join(dir, 'data', 'p.db')}\nusers:\n  password_hash_cost: 10\nroutes:\n  - name: echo\n    upstream: builtin:echo\n`);
+      writeFileSync(
+        config,
+        `server:\n  listen: 127.0.0.1:${port}\nmetrics:\n  listen: ""\nstore:\n  url: sqlite:${join(dir, 'data', 'p.db')}\nusers:\n  password_hash_cost: 10\nroutes:\n  - name: echo\n    upstream: builtin:echo\n`,
+      );
       const child = spawn(process.execPath, [...options, CLI, 'serve', '--config', config], { env: cleanEnv(dir, { PORTCULLIS_ADMIN_PASSWORD: ADMIN_PASSWORD }), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -397,7 +412,10 @@ describe('portcullis serve and config check as processes', () => {
       const deadline = Date.now() + 15_000;
       let healthy = false;
       while (!healthy && Date.now() < deadline) {
-        healthy = await fetch(`http://127.0.0.1:${port}/.auth/healthz`).then((r) => r.ok, () => false);
+        healthy = await fetch(`http://127.0.0.1:${port}/.auth/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!healthy) await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(healthy, out);

@@ -42,7 +42,13 @@ const config = (name: string, extra = ''): { file: string; db: string } => {
 
 const STRONG = { PORTCULLIS_ADMIN_PASSWORD: 'Admin-Passw0rd!' };
 const cases: Array<{ what: string; setup: () => { file: string; db: string }; env: Record<string, string>; expect: RegExp; secret?: string }> = [
-  { what: 'a malformed users.seed_file', setup: () => config('seed', `  seed_file: ${seed}\n`), env: STRONG, expect: /users\.seed_file: .*seed\.txt:2: expected username\[:role\]=password/, secret: 'TopSecret' },
+  {
+    what: 'a malformed users.seed_file',
+    setup: () => config('seed', `  seed_file: ${seed}\n`),
+    env: STRONG,
+    expect: /users\.seed_file: .*seed\.txt:2: expected username\[:role\]=password/,
+    secret: 'TopSecret',
+  },
   {
     what: 'store.url "sqlite:" with no path',
     setup: () => {
@@ -53,10 +59,31 @@ const cases: Array<{ what: string; setup: () => { file: string; db: string }; en
     env: STRONG,
     expect: /store\.url: sqlite: needs a path/,
   },
-  { what: 'a missing jwt_issuers[].public_key_file', setup: () => config('key', `jwt_issuers:\n  - { name: p, issuer: "https://idp.example", audience: a, algorithms: [RS256], public_key_file: ${join(dir, 'absent.pem')} }\n`), env: STRONG, expect: /jwt_issuers\[0\]\.public_key_file: cannot read .*absent\.pem: ENOENT/ },
-  { what: 'a missing ldap.tls_ca_file', setup: () => config('ca', `ldap:\n  url: "ldaps://127.0.0.1:1"\n  user_base: "dc=x"\n  tls_ca_file: ${join(dir, 'absent-ca.pem')}\n`), env: STRONG, expect: /ldap\.tls_ca_file: cannot read .*absent-ca\.pem: ENOENT/ },
-  { what: 'a PORTCULLIS_ADMIN_PASSWORD that fails users.password_policy', setup: () => config('admin'), env: { PORTCULLIS_ADMIN_PASSWORD: 'weak-Pw' }, expect: /PORTCULLIS_ADMIN_PASSWORD: the admin password must be at least 8 characters/, secret: 'weak-Pw' },
-  { what: 'an unreadable PORTCULLIS_ADMIN_PASSWORD_FILE', setup: () => config('admin-file'), env: { PORTCULLIS_ADMIN_PASSWORD_FILE: join(dir, 'absent-password') }, expect: /PORTCULLIS_ADMIN_PASSWORD_FILE: cannot read .*absent-password: ENOENT/ },
+  {
+    what: 'a missing jwt_issuers[].public_key_file',
+    setup: () => config('key', `jwt_issuers:\n  - { name: p, issuer: "https://idp.example", audience: a, algorithms: [RS256], public_key_file: ${join(dir, 'absent.pem')} }\n`),
+    env: STRONG,
+    expect: /jwt_issuers\[0\]\.public_key_file: cannot read .*absent\.pem: ENOENT/,
+  },
+  {
+    what: 'a missing ldap.tls_ca_file',
+    setup: () => config('ca', `ldap:\n  url: "ldaps://127.0.0.1:1"\n  user_base: "dc=x"\n  tls_ca_file: ${join(dir, 'absent-ca.pem')}\n`),
+    env: STRONG,
+    expect: /ldap\.tls_ca_file: cannot read .*absent-ca\.pem: ENOENT/,
+  },
+  {
+    what: 'a PORTCULLIS_ADMIN_PASSWORD that fails users.password_policy',
+    setup: () => config('admin'),
+    env: { PORTCULLIS_ADMIN_PASSWORD: 'weak-Pw' },
+    expect: /PORTCULLIS_ADMIN_PASSWORD: the admin password must be at least 8 characters/,
+    secret: 'weak-Pw',
+  },
+  {
+    what: 'an unreadable PORTCULLIS_ADMIN_PASSWORD_FILE',
+    setup: () => config('admin-file'),
+    env: { PORTCULLIS_ADMIN_PASSWORD_FILE: join(dir, 'absent-password') },
+    expect: /PORTCULLIS_ADMIN_PASSWORD_FILE: cannot read .*absent-password: ENOENT/,
+  },
 ];
 
 for (const { what, setup, env, expect, secret } of cases) {

@@ -25,14 +25,14 @@ test('a person signs in with the generated admin password, must change it, then 
   await page.fill('#username', 'admin');
   await page.fill('#password', 'wrong');
   await page.click('button[type=submit]');
-  assert.match(await page.textContent('[role=alert]') ?? '', /Invalid username or password/);
+  assert.match((await page.textContent('[role=alert]')) ?? '', /Invalid username or password/);
   await page.fill('#password', generated);
   await page.click('button[type=submit]');
   await page.waitForURL(/\/\.auth\/password/);
   await page.fill('#current_password', generated);
   await page.fill('#new_password', 'short');
   await page.click('button[type=submit]');
-  assert.match(await page.textContent('[role=alert]') ?? '', /at least 8 characters/);
+  assert.match((await page.textContent('[role=alert]')) ?? '', /at least 8 characters/);
   await page.fill('#current_password', generated);
   await page.fill('#new_password', 'A-Fresh-Passw0rd');
   await page.click('button[type=submit]');

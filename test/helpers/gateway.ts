@@ -55,7 +55,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
   let running: RunningServer;
   try {
-    running = await startServer(config, { env, logger, ...(options.processMetrics ? {} : { defaultMetrics: false }), announce: (line) => logs.push(line), ...(options.now ? { now: options.now } : {}) });
+    running = await startServer(config, {
+      env,
+      logger,
+      ...(options.processMetrics ? {} : { defaultMetrics: false }),
+      announce: (line) => logs.push(line),
+      ...(options.now ? { now: options.now } : {}),
+    });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

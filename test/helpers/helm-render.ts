@@ -254,7 +254,13 @@ export class ChartRenderer {
       case 'toYaml':
         return toYaml(args[0]);
       case 'nindent':
-        return '\n' + s(args[1]).split('\n').map((line) => (line === '' ? line : ' '.repeat(Number(args[0])) + line)).join('\n');
+        return (
+          '\n' +
+          s(args[1])
+            .split('\n')
+            .map((line) => (line === '' ? line : ' '.repeat(Number(args[0])) + line))
+            .join('\n')
+        );
       case 'sha256sum':
         return createHash('sha256').update(s(args[0])).digest('hex');
       case 'fail':

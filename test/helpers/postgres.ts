@@ -43,10 +43,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 export async function terminateConnections(url: string, applicationName: string): Promise<number> {
   const database = new URL(url).pathname.slice(1);
   return withAdmin(async (client) => {
-    const { rowCount } = await client.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
-      [database, applicationName],
-    );
+    const { rowCount } = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [database, applicationName]);
     return rowCount ?? 0;
   });
 }

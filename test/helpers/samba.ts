@@ -41,7 +41,22 @@ function provisionTemplate(): void {
   if (existsSync(join(TEMPLATE, 'ready'))) return;
   rmSync(TEMPLATE, { recursive: true, force: true });
   mkdirSync(TEMPLATE, { recursive: true });
-  execFileSync(TOOL, ['domain', 'provision', `--targetdir=${TEMPLATE}`, `--realm=${AD_REALM}`, `--domain=${AD_DOMAIN}`, '--server-role=dc', '--dns-backend=NONE', `--adminpass=${AD_ADMIN_PASSWORD}`, '--option=interfaces=lo', '--option=bind interfaces only=yes'], { stdio: 'ignore' });
+  execFileSync(
+    TOOL,
+    [
+      'domain',
+      'provision',
+      `--targetdir=${TEMPLATE}`,
+      `--realm=${AD_REALM}`,
+      `--domain=${AD_DOMAIN}`,
+      '--server-role=dc',
+      '--dns-backend=NONE',
+      `--adminpass=${AD_ADMIN_PASSWORD}`,
+      '--option=interfaces=lo',
+      '--option=bind interfaces only=yes',
+    ],
+    { stdio: 'ignore' },
+  );
   const tls = join(TEMPLATE, 'private', 'tls');
   mkdirSync(tls, { recursive: true });
   const made = makeCertificates(tls);
@@ -50,7 +65,10 @@ function provisionTemplate(): void {
   chmodSync(join(tls, 'key.pem'), 0o600);
   const conf = join(TEMPLATE, 'etc', 'smb.conf');
   const text = readFileSync(conf, 'utf8')
-    .replace(/\tserver services = .*\n/, '\tserver services = ldap, cldap, kdc\n\tldap server require strong auth = no\n\ttls enabled = yes\n\ttls keyfile = tls/key.pem\n\ttls certfile = tls/cert.pem\n\ttls cafile = tls/ca.pem\n')
+    .replace(
+      /\tserver services = .*\n/,
+      '\tserver services = ldap, cldap, kdc\n\tldap server require strong auth = no\n\ttls enabled = yes\n\ttls keyfile = tls/key.pem\n\ttls certfile = tls/cert.pem\n\ttls cafile = tls/ca.pem\n',
+    )
     .replace(/\tlog file = .*\n/, `\tlog file = ${TEMPLATE}/log.%m\n`)
     .replace(/\tpanic action = .*\n/, '');
   writeFileSync(conf, text);

@@ -81,4 +81,3 @@ export async function assertClosesWithin(ws: WebSocket, what: string): Promise<v
 }
 
 export const basicOf = (username: string, password: string): string => 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
-

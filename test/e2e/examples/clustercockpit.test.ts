@@ -18,7 +18,12 @@ import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { exampleConfig } from './example-config.js';
 
-interface CcUser { username: string; roles: string[]; projects: string[]; via: string }
+interface CcUser {
+  username: string;
+  roles: string[];
+  projects: string[];
+  via: string;
+}
 
 async function ccAuthenticate(req: IncomingMessage, publicKey: KeyObject, trustedIssuer: string): Promise<CcUser | undefined> {
   const cookie = /(?:^|;\s*)cc-jwt=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
@@ -86,7 +91,7 @@ after(async () => {
   await new Promise((resolve) => cc?.close(resolve));
 });
 
-test('cc-backend receives the gateway\'s roles and projects in its own EdDSA JWT (validateUser: false)', async () => {
+test("cc-backend receives the gateway's roles and projects in its own EdDSA JWT (validateUser: false)", async () => {
   const response = await gateway.fetch('/monitoring/jobs/', { headers: { authorization: basic('maria') } });
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { username: 'maria', roles: ['manager'], projects: ['alpha', 'beta'], via: 'token' });

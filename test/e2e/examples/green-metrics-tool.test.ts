@@ -168,7 +168,11 @@ test('anonymous requests to anything but a badge never reach GMT', async () => {
     ['GET', '/v1/badge%2f..%2fmachines'],
     ['GET', '/'],
   ] as const) {
-    const response = await gateway.fetch(path, { method, headers: { 'content-type': 'application/json', 'x-authentication': '' }, ...(method === 'POST' ? { body: '{"machine_id": 7, "schedule_mode": "one-off"}' } : {}) });
+    const response = await gateway.fetch(path, {
+      method,
+      headers: { 'content-type': 'application/json', 'x-authentication': '' },
+      ...(method === 'POST' ? { body: '{"machine_id": 7, "schedule_mode": "one-off"}' } : {}),
+    });
     assert.ok([400, 401, 403, 404].includes(response.status), `${method} ${path}: ${response.status}`);
   }
   assert.equal(received.length, before);

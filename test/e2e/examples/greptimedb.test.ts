@@ -93,7 +93,7 @@ test('readonly reads through the ro account, writeonly and readwrite write throu
   assert.equal(received.at(-1)?.account, 'writer');
 });
 
-test('write endpoints are closed to readonly, other projects\' databases to everyone, write SQL to readonly', async () => {
+test("write endpoints are closed to readonly, other projects' databases to everyone, write SQL to readonly", async () => {
   const before = received.length;
   assert.equal((await gateway.fetch('/v1/influxdb/write?db=alpha', { method: 'POST', headers: { authorization: basic('rita') }, body: 'cpu v=1' })).status, 403);
   assert.equal((await gateway.fetch('/v1/influxdb/write?db=beta', { method: 'POST', headers: { authorization: basic('wally') }, body: 'cpu v=1' })).status, 403);

@@ -65,7 +65,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => weka.listen(0, '127.0.0.1', resolve));
   const config = exampleConfig('weka', dir, `http://127.0.0.1:${(weka.address() as AddressInfo).port}`) as { ldap: Record<string, unknown> };
-  assert.equal(config.ldap.bind_dn, slapd.bindDn, 'the example names the fixture directory\'s service account');
+  assert.equal(config.ldap.bind_dn, slapd.bindDn, "the example names the fixture directory's service account");
   config.ldap.url = slapd.ldapsUrl;
   gateway = await startGateway({ config });
   jwks = createRemoteJWKSet(new URL(`${gateway.url}/.auth/jwks.json`));
@@ -120,7 +120,7 @@ test('a name the store does not know is an LDAP login: whoami shows the director
   assert.equal((await gateway.fetch('/api/v2/filesystems', { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 403);
 });
 
-test('local users come first: the directory\'s own admin entry never logs in as admin', async () => {
+test("local users come first: the directory's own admin entry never logs in as admin", async () => {
   const r = await cli(['login', '--server', gateway.url, 'admin', 'Dir-Admin-1'], join(dir, 'admin.json'));
   assert.equal(r.code, 77);
   assert.match(r.stderr, /Invalid username or password/);

@@ -36,7 +36,22 @@ describe('admin and self-service API', () => {
   test('creates a user and answers the user JSON without any hash', async () => {
     const { status, json } = await api('POST', '/users', { username: 'alice', password: 'Alice-Passw0rd', roles: ['user'], projects: ['alpha'], name: 'Alice', email: 'alice@example.org' });
     assert.equal(status, 201);
-    assert.deepEqual(Object.keys(json).sort(), ['attributes', 'created_at', 'disabled', 'email', 'grants', 'last_login_at', 'must_change_password', 'name', 'projects', 'quotas', 'roles', 'source', 'updated_at', 'username']);
+    assert.deepEqual(Object.keys(json).sort(), [
+      'attributes',
+      'created_at',
+      'disabled',
+      'email',
+      'grants',
+      'last_login_at',
+      'must_change_password',
+      'name',
+      'projects',
+      'quotas',
+      'roles',
+      'source',
+      'updated_at',
+      'username',
+    ]);
     assert.equal(json.source, 'local');
     assert.ok(!JSON.stringify(json).includes('scrypt'));
     const event = gw.events.find((e) => e.event === 'UserCreated' && e.username === 'alice');
@@ -79,7 +94,11 @@ describe('admin and self-service API', () => {
   });
 
   test('a cookie-authenticated change needs the CSRF header and a same-origin request; tokens do not', async () => {
-    const noHeader = await gw.fetch('/.auth/api/users', { method: 'POST', headers: { cookie: adminCookie, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'csrf1', password: 'Csrf-Passw0rd1', roles: ['user'] }) });
+    const noHeader = await gw.fetch('/.auth/api/users', {
+      method: 'POST',
+      headers: { cookie: adminCookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'csrf1', password: 'Csrf-Passw0rd1', roles: ['user'] }),
+    });
     assert.equal(noHeader.status, 403);
     assert.equal(((await noHeader.json()) as ApiError).error.code, 'csrf_rejected');
     const crossSite = await api('POST', '/users', { username: 'csrf2', password: 'Csrf-Passw0rd1', roles: ['user'] }, { 'sec-fetch-site': 'cross-site' });
@@ -89,7 +108,11 @@ describe('admin and self-service API', () => {
     assert.equal(await gw.registry.store.getUser('csrf1'), undefined);
     assert.equal(await gw.registry.store.getUser('csrf2'), undefined);
     assert.ok(await gw.registry.store.getUser('alice'));
-    const viaToken = await gw.fetch('/.auth/api/users', { method: 'POST', headers: { 'x-authentication': adminToken, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'tokenmade', password: 'Token-Passw0rd1', roles: ['user'] }) });
+    const viaToken = await gw.fetch('/.auth/api/users', {
+      method: 'POST',
+      headers: { 'x-authentication': adminToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'tokenmade', password: 'Token-Passw0rd1', roles: ['user'] }),
+    });
     assert.equal(viaToken.status, 201);
     const reads = await gw.fetch('/.auth/api/users', { headers: { cookie: adminCookie } });
     assert.equal(reads.status, 200, 'reads need no CSRF header');
@@ -109,7 +132,7 @@ describe('admin and self-service API', () => {
     const asRoot2 = (method: string, path: string, body?: unknown): Promise<Response> =>
       gw.fetch(`/.auth/api${path}`, { method, headers: { cookie: root2, 'x-requested-with': 'portcullis', 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
     assert.equal((await asRoot2('PATCH', '/users/admin', { roles: ['user'] })).status, 200, 'another admin may demote admin while root2 remains');
-    const last = await (await gw.fetch('/.auth/api/users/root2', { method: 'DELETE', headers: { 'x-authentication': adminToken } })).json() as ApiError;
+    const last = (await (await gw.fetch('/.auth/api/users/root2', { method: 'DELETE', headers: { 'x-authentication': adminToken } })).json()) as ApiError;
     assert.equal(last.error.code, 'invalid_token', 'the demotion ended the old admin token');
     const restore = await asRoot2('PATCH', '/users/admin', { roles: ['admin'] });
     assert.equal(restore.status, 200);
@@ -150,9 +173,15 @@ describe('admin and self-service API', () => {
     const page2 = await api('GET', '/users?limit=2&offset=2');
     assert.notEqual(page2.json.users[0].username, all.json.users[0].username);
     const search = await api('GET', '/users?q=ALI');
-    assert.deepEqual(search.json.users.map((u: { username: string }) => u.username), ['alice']);
+    assert.deepEqual(
+      search.json.users.map((u: { username: string }) => u.username),
+      ['alice'],
+    );
     const byRole = await api('GET', '/users?role=api');
-    assert.deepEqual(byRole.json.users.map((u: { username: string }) => u.username), ['robot']);
+    assert.deepEqual(
+      byRole.json.users.map((u: { username: string }) => u.username),
+      ['robot'],
+    );
     assert.equal((await api('GET', '/users?limit=0')).status, 400);
     assert.equal((await api('GET', '/users/nobody')).status, 404);
   });
@@ -173,7 +202,10 @@ describe('admin and self-service API', () => {
     assert.match(token.token, /^pcl_/);
     assert.equal((await as('POST', '/tokens', { name: 'x', kind: 'jwt' })).status, 403, 'jwt tokens need role api');
     const listed = (await (await as('GET', '/tokens')).json()) as { tokens: Array<Record<string, unknown>> };
-    assert.ok(listed.tokens.some((t) => t.id === token.id && t.token === undefined), 'the secret is shown once');
+    assert.ok(
+      listed.tokens.some((t) => t.id === token.id && t.token === undefined),
+      'the secret is shown once',
+    );
     const adminTokens = (await api('GET', '/tokens')).json.tokens as Array<{ id: string }>;
     assert.equal((await as('DELETE', `/tokens/${adminTokens[0]?.id}`)).status, 404, 'others’ tokens are invisible');
     assert.equal((await as('DELETE', `/tokens/${token.id}`)).status, 204);
@@ -182,7 +214,8 @@ describe('admin and self-service API', () => {
 
   test('changing one’s own password needs the current one and keeps this browser signed in', async () => {
     const cookie = await gw.login('alice', 'Alice-Passw0rd');
-    const call = (body: unknown): Promise<Response> => gw.fetch('/.auth/api/me/password', { method: 'POST', headers: { cookie, 'x-requested-with': 'portcullis', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const call = (body: unknown): Promise<Response> =>
+      gw.fetch('/.auth/api/me/password', { method: 'POST', headers: { cookie, 'x-requested-with': 'portcullis', 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const wrong = await call({ current_password: 'nope', new_password: 'Alice-Passw0rd2' });
     assert.equal(wrong.status, 400);
     const weak = await call({ current_password: 'Alice-Passw0rd', new_password: 'weak' });
@@ -200,7 +233,10 @@ describe('admin and self-service API', () => {
     assert.ok(json.events.length <= 3);
     assert.ok(json.events.every((e: { event: string }) => e.event === 'UserCreated'));
     const times = json.events.map((e: { time: string }) => Date.parse(e.time));
-    assert.deepEqual(times, [...times].sort((a: number, b: number) => b - a));
+    assert.deepEqual(
+      times,
+      [...times].sort((a: number, b: number) => b - a),
+    );
     const updated = await api('GET', '/events?type=UserUpdated&username=alice');
     assert.ok(updated.json.events.every((e: { username: string; actor: string; changed: string[] }) => e.username === 'alice' && typeof e.actor === 'string' && Array.isArray(e.changed)));
     const since = await api('GET', '/events?since=1h');
@@ -223,7 +259,13 @@ describe('admin and self-service API', () => {
   test('the OpenAPI document lists exactly the routes the router serves', async () => {
     const doc = (await (await gw.fetch('/.auth/api/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
     assert.equal(doc.openapi, '3.1.0');
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).filter((k) => k !== 'parameters').map((m) => `${m} ${path}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) =>
+        Object.keys(ops)
+          .filter((k) => k !== 'parameters')
+          .map((m) => `${m} ${path}`),
+      )
+      .sort();
     assert.deepEqual(documented, API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
     for (const route of API_ROUTES) {
       const path = route.path.replace('{username}', 'alice').replace('{id}', 'nope');

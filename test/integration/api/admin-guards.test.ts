@@ -97,7 +97,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         await users.create({ username: b, password: 'Ben-Passw0rd!', roles: ['admin'] }, { username: 'admin' });
         // Only a and b stay enabled admins for the race.
         await users.update('admin', { disabled: true }, { username: a });
-        const ops = round % 2 === 0 ? [() => users.update(a, { disabled: true }, { username: b }), () => users.update(b, { roles: ['user'] }, { username: a })] : [() => users.delete(a, { username: b }), () => users.delete(b, { username: a })];
+        const ops =
+          round % 2 === 0
+            ? [() => users.update(a, { disabled: true }, { username: b }), () => users.update(b, { roles: ['user'] }, { username: a })]
+            : [() => users.delete(a, { username: b }), () => users.delete(b, { username: a })];
         const results = await Promise.allSettled(ops.map((op) => op()));
         const refusals = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
         assert.equal(refusals.length, 1, `round ${round}`);

@@ -16,7 +16,11 @@ describe('the API and ambient Basic credentials', () => {
 
   test('a cross-site browser request with Basic credentials cannot change state', async () => {
     for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-site' }] as Record<string, string>[]) {
-      const res = await gw.fetch('/.auth/api/users', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username: 'mallory', password: 'Mallory-Passw0rd1', roles: ['admin'] }) });
+      const res = await gw.fetch('/.auth/api/users', {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ username: 'mallory', password: 'Mallory-Passw0rd1', roles: ['admin'] }),
+      });
       assert.equal(res.status, 403, JSON.stringify(headers));
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'csrf_rejected');
     }
@@ -32,7 +36,11 @@ describe('the API and ambient Basic credentials', () => {
   });
 
   test('scripts with Basic (no Origin, JSON) and same-origin pages still work', async () => {
-    const script = await gw.fetch('/.auth/api/users', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'scripted', password: 'Scripted-Passw0rd1', roles: ['user'] }) });
+    const script = await gw.fetch('/.auth/api/users', {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'scripted', password: 'Scripted-Passw0rd1', roles: ['user'] }),
+    });
     assert.equal(script.status, 201);
     const page = await gw.fetch('/.auth/api/users/scripted', { method: 'DELETE', headers: { authorization: basic, 'sec-fetch-site': 'same-origin' } });
     assert.equal(page.status, 204);

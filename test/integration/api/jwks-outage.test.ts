@@ -24,7 +24,15 @@ before(async () => {
   gw = await startGateway({
     config: {
       jwt_issuers: [
-        { name: 'portal', issuer: 'https://portal.example.org', audience: 'portcullis', algorithms: ['RS256'], jwks_url: `http://127.0.0.1:${port}/jwks.json`, jwks_cooldown: '30s', jwks_timeout: '2s' },
+        {
+          name: 'portal',
+          issuer: 'https://portal.example.org',
+          audience: 'portcullis',
+          algorithms: ['RS256'],
+          jwks_url: `http://127.0.0.1:${port}/jwks.json`,
+          jwks_cooldown: '30s',
+          jwks_timeout: '2s',
+        },
       ],
     },
   });

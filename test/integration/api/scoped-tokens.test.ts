@@ -55,7 +55,7 @@ test('a token minted with a gateway JWT expires no later than the JWT', async ()
   assert.equal(child.json.expires_at, jwt.expires_at);
 });
 
-test('an admin minting with ?user= for another user is capped by the admin\'s own token', async () => {
+test("an admin minting with ?user= for another user is capped by the admin's own token", async () => {
   const adminShort = await mint(admin, { name: 'admin-short', expires_in: '1d' });
   const forAlice = await mint(adminShort.token, { name: 'for-alice', expires_in: '200d' }, '?user=alice');
   assert.equal(forAlice.expires_at, adminShort.expires_at);
@@ -91,14 +91,20 @@ test('a read_only token reads through a proxied route and the API, and is refuse
   assert.equal(write.json.error.code, 'token_scope');
   assert.equal((await call(ro.token, 'DELETE', `/tokens/${ro.id}`)).status, 403);
   const denied = gw.events.filter((e) => e.event === 'AccessDenied' && e.reason === 'token_scope');
-  assert.ok(denied.some((e) => e.path === '/data/x' && e.method === 'POST'), 'the proxied refusal is an AccessDenied event');
-  assert.ok(denied.some((e) => e.path === '/.auth/api/tokens'), 'the API refusal too');
+  assert.ok(
+    denied.some((e) => e.path === '/data/x' && e.method === 'POST'),
+    'the proxied refusal is an AccessDenied event',
+  );
+  assert.ok(
+    denied.some((e) => e.path === '/.auth/api/tokens'),
+    'the API refusal too',
+  );
   const metrics = await (await fetch(`${gw.metricsUrl}/metrics`)).text();
   assert.match(metrics, /portcullis_access_denied_total\{rule="default",reason="token_scope"\} [1-9]/);
   assert.match(metrics, /portcullis_access_denied_total\{rule="api",reason="token_scope"\} [1-9]/);
 });
 
-test('a path scope allows its paths only, even for an admin\'s token, and GET /.auth/api/me stays open', async () => {
+test("a path scope allows its paths only, even for an admin's token, and GET /.auth/api/me stays open", async () => {
   const scoped = await mint(admin, { name: 'reports', scope: { paths: ['/reports/**'], methods: ['GET', 'POST'] } });
   assert.deepEqual(scoped.scope, [{ paths: ['/reports/**'], methods: ['GET', 'POST'] }]);
   assert.equal(await proxied(scoped.token, 'GET', '/reports/q1'), 200);

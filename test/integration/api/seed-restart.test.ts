@@ -38,8 +38,7 @@ test('a deleted seeded user is not created again when the gateway restarts', asy
         if (restart === 0) {
           assert.equal((await gw.fetch('/x', basic('later', 'Later-Passw0rd1'))).status, 200, 'an entry added later is applied');
           await gw.registry.users.delete('later', { username: 'admin' });
-        }
-        else assert.equal(await gw.registry.store.getUser('later'), undefined, 'a user deleted after its late seeding stays deleted too');
+        } else assert.equal(await gw.registry.store.getUser('later'), undefined, 'a user deleted after its late seeding stays deleted too');
       } finally {
         await gw.close();
       }

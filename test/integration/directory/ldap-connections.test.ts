@@ -89,7 +89,7 @@ describe('LDAP connections: TLS host names, handshakes, connection hygiene', () 
     for (let i = 0; i < 10; i++) {
       const result = await directory.authenticate('alice', 'Alice-Ldap-1');
       assert.equal(result.kind, 'ok');
-      if (result.kind === 'ok') assert.deepEqual(result.user.groups, ['constructor', 'proj-alpha', 'staff'], 'groups read on the user\'s own connection');
+      if (result.kind === 'ok') assert.deepEqual(result.user.groups, ['constructor', 'proj-alpha', 'staff'], "groups read on the user's own connection");
     }
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(established() - before, 0, 'connections left open');

@@ -22,15 +22,24 @@ describe('LdapDirectory against a real slapd', () => {
   });
   after(() => slapd?.stop());
 
-  const directory = (overrides: Record<string, unknown> = {}): LdapDirectory =>
-    new LdapDirectory(ldapSchema.parse({ ...config, ...overrides }), { onOperation: (op) => ops.push(op) });
+  const directory = (overrides: Record<string, unknown> = {}): LdapDirectory => new LdapDirectory(ldapSchema.parse({ ...config, ...overrides }), { onOperation: (op) => ops.push(op) });
 
   test('search-then-bind returns name, email, groups, mapped roles and projects', async () => {
     const result = await directory().authenticate('alice', 'Alice-Ldap-1');
     assert.equal(result.kind, 'ok');
     const { id, ...rest } = result.kind === 'ok' ? result.user : { id: '' };
     assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'entryUUID is the directory id');
-    assert.deepEqual(rest, { dn: 'uid=alice,ou=people,dc=example,dc=org', username: 'alice', name: 'Alice Doe', email: 'alice@example.org', groups: ['proj-alpha', 'staff'], roles: ['user'], projects: ['alpha'], attributes: {}, revocation: '' });
+    assert.deepEqual(rest, {
+      dn: 'uid=alice,ou=people,dc=example,dc=org',
+      username: 'alice',
+      name: 'Alice Doe',
+      email: 'alice@example.org',
+      groups: ['proj-alpha', 'staff'],
+      roles: ['user'],
+      projects: ['alpha'],
+      attributes: {},
+      revocation: '',
+    });
   });
 
   test('reads the attributes of attribute_mapping with the entry, in any case of the LDAP name, all values', async () => {
@@ -103,7 +112,10 @@ describe('LdapDirectory against a real slapd', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pcl-ca-'));
     const wrongCa = join(dir, 'other.pem');
     writeFileSync(wrongCa, (await import('node:fs')).readFileSync(new URL('../../fixtures/ldap/other-ca.pem', import.meta.url)));
-    await assert.rejects(() => directory({ url: slapd.ldapsUrl, tls_ca_file: wrongCa }).authenticate('bob', 'Bob-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
+    await assert.rejects(
+      () => directory({ url: slapd.ldapsUrl, tls_ca_file: wrongCa }).authenticate('bob', 'Bob-Ldap-1'),
+      (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable',
+    );
   });
 
   test('a list of URLs fails over to the next server', async () => {
@@ -116,7 +128,10 @@ describe('LdapDirectory against a real slapd', () => {
     slapd.pause();
     const started = Date.now();
     try {
-      await assert.rejects(() => directory().authenticate('alice', 'Alice-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
+      await assert.rejects(
+        () => directory().authenticate('alice', 'Alice-Ldap-1'),
+        (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable',
+      );
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     } finally {
       slapd.resume();
@@ -126,7 +141,10 @@ describe('LdapDirectory against a real slapd', () => {
 
   test('a directory that is down is unavailable, never a failed or successful login', async () => {
     const dead = `ldap://127.0.0.1:${await freePort()}`;
-    await assert.rejects(() => directory({ url: dead }).authenticate('alice', 'Alice-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
+    await assert.rejects(
+      () => directory({ url: dead }).authenticate('alice', 'Alice-Ldap-1'),
+      (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable',
+    );
   });
 
   test('a server that answers garbage is unavailable, not a login', async () => {
@@ -137,7 +155,10 @@ describe('LdapDirectory against a real slapd', () => {
     await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
     try {
       const url = `ldap://127.0.0.1:${(garbage.address() as { port: number }).port}`;
-      await assert.rejects(() => directory({ url }).authenticate('alice', 'Alice-Ldap-1'), (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable');
+      await assert.rejects(
+        () => directory({ url }).authenticate('alice', 'Alice-Ldap-1'),
+        (err: unknown) => isPortcullisError(err) && err.code === 'directory_unavailable',
+      );
     } finally {
       garbage.close();
     }

@@ -70,7 +70,7 @@ describe('access rules end to end: {self}, {project}, grants, quotas, roles', ()
     assert.equal((await gw.fetch('/api/v1/runs', robot2)).status, 429);
   });
 
-  test("a rule named like an Object.prototype member still counts its quota (no inherited override)", async () => {
+  test('a rule named like an Object.prototype member still counts its quota (no inherited override)', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await gw.fetch('/ctor/x', as('robot'))).status);
     assert.deepEqual(statuses, [200, 200, 429]);

@@ -9,7 +9,13 @@ describe('jwt_issuers[].attributes_claims (SPEC 16)', () => {
   let gw: TestGateway;
   const token = (iss: string, claims: Record<string, unknown>): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + 600).sign(SECRET);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(iss)
+      .setAudience('portcullis')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .sign(SECRET);
   };
   const headersFor = async (jwt: string): Promise<Record<string, string>> => {
     const res = await gw.fetch('/x', { headers: { authorization: `Bearer ${jwt}` } });
@@ -51,7 +57,7 @@ describe('jwt_issuers[].attributes_claims (SPEC 16)', () => {
     assert.deepEqual((await gw.registry.store.getUser('ann'))?.attributes, { machines: ['8'], team: ['green'] });
   });
 
-  test('with users: existing the store\'s attributes are used, never the token\'s', async () => {
+  test("with users: existing the store's attributes are used, never the token's", async () => {
     const created = await gw.fetch('/.auth/api/users', {
       method: 'POST',
       headers: { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'), 'content-type': 'application/json' },

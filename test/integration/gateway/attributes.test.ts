@@ -73,7 +73,7 @@ describe('user attributes reach headers, the assertion and rules (SPEC 16)', () 
     assert.deepEqual(me.attributes, { machines: ['7', '9'], note: ['a,b', 'Zoë'], optimizations: ['cpu'] });
   });
 
-  test('a {attr.machines} path and an attributes: condition allow and deny by the caller\'s attributes', async () => {
+  test("a {attr.machines} path and an attributes: condition allow and deny by the caller's attributes", async () => {
     assert.equal((await gw.fetch('/machines/7/jobs', { headers: { authorization: gmt } })).status, 200);
     assert.equal((await gw.fetch('/machines/9/jobs', { headers: { authorization: gmt } })).status, 200);
     assert.equal((await gw.fetch('/machines/8/jobs', { headers: { authorization: gmt } })).status, 403);

@@ -6,7 +6,11 @@ import { countHashing } from '../../helpers/hash-counter.js';
 
 // Each guess comes from its own client address (the test is the trusted proxy in front of both
 // replicas): one address alone is held to its share of a replica's login slots, before the lockout.
-const json = (body: unknown, client = 0): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${client + 1}` }, body: JSON.stringify(body) });
+const json = (body: unknown, client = 0): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${client + 1}` },
+  body: JSON.stringify(body),
+});
 
 describe('password guessing at two replicas on one PostgreSQL database', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -30,8 +34,7 @@ describe('password guessing at two replicas on one PostgreSQL database', () => {
     await db?.drop();
   });
 
-  const failuresOf = (reason: string): number =>
-    [...a.events, ...b.events].filter((e) => e.event === 'UserLoginFailed' && e.username === 'victim' && e.reason === reason).length;
+  const failuresOf = (reason: string): number => [...a.events, ...b.events].filter((e) => e.event === 'UserLoginFailed' && e.username === 'victim' && e.reason === reason).length;
 
   async function until(condition: () => boolean): Promise<void> {
     while (!condition()) await new Promise((r) => setTimeout(r, 1));
@@ -44,7 +47,10 @@ describe('password guessing at two replicas on one PostgreSQL database', () => {
     // Once max_failures guesses are reserved in the store, neither replica evaluates another.
     await until(() => calls.verify >= 5);
     const right = await Promise.all([a, b].map((gw, i) => gw.fetch('/.auth/login', json({ username: 'victim', password: 'Victim-Passw0rd1' }, 100 + i))));
-    assert.deepEqual(right.map((r) => r.status), [401, 401]);
+    assert.deepEqual(
+      right.map((r) => r.status),
+      [401, 401],
+    );
     const statuses = await Promise.all(wrong.map(async (r) => (await r).status));
     assert.deepEqual([...new Set(statuses)], [401]);
     assert.ok(calls.verify <= 5, `${calls.verify} guesses were verified across both replicas`);

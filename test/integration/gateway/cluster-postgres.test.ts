@@ -35,7 +35,10 @@ describe('two replicas on one PostgreSQL database', () => {
     assert.equal((await b.fetch('/x', basic('admin', ADMIN_PASSWORD))).status, 200);
     const ka = (await (await a.fetch('/.auth/jwks.json')).json()) as { keys: Array<{ kid: string }> };
     const kb = (await (await b.fetch('/.auth/jwks.json')).json()) as { keys: Array<{ kid: string }> };
-    assert.deepEqual(ka.keys.map((k) => k.kid), kb.keys.map((k) => k.kid));
+    assert.deepEqual(
+      ka.keys.map((k) => k.kid),
+      kb.keys.map((k) => k.kid),
+    );
     assert.equal(ka.keys.length, 1);
   });
 

@@ -31,7 +31,11 @@ describe('per-user upstream credentials changed on another replica', () => {
   const basic = 'Basic ' + Buffer.from('gwen:Gwen-Passw0rd1').toString('base64');
 
   const put = (value: string) =>
-    b.fetch('/.auth/api/users/gwen/upstream-credentials/gmt', { method: 'PUT', headers: { authorization: admin, 'content-type': 'application/json', 'x-requested-with': 'portcullis' }, body: JSON.stringify({ value }) });
+    b.fetch('/.auth/api/users/gwen/upstream-credentials/gmt', {
+      method: 'PUT',
+      headers: { authorization: admin, 'content-type': 'application/json', 'x-requested-with': 'portcullis' },
+      body: JSON.stringify({ value }),
+    });
   const remove = () => b.fetch('/.auth/api/users/gwen/upstream-credentials/gmt', { method: 'DELETE', headers: { authorization: admin, 'x-requested-with': 'portcullis' } });
   /** What A sends GMT for this caller: the header, or the status when it forwards nothing. */
   async function sent(headers: Record<string, string>): Promise<string> {
@@ -65,7 +69,11 @@ describe('per-user upstream credentials changed on another replica', () => {
 
   test('a PUT and a DELETE through B reach A within 1 second, for Basic, session and token callers', async () => {
     const cookie = await a.login('gwen', 'Gwen-Passw0rd1');
-    const created = await a.fetch('/.auth/api/tokens', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json', 'x-requested-with': 'portcullis' }, body: JSON.stringify({ name: 'ci' }) });
+    const created = await a.fetch('/.auth/api/tokens', {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/json', 'x-requested-with': 'portcullis' },
+      body: JSON.stringify({ name: 'ci' }),
+    });
     const token = ((await created.json()) as { token: string }).token;
     const callers = { basic: { authorization: basic }, session: { cookie }, token: { authorization: `Bearer ${token}` } };
     assert.equal((await put('first-token')).status, 204);

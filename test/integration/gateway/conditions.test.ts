@@ -32,7 +32,9 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
 
   before(async () => {
     upstream = await startUpstream();
-    gw = await startGateway({ config: { server: { max_inspect_body: '1KiB' }, routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }], access: { default_policy: 'deny', rules: RULES } } });
+    gw = await startGateway({
+      config: { server: { max_inspect_body: '1KiB' }, routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }], access: { default_policy: 'deny', rules: RULES } },
+    });
     await gw.registry.users.create({ username: 'ann', password: 'Ann-Passw0rd1', roles: ['user'], projects: ['alpha'] }, undefined);
     await gw.registry.users.create({ username: 'rob', password: 'Rob-Passw0rd1', roles: ['readonly'], projects: ['alpha'] }, undefined);
   });
@@ -49,7 +51,7 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
     for (const query of ['', '?style=3d', '?style=flat&style=3d', '?style=%ZZ', '?Style=flat']) assert.equal((await gw.fetch(`/badges/x.svg${query}`)).status, 403, query);
   });
 
-  test('{project} in a query value scopes a database to the caller\'s projects; read-only SQL for readonly', async () => {
+  test("{project} in a query value scopes a database to the caller's projects; read-only SQL for readonly", async () => {
     const q = (db: string, sql: string): string => `/v1/sql?db=${db}&sql=${encodeURIComponent(sql)}`;
     assert.equal((await gw.fetch(q('alpha', 'SELECT * FROM cpu'), { headers: { authorization: ro } })).status, 200);
     assert.equal(upstream.last().url, q('alpha', 'SELECT * FROM cpu'), 'the query is forwarded as sent');
@@ -80,7 +82,13 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
     assert.equal((await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json, body: run, chunked: true })).status, 200);
     assert.equal(upstream.last().body, run);
     assert.equal(upstream.last().headers['transfer-encoding'], 'chunked');
-    for (const body of [{ schedule_mode: 'continuous', machine_id: 7 }, { schedule_mode: 'daily', machine_id: 8 }, { schedule_mode: 'daily' }, { schedule_mode: ['daily'], machine_id: { id: 7 } }, { schedule_mode: null, machine_id: 7 }]) {
+    for (const body of [
+      { schedule_mode: 'continuous', machine_id: 7 },
+      { schedule_mode: 'daily', machine_id: 8 },
+      { schedule_mode: 'daily' },
+      { schedule_mode: ['daily'], machine_id: { id: 7 } },
+      { schedule_mode: null, machine_id: 7 },
+    ]) {
       assert.equal((await send(gw.url, { method: 'POST', path: '/v1/runs', headers: json, body: JSON.stringify(body) })).status, 403, JSON.stringify(body));
     }
     assert.equal((await send(gw.url, { method: 'POST', path: '/tagged', headers: json, body: '{"tags":["ok-a","ok-b"]}' })).status, 200, 'every element matches');
@@ -117,7 +125,7 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
     assert.equal((await gw.fetch('/api/jobs', { headers: { authorization: ann } })).status, 403, 'absent header');
   });
 
-  test('a scoped token meets the rule\'s conditions exactly as its user does, and then its scope', async () => {
+  test("a scoped token meets the rule's conditions exactly as its user does, and then its scope", async () => {
     const mint = async (scope: unknown): Promise<string> => {
       const res = await gw.fetch('/.auth/api/tokens', { method: 'POST', headers: { authorization: ann, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ci', scope }) });
       assert.equal(res.status, 201);
@@ -144,7 +152,11 @@ describe('rule conditions, as SPEC 5 words them, against a real upstream', () =>
     assert.equal(spent.status, 429);
     assert.equal(((await spent.json()) as { error: { code: string } }).error.code, 'budget_exhausted');
     assert.equal(spent.headers.get('retry-after'), null, 'a budget has no window to wait for');
-    const patched = await gw.fetch('/.auth/api/users/ann', { method: 'PATCH', headers: { authorization: admin, 'content-type': 'application/json' }, body: JSON.stringify({ quotas: { 'submit-budget': 3 } }) });
+    const patched = await gw.fetch('/.auth/api/users/ann', {
+      method: 'PATCH',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ quotas: { 'submit-budget': 3 } }),
+    });
     assert.equal(patched.status, 200);
     for (let i = 0; i < 3; i++) assert.equal((await post()).status, 200, `request ${i + 1} of the new total`);
     assert.equal((await post()).status, 429);
@@ -165,13 +177,20 @@ test('config check: an invalid CIDR, an unknown sql mode, a body condition on a 
   assert.ok(problems([{ name: 'r', paths: ['/x'], methods: ['GET'], body: { a: 'b' } }]).some((p) => p.startsWith('access.rules[0].body')));
   assert.ok(problems([{ name: 'r', paths: ['/x'], query: { db: 'proj-{project}' } }]).some((p) => p.startsWith('access.rules[0].query.db')));
   assert.ok(problems([{ name: 'r', paths: ['/x'], attributes: { Bad: ['1'] } }]).some((p) => p.startsWith('access.rules[0].attributes')));
-  assert.deepEqual(problems([{ name: 'r', paths: ['/m/{attr.machines}'], query: { db: '{attr.unknown_key}' }, body: { a: '*' }, methods: ['POST'] }]), [], 'an unknown attribute key in a placeholder is fine');
+  assert.deepEqual(
+    problems([{ name: 'r', paths: ['/m/{attr.machines}'], query: { db: '{attr.unknown_key}' }, body: { a: '*' }, methods: ['POST'] }]),
+    [],
+    'an unknown attribute key in a placeholder is fine',
+  );
 });
 
 test('a budget is shared by two replicas on one PostgreSQL: the total holds across them', async () => {
   const db = await createTestDatabase();
   const upstream = await startUpstream();
-  const config = { routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }], access: { default_policy: 'deny', rules: [{ name: 'runs', paths: ['/runs'], methods: ['POST'], roles: ['user'], quota: { requests: 5 } }] } };
+  const config = {
+    routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }],
+    access: { default_policy: 'deny', rules: [{ name: 'runs', paths: ['/runs'], methods: ['POST'], roles: ['user'], quota: { requests: 5 } }] },
+  };
   const a = await startGateway({ storeUrl: db.url, config });
   const b = await startGateway({ storeUrl: db.url, config });
   try {

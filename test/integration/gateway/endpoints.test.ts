@@ -27,7 +27,14 @@ describe('gateway endpoints: token, verify, health, metrics, webhooks', () => {
       config: {
         server: { listen: '127.0.0.1:0', public_url: 'http://localhost', trusted_proxies: ['127.0.0.1/32'] },
         events: { webhooks: [{ url: `http://127.0.0.1:${port}/hook`, secret, types: ['UserLoggedIn', 'UserLoginFailed'] }] },
-        access: { default_policy: 'deny', rules: [{ name: 'pub', paths: ['/public/**'], policy: 'public' }, { name: 'admins', paths: ['/admin/**'], roles: ['admin'] }, { name: 'users', paths: ['/**'], policy: 'authenticated' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'pub', paths: ['/public/**'], policy: 'public' },
+            { name: 'admins', paths: ['/admin/**'], roles: ['admin'] },
+            { name: 'users', paths: ['/**'], policy: 'authenticated' },
+          ],
+        },
       },
     });
     await gw.registry.users.create({ username: 'alice', password: 'Alice-Passw0rd', roles: ['user'] }, undefined);
@@ -49,7 +56,10 @@ describe('gateway endpoints: token, verify, health, metrics, webhooks', () => {
     assert.equal(((await viaHeader.json()) as { headers: Record<string, string> }).headers['x-auth-user'], 'alice');
     assert.equal((await gw.fetch('/x', { headers: { authorization: `Bearer ${body.token}` } })).status, 200);
     const stored = await gw.registry.store.listTokens('alice');
-    assert.ok(stored.every((t) => t.token_hash !== body.token && !JSON.stringify(t).includes(body.token)), 'only a hash is stored');
+    assert.ok(
+      stored.every((t) => t.token_hash !== body.token && !JSON.stringify(t).includes(body.token)),
+      'only a hash is stored',
+    );
     await gw.registry.users.revoke('alice', { username: 'admin' });
     assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': body.token } })).status, 401, 'revoke ends the token at once');
   });
@@ -137,11 +147,33 @@ describe('gateway endpoints: token, verify, health, metrics, webhooks', () => {
 describe('forward-auth when rules or routes depend on the host', () => {
   const admin = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
   // What nginx auth_request sends: Host is the gateway's own name ($proxy_host).
-  const subrequest = (uri: string, extra: Record<string, string> = {}): RequestInit => ({ headers: { host: 'portcullis.internal:8080', 'x-forwarded-method': 'GET', 'x-forwarded-uri': uri, ...extra } });
+  const subrequest = (uri: string, extra: Record<string, string> = {}): RequestInit => ({
+    headers: { host: 'portcullis.internal:8080', 'x-forwarded-method': 'GET', 'x-forwarded-uri': uri, ...extra },
+  });
 
   for (const [label, config] of [
-    ['a rule has hosts', { access: { default_policy: 'deny', rules: [{ name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] }, { name: 'open', paths: ['/**'], policy: 'public' }] } }],
-    ['a route has a host', { routes: [{ name: 'admin-app', host: 'admin.example.org', path_prefix: '/', upstream: 'builtin:echo' }, { name: 'echo', path_prefix: '/', upstream: 'builtin:echo' }], access: { default_policy: 'deny', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] } }],
+    [
+      'a rule has hosts',
+      {
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] },
+            { name: 'open', paths: ['/**'], policy: 'public' },
+          ],
+        },
+      },
+    ],
+    [
+      'a route has a host',
+      {
+        routes: [
+          { name: 'admin-app', host: 'admin.example.org', path_prefix: '/', upstream: 'builtin:echo' },
+          { name: 'echo', path_prefix: '/', upstream: 'builtin:echo' },
+        ],
+        access: { default_policy: 'deny', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] },
+      },
+    ],
   ] as const) {
     test(`refuses a request without X-Forwarded-Host with 400 when ${label}, instead of deciding for its own Host`, async () => {
       const gw = await startGateway({ config: { server: { trusted_proxies: ['127.0.0.1/32'] }, ...config } });
@@ -156,11 +188,17 @@ describe('forward-auth when rules or routes depend on the host', () => {
     });
   }
 
-  test('judges the last X-Forwarded-Host value (the nearest proxy\'s), in normal form, as the gateway judges a trusted proxy\'s request', async () => {
+  test("judges the last X-Forwarded-Host value (the nearest proxy's), in normal form, as the gateway judges a trusted proxy's request", async () => {
     const gw = await startGateway({
       config: {
         server: { trusted_proxies: ['127.0.0.1/32'] },
-        access: { default_policy: 'deny', rules: [{ name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] }, { name: 'open', paths: ['/**'], policy: 'public' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'admin-site', hosts: ['admin.example.org'], paths: ['/**'], roles: ['admin'] },
+            { name: 'open', paths: ['/**'], policy: 'public' },
+          ],
+        },
       },
     });
     try {

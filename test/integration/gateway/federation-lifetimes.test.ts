@@ -14,7 +14,13 @@ describe('federation: lifetimes bounded by the issuer', () => {
   let clock = Date.now();
   const token = (claims: Record<string, unknown>, lifetimeS: number): Promise<string> => {
     const now = Math.floor(clock / 1000);
-    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://lab.example').setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + lifetimeS).sign(new TextEncoder().encode(SECRET));
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://lab.example')
+      .setAudience('portcullis')
+      .setIssuedAt(now)
+      .setExpirationTime(now + lifetimeS)
+      .sign(new TextEncoder().encode(SECRET));
   };
 
   before(async () => {
@@ -36,7 +42,7 @@ describe('federation: lifetimes bounded by the issuer', () => {
     assert.equal(gw.events.filter((e) => e.event === 'UserLoginFailed' && e.reason === 'replayed_token').length, 2);
   });
 
-  test('a federated user\'s API token lives at most the issuer\'s max_token_lifetime', async () => {
+  test("a federated user's API token lives at most the issuer's max_token_lifetime", async () => {
     clock = Date.now();
     const bearer = { authorization: `Bearer ${await token({ sub: 'shorty', roles: ['user'] }, 300)}`, 'content-type': 'application/json' };
     const create = (body: unknown): Promise<Response> => gw.fetch('/.auth/api/tokens', { method: 'POST', headers: bearer, body: JSON.stringify(body) });
@@ -49,10 +55,10 @@ describe('federation: lifetimes bounded by the issuer', () => {
     const byDefault = await create({ name: 'default' });
     assert.equal(byDefault.status, 201);
     const { token: opaque, expires_at } = (await byDefault.json()) as { token: string; expires_at: string };
-    assert.equal(Date.parse(expires_at), clock + 10 * MIN, 'the default 30 days is cut to the issuer\'s 10 minutes');
+    assert.equal(Date.parse(expires_at), clock + 10 * MIN, "the default 30 days is cut to the issuer's 10 minutes");
     assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': opaque } })).status, 200);
     clock += 10 * MIN + 1000;
-    assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': opaque } })).status, 401, 'gone with the issuer\'s lifetime');
+    assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': opaque } })).status, 401, "gone with the issuer's lifetime");
 
     const exact = await create({ name: 'short', expires_in: '5m' });
     assert.equal(exact.status, 401, 'the JWT itself has expired by now');

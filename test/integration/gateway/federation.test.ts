@@ -26,10 +26,20 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
   };
   const hsToken = (claims: Record<string, unknown>, iss = 'https://lab.example'): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + 600).sign(hs);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(iss)
+      .setAudience('portcullis')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .sign(hs);
   };
   const adminApi = (method: string, path: string, body?: unknown): Promise<Response> =>
-    gw.fetch(`/.auth/api${path}`, { method, headers: { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'), 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    gw.fetch(`/.auth/api${path}`, {
+      method,
+      headers: { authorization: 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'), 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
 
   before(async () => {
     rsa = await generateKeyPair('RS256', { extractable: true });
@@ -43,11 +53,25 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     gw = await startGateway({
       config: {
         jwt_issuers: [
-          { name: 'portal', issuer: 'https://portal.example', audience: 'portcullis', algorithms: ['RS256'], jwks_url: `http://127.0.0.1:${port}/jwks.json`, roles_claim: 'realm_access.roles', handoff_cookie: 'portal_handoff' },
+          {
+            name: 'portal',
+            issuer: 'https://portal.example',
+            audience: 'portcullis',
+            algorithms: ['RS256'],
+            jwks_url: `http://127.0.0.1:${port}/jwks.json`,
+            roles_claim: 'realm_access.roles',
+            handoff_cookie: 'portal_handoff',
+          },
           { name: 'lab', issuer: 'https://lab.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, privileged_roles: 'drop' },
           { name: 'corp', issuer: 'https://corp.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, users: 'existing' },
         ],
-        access: { default_policy: 'authenticated', rules: [{ name: 'admin-only', paths: ['/admin/**'], roles: ['admin'] }, { name: 'managers', paths: ['/mgr/**'], roles: ['manager'] }] },
+        access: {
+          default_policy: 'authenticated',
+          rules: [
+            { name: 'admin-only', paths: ['/admin/**'], roles: ['admin'] },
+            { name: 'managers', paths: ['/mgr/**'], roles: ['manager'] },
+          ],
+        },
       },
     });
     await gw.registry.users.create({ username: 'localbob', password: 'Bob-Passw0rd1', roles: ['user'] }, undefined);
@@ -104,10 +128,10 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     assert.equal((await gw.fetch('/x', dave)).status, 401, 'the old token is no key to the new local dave');
   });
 
-  test('with users: existing a remembered JWT carries the live record\'s projects: a removal applies at once', async () => {
+  test("with users: existing a remembered JWT carries the live record's projects: a removal applies at once", async () => {
     await gw.registry.store.createUserIfAbsent(externalUser({ username: 'erin', name: '', email: '', roles: ['user'], projects: ['alpha', 'beta'] }, 'jwt:corp', Date.now()));
     const erin = { headers: { authorization: `Bearer ${await hsToken({ sub: 'erin', projects: ['gamma'] }, 'https://corp.example')}` } };
-    assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'alpha,beta', 'the store\'s projects, not the token\'s');
+    assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'alpha,beta', "the store's projects, not the token's");
     assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'alpha,beta', 'from the cache');
     assert.equal((await adminApi('PATCH', '/users/erin', { projects: ['beta'] })).status, 200);
     assert.equal((await echo(await gw.fetch('/x', erin)))['x-auth-projects'], 'beta', 'a projects change bumps no auth_version, and still applies');
@@ -123,7 +147,12 @@ describe('federation: external JWTs, hand-off, gateway tokens and the assertion'
     const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
     const none = `${b64({ alg: 'none' })}.${b64({ sub: 'x', iss: 'https://portal.example', aud: 'portcullis', exp: now + 60 })}.`;
     const publicPem = new TextEncoder().encode(JSON.stringify(await exportJWK(rsa.publicKey)));
-    const confused = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setIssuer('https://portal.example').setAudience('portcullis').setExpirationTime(now + 60).sign(publicPem);
+    const confused = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
+      .setIssuer('https://portal.example')
+      .setAudience('portcullis')
+      .setExpirationTime(now + 60)
+      .sign(publicPem);
     const cases: Record<string, string> = {
       none,
       audience: await rsToken({ sub: 'x' }, { aud: 'other' }),

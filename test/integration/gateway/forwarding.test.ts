@@ -154,7 +154,7 @@ describe('forwarding, upstream failures and WebSockets', () => {
   });
 
   test('an authenticated WebSocket upgrade is proxied with identity headers and spoofed ones stripped', async () => {
-    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', { ...basic, 'x-auth-user': 'root', 'x_auth_roles': 'admin' });
+    const { ws } = await openSocket(gw.url.replace('http', 'ws') + '/ws/admin/feed', { ...basic, 'x-auth-user': 'root', x_auth_roles: 'admin' });
     assert.ok(ws, 'upgrade accepted');
     const reply = await new Promise<string>((resolve) => {
       ws.once('message', (data) => resolve(String(data)));
@@ -218,7 +218,9 @@ describe('forwarding, upstream failures and WebSockets', () => {
   test('an Upgrade to anything but WebSocket is answered 400, never left hanging', async () => {
     const { hostname, port } = new URL(gw.url);
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connectTcp(Number(port), hostname, () => socket.write(`GET /x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAuthorization: ${basic.authorization}\r\n\r\n`));
+      const socket = connectTcp(Number(port), hostname, () =>
+        socket.write(`GET /x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAuthorization: ${basic.authorization}\r\n\r\n`),
+      );
       let text = '';
       socket.setTimeout(3000, () => socket.destroy());
       socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));

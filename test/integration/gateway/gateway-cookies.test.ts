@@ -23,10 +23,14 @@ before(async () => {
     res.end('ok');
   });
   upstream.on('upgrade', (req, socket) => {
-    const setCookies = cookies().map((c) => `Set-Cookie: ${c}\r\n`).join('');
+    const setCookies = cookies()
+      .map((c) => `Set-Cookie: ${c}\r\n`)
+      .join('');
     if (req.url === '/public/refused') {
       // A refusal, chunked, with headers about the upstream connection and an id of its own.
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n${setCookies}X-Request-Id: upstream-id\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Upstream-Hop\r\nX-Upstream-Hop: 1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nrefused\r\n0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n${setCookies}X-Request-Id: upstream-id\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Upstream-Hop\r\nX-Upstream-Hop: 1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nrefused\r\n0\r\n\r\n`,
+      );
       return;
     }
     socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${setCookies}\r\n`);
@@ -37,9 +41,7 @@ before(async () => {
     config: {
       routes: [{ name: 'app', path_prefix: '/', upstream: `http://127.0.0.1:${port}` }],
       access: { default_policy: 'authenticated', rules: [{ name: 'pub', paths: ['/public/**'], policy: 'public' }] },
-      jwt_issuers: [
-        { name: 'lab', issuer: 'https://lab.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, handoff_origins: ['https://apps.lab.example'] },
-      ],
+      jwt_issuers: [{ name: 'lab', issuer: 'https://lab.example', audience: 'portcullis', algorithms: ['HS256'], secret: HS_SECRET, handoff_origins: ['https://apps.lab.example'] }],
     },
   });
   await gw.registry.users.create({ username: 'mallory', password: 'Mallory-Passw0rd1', roles: ['user'] }, undefined);
@@ -55,7 +57,10 @@ test("an upstream answer cannot set the gateway's session cookie, while its othe
   assert.equal(res.status, 200);
   const cookies = res.headers.getSetCookie();
   assert.ok(cookies.some((c) => c.startsWith('app_pref=')));
-  assert.deepEqual(cookies.filter((c) => c.startsWith('portcullis_session=')), []);
+  assert.deepEqual(
+    cookies.filter((c) => c.startsWith('portcullis_session=')),
+    [],
+  );
 });
 
 test("an upstream's WebSocket handshake cannot set the gateway's session cookie either", async () => {
@@ -84,7 +89,9 @@ test("an upstream that refuses a WebSocket handshake cannot set the gateway's se
   const url = new URL(gw.url);
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(`GET /public/refused HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      socket.write(
+        `GET /public/refused HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
     });
     let text = '';
     socket.on('data', (chunk) => (text += chunk.toString('latin1')));

@@ -14,7 +14,18 @@ let upstream: Upstream;
 
 before(async () => {
   upstream = await startUpstream();
-  gateway = await startGateway({ config: { routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }], access: { default_policy: 'deny', rules: [{ name: 'public', paths: ['/public/**'], policy: 'public' }, { name: 'app', paths: ['/**'], policy: 'authenticated' }] } } });
+  gateway = await startGateway({
+    config: {
+      routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }],
+      access: {
+        default_policy: 'deny',
+        rules: [
+          { name: 'public', paths: ['/public/**'], policy: 'public' },
+          { name: 'app', paths: ['/**'], policy: 'authenticated' },
+        ],
+      },
+    },
+  });
 });
 
 after(async () => {
@@ -53,23 +64,47 @@ async function assertRefusedWith500(init: RequestInit, path = '/x'): Promise<voi
 test('a cached credential: the credential is in the caches, so the request is handled without waiting', async () => {
   // The credential is cached after its first use; the handler then answers without a promise.
   assert.equal((await gateway.fetch('/x', { headers: { authorization: basic } })).status, 200);
-  await replaced(gateway.registry.authenticator, 'authenticateCached', () => {
-    throw new Error('cache broken');
-  }, () => assertRefusedWith500({ headers: { authorization: basic } }));
+  await replaced(
+    gateway.registry.authenticator,
+    'authenticateCached',
+    () => {
+      throw new Error('cache broken');
+    },
+    () => assertRefusedWith500({ headers: { authorization: basic } }),
+  );
   // The public rule goes through the same lookup, without credentials.
-  await replaced(gateway.registry.authenticator, 'authenticateCached', () => {
-    throw new Error('cache broken');
-  }, () => assertRefusedWith500({}, '/public/x'));
+  await replaced(
+    gateway.registry.authenticator,
+    'authenticateCached',
+    () => {
+      throw new Error('cache broken');
+    },
+    () => assertRefusedWith500({}, '/public/x'),
+  );
   assert.equal((await gateway.fetch('/x', { headers: { authorization: basic } })).status, 200, 'served again once the fault is gone');
 });
 
 test('a credential that has to be looked up: the error after waiting is answered the same way', async () => {
   const token = 'pcl_' + 'A'.repeat(43);
-  await replaced(gateway.registry.authenticator, 'authenticate', () => Promise.reject(new Error('store broken')), () => assertRefusedWith500({ headers: { 'x-authentication': token } }));
+  await replaced(
+    gateway.registry.authenticator,
+    'authenticate',
+    () => Promise.reject(new Error('store broken')),
+    () => assertRefusedWith500({ headers: { 'x-authentication': token } }),
+  );
 });
 
 test('an assertion that fails to sign after an allowed decision is not forwarded without it', async () => {
-  await replaced(gateway.registry.gatewayKeys, 'cachedAssertion', () => undefined, () =>
-    replaced(gateway.registry.gatewayKeys, 'signAssertion', () => Promise.reject(new Error('key broken')), () => assertRefusedWith500({ headers: { authorization: basic } })),
+  await replaced(
+    gateway.registry.gatewayKeys,
+    'cachedAssertion',
+    () => undefined,
+    () =>
+      replaced(
+        gateway.registry.gatewayKeys,
+        'signAssertion',
+        () => Promise.reject(new Error('key broken')),
+        () => assertRefusedWith500({ headers: { authorization: basic } }),
+      ),
   );
 });

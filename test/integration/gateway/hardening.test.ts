@@ -23,7 +23,6 @@ function raw(url: string, text: string): Promise<string> {
   });
 }
 
-
 describe('hardening: requests refused before authentication, form bodies, own headers', () => {
   let upstream: Upstream;
   let gw: TestGateway;
@@ -122,7 +121,13 @@ describe('hardening: requests refused before authentication, form bodies, own he
   });
 
   test('answers the gateway writes carry nosniff and Referrer-Policy, pages a CSP; upstream answers are not altered', async () => {
-    for (const res of [await gw.fetch('/admin/x'), await gw.fetch('/nowhere', { headers: { host: 'localhost' } }), await gw.fetch('/public/x?_method=x'), await gw.fetch('/.auth/me'), await gw.fetch('/.auth/login')]) {
+    for (const res of [
+      await gw.fetch('/admin/x'),
+      await gw.fetch('/nowhere', { headers: { host: 'localhost' } }),
+      await gw.fetch('/public/x?_method=x'),
+      await gw.fetch('/.auth/me'),
+      await gw.fetch('/.auth/login'),
+    ]) {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', res.url);
       assert.equal(res.headers.get('referrer-policy'), 'same-origin', res.url);
       assert.equal(res.headers.get('strict-transport-security'), null, 'no HSTS on http');
@@ -148,7 +153,7 @@ describe('hardening: requests refused before authentication, form bodies, own he
     assert.equal((await gw.fetch('/ADMIN/x', { headers: { authorization: bob } })).status, 200);
   });
 
-  test('optional bodies: revoke without a body (chunked and empty, or none) is decided by the caller\'s right first', async () => {
+  test("optional bodies: revoke without a body (chunked and empty, or none) is decided by the caller's right first", async () => {
     await gw.registry.users.create({ username: 'carl', password: 'Carl-Passw0rd1', roles: ['user'] }, undefined);
     const empty = { method: 'POST', path: '/.auth/api/users/carl/revoke', chunked: true, body: '' };
     assert.equal((await send(gw.url, { ...empty, headers: { authorization: bob } })).status, 403, 'non-admin, chunked empty body');
@@ -177,7 +182,12 @@ describe('upstream Set-Cookie of the session cookie, in any spelling', () => {
       res.end('ok');
     });
     await new Promise<void>((resolve) => planter.listen(0, '127.0.0.1', resolve));
-    gw = await startGateway({ config: { routes: [{ name: 'app', path_prefix: '/', upstream: `http://127.0.0.1:${(planter.address() as AddressInfo).port}` }], access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] } } });
+    gw = await startGateway({
+      config: {
+        routes: [{ name: 'app', path_prefix: '/', upstream: `http://127.0.0.1:${(planter.address() as AddressInfo).port}` }],
+        access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] },
+      },
+    });
   });
   after(async () => {
     await gw?.close();
@@ -191,9 +201,15 @@ describe('upstream Set-Cookie of the session cookie, in any spelling', () => {
 });
 
 describe('HSTS when public_url is https', () => {
-  test('every answer the gateway writes carries Strict-Transport-Security; the upstream\'s do not', async () => {
+  test("every answer the gateway writes carries Strict-Transport-Security; the upstream's do not", async () => {
     const upstream = await startUpstream();
-    const gw = await startGateway({ config: { server: { public_url: 'https://gw.example' }, routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }], access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/public/**'], policy: 'public' }] } } });
+    const gw = await startGateway({
+      config: {
+        server: { public_url: 'https://gw.example' },
+        routes: [{ name: 'app', path_prefix: '/', upstream: upstream.url }],
+        access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/public/**'], policy: 'public' }] },
+      },
+    });
     try {
       for (const path of ['/x', '/.auth/login', '/.auth/me', '/public/x?_method=1']) assert.equal((await gw.fetch(path)).headers.get('strict-transport-security'), 'max-age=31536000', path);
       assert.equal((await gw.fetch('/public/x')).headers.get('strict-transport-security'), null);

@@ -55,9 +55,17 @@ describe('header hygiene towards the upstream', () => {
           { name: 'app', path_prefix: '/', upstream: upstream.url },
           { name: 'creds', path_prefix: '/pass', upstream: upstream.url, pass_credentials: true },
         ],
-        access: { default_policy: 'deny', rules: [{ name: 'pub', paths: ['/public/**'], policy: 'public' }, { name: 'all', paths: ['/**'], policy: 'authenticated' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'pub', paths: ['/public/**'], policy: 'public' },
+            { name: 'all', paths: ['/**'], policy: 'authenticated' },
+          ],
+        },
         // Its hand-off cookie carries an external JWT, a credential like the session cookie.
-        jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example', audience: 'portcullis', algorithms: ['HS256'], secret: 'a-shared-secret-of-at-least-32-bytes!!', handoff_cookie: 'portal_handoff' }],
+        jwt_issuers: [
+          { name: 'portal', issuer: 'https://portal.example', audience: 'portcullis', algorithms: ['HS256'], secret: 'a-shared-secret-of-at-least-32-bytes!!', handoff_cookie: 'portal_handoff' },
+        ],
       },
     });
     basic = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
@@ -102,7 +110,24 @@ describe('header hygiene towards the upstream', () => {
     assert.deepEqual(rawHeaderValues(seen, 'x-auth-source'), ['local']);
     assert.equal(rawHeaderValues(seen, 'x-auth-assertion').length, 1);
     assert.notEqual(rawHeaderValues(seen, 'x-auth-assertion')[0], 'forged');
-    for (const name of ['x_auth_user', 'x.auth.roles', 'remote-user', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'forwarded', 'x_forwarded_host', 'true-client-ip', 'x-client-ip', 'client_ip', 'x-cluster-client-ip', 'x-forwarded', 'x-host', 'x-auth-request-groups', 'x-auth-request-preferred-username']) {
+    for (const name of [
+      'x_auth_user',
+      'x.auth.roles',
+      'remote-user',
+      'x-real-ip',
+      'x-original-url',
+      'x-rewrite-url',
+      'forwarded',
+      'x_forwarded_host',
+      'true-client-ip',
+      'x-client-ip',
+      'client_ip',
+      'x-cluster-client-ip',
+      'x-forwarded',
+      'x-host',
+      'x-auth-request-groups',
+      'x-auth-request-preferred-username',
+    ]) {
       assert.deepEqual(rawHeaderValues(seen, name), [], name);
     }
     assert.deepEqual(rawHeaderValues(seen, 'x-forwarded-for'), ['127.0.0.1']);
@@ -149,7 +174,10 @@ describe('header hygiene towards the upstream', () => {
   });
 
   test('forwards credentials only on a route with pass_credentials', async () => {
-    const res = await rawRequest(gw.url, '/pass/x', [['Authorization', basic], ['Cookie', 'portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark']]);
+    const res = await rawRequest(gw.url, '/pass/x', [
+      ['Authorization', basic],
+      ['Cookie', 'portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark'],
+    ]);
     assert.equal(res.status, 200);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'authorization'), [basic]);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'cookie'), ['portal_handoff=eyJhbGciOiJIUzI1NiJ9.e30.sig; theme=dark']);
@@ -157,7 +185,7 @@ describe('header hygiene towards the upstream', () => {
     assert.deepEqual(rawHeaderValues(upstream.last(), 'authorization'), []);
   });
 
-  test('no spelling of the client\'s X-Request-Id reaches the upstream, only the gateway\'s own', async () => {
+  test("no spelling of the client's X-Request-Id reaches the upstream, only the gateway's own", async () => {
     for (const spelling of ['X-Request-Id', 'X_Request_Id', 'X.Request.Id', 'x-request_id']) {
       const res = await rawRequest(gw.url, '/public/page', [[spelling, 'forged-id']]);
       assert.equal(res.status, 200, spelling);

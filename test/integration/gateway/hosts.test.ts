@@ -60,7 +60,13 @@ describe('hosts entries in rules and routes', () => {
           { name: 'documentation-net', host: '[2001:DB8:0:0:0:0:0:1]', path_prefix: '/', upstream: upstream.url },
           { name: 'app', path_prefix: '/', upstream: 'builtin:echo' },
         ],
-        access: { default_policy: 'deny', rules: [{ name: 'internal', hosts: ['[0:0:0:0:0:0:0:1]', 'Intranet.Example.org.'], paths: ['/**'], policy: 'deny' }, { name: 'open', paths: ['/**'], policy: 'public' }] },
+        access: {
+          default_policy: 'deny',
+          rules: [
+            { name: 'internal', hosts: ['[0:0:0:0:0:0:0:1]', 'Intranet.Example.org.'], paths: ['/**'], policy: 'deny' },
+            { name: 'open', paths: ['/**'], policy: 'public' },
+          ],
+        },
       },
     });
   });

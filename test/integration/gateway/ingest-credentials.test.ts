@@ -69,7 +69,7 @@ test('u and p stay untouched on a route without query_credentials', async () => 
   assert.equal(upstream.last().headers['x-auth-user'], 'admin');
 });
 
-test('a Basic password that is the user\'s own pcl_ token is that token; another user\'s token fails', async () => {
+test("a Basic password that is the user's own pcl_ token is that token; another user's token fails", async () => {
   const own = `Basic ${Buffer.from(`writer:${tokenOfWriter}`).toString('base64')}`;
   const first = await gateway.fetch('/api/v1/prom/write', { method: 'POST', headers: { authorization: own }, body: 'x' });
   assert.equal(first.status, 200);

@@ -91,7 +91,7 @@ describe('the host judged is the host forwarded', () => {
     const allowed = await rawGet(gw.url, '/status', { host: 'gateway.internal', extra: `${admin}X-Forwarded-Host: www.example.org, Admin.Example.org.\r\n` });
     assert.equal(allowed.status, 200);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'x-forwarded-host'), ['admin.example.org']);
-    assert.deepEqual(rawHeaderValues(upstream.last(), 'host'), ['admin.example.org'], 'preserve_host forwards the host judged, not the proxy\'s Host');
+    assert.deepEqual(rawHeaderValues(upstream.last(), 'host'), ['admin.example.org'], "preserve_host forwards the host judged, not the proxy's Host");
   });
 
   test("a trusted proxy's X-Forwarded-Host picks the route", async () => {
@@ -108,7 +108,7 @@ describe('the host judged is the host forwarded', () => {
     }
   });
 
-  test("a WebSocket handshake from a trusted proxy is judged by its X-Forwarded-Host too", async () => {
+  test('a WebSocket handshake from a trusted proxy is judged by its X-Forwarded-Host too', async () => {
     assert.equal(await handshake(gw.url, { host: 'gateway.internal', 'x-forwarded-host': 'admin.example.org' }), 401);
     assert.equal(await handshake(gw.url, { host: 'gateway.internal', 'x-forwarded-host': 'www.example.org.' }), 101);
     const seen = upstream.upgrades[upstream.upgrades.length - 1];

@@ -55,7 +55,12 @@ describe('password guessing through the gateway', () => {
   });
 
   test('unknown names, empty passwords and wrong passwords each cost one verification', async () => {
-    for (const [username, password] of [['admin', ''], ['nosuch', ''], ['admin', 'Wrong-Passw0rd1'], ['nosuch', 'Wrong-Passw0rd1']] as const) {
+    for (const [username, password] of [
+      ['admin', ''],
+      ['nosuch', ''],
+      ['admin', 'Wrong-Passw0rd1'],
+      ['nosuch', 'Wrong-Passw0rd1'],
+    ] as const) {
       calls.verify = 0;
       calls.dummy = 0;
       const res = await gw.fetch('/.auth/login', json({ username, password }));

@@ -11,7 +11,13 @@ const hs = new TextEncoder().encode(HS_SECRET);
 const basic = (u: string, p: string): Record<string, string> => ({ authorization: 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64') });
 const token = (claims: Record<string, unknown>, iss: string): Promise<string> => {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience('portcullis').setIssuedAt(now).setExpirationTime(now + 600).sign(hs);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(iss)
+    .setAudience('portcullis')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(hs);
 };
 const bearer = (t: string): RequestInit => ({ headers: { authorization: `Bearer ${t}` } });
 
@@ -88,7 +94,11 @@ describe('privileged roles: support is an ordinary role, no external source gran
     const res = await gw.fetch('/x', bearer(await token({ sub: 'corpuser' }, 'https://corp.example')));
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { headers: Record<string, string> }).headers['x-auth-roles'], 'user');
-    const api = await gw.fetch('/.auth/api/users/corpuser', { method: 'PATCH', headers: { ...basic('admin', ADMIN_PASSWORD), 'content-type': 'application/json' }, body: JSON.stringify({ roles: ['operator'] }) });
+    const api = await gw.fetch('/.auth/api/users/corpuser', {
+      method: 'PATCH',
+      headers: { ...basic('admin', ADMIN_PASSWORD), 'content-type': 'application/json' },
+      body: JSON.stringify({ roles: ['operator'] }),
+    });
     assert.equal(api.status, 400, 'the admin API refuses a privileged role for a jwt: user');
   });
 
@@ -114,7 +124,10 @@ describe('privileged roles: support is an ordinary role, no external source gran
     gw.registry.userCache.invalidate('admin');
     const root = new Client({ url: slapd.url });
     await root.bind('cn=root,dc=example,dc=org', 'root-secret');
-    await root.modify('cn=hpc-managers,ou=groups,dc=example,dc=org', new Change({ operation: 'replace', modification: new Attribute({ type: 'member', values: ['uid=carol,ou=people,dc=example,dc=org'] }) }));
+    await root.modify(
+      'cn=hpc-managers,ou=groups,dc=example,dc=org',
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'member', values: ['uid=carol,ou=people,dc=example,dc=org'] }) }),
+    );
     await root.unbind();
     assert.equal((await gw.fetch('/.auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bob', password: 'Bob-Ldap-1' }) })).status, 200);
     assert.ok((await gw.registry.store.getUser('bob'))?.roles.includes('admin'), 'the last admin keeps admin');

@@ -19,7 +19,7 @@ test('default process metrics are served with a metrics listener and not collect
     assert.equal(unserved.metricsUrl, undefined);
     const text = await unserved.registry.metrics.registry.metrics();
     assert.doesNotMatch(text, /portcullis_process_|portcullis_nodejs_/);
-    assert.match(text, /# TYPE portcullis_requests_total counter/, 'the gateway\'s own metrics are still kept');
+    assert.match(text, /# TYPE portcullis_requests_total counter/, "the gateway's own metrics are still kept");
   } finally {
     await unserved.close();
   }

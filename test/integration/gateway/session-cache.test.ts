@@ -55,9 +55,13 @@ test('a session read from the store while it is being logged out is not put back
   const cookie = await gw.login('alice', 'Alice-Passw0rd');
   // As on a replica that has not seen this session yet, or after the cache's TTL.
   gw.registry.sessions.forgetAll();
-  await overlapping('getSession', () => gw.fetch('/x', { headers: { cookie } }), async () => {
-    assert.equal((await gw.fetch('/.auth/logout', { method: 'POST', headers: { cookie } })).status, 204);
-  });
+  await overlapping(
+    'getSession',
+    () => gw.fetch('/x', { headers: { cookie } }),
+    async () => {
+      assert.equal((await gw.fetch('/.auth/logout', { method: 'POST', headers: { cookie } })).status, 204);
+    },
+  );
   assert.equal((await gw.fetch('/x', { headers: { cookie } })).status, 401, 'the session still worked after logout');
 });
 
@@ -79,8 +83,12 @@ test('an API token read from the store while it is being revoked is not put back
   const res = await gw.fetch('/.auth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'Alice-Passw0rd' }) });
   const { token, id } = (await res.json()) as { token: string; id: string };
   gw.registry.tokens.forgetAll();
-  await overlapping('getTokenByHash', () => gw.fetch('/x', { headers: { 'x-authentication': token } }), async () => {
-    assert.equal((await gw.fetch(`/.auth/api/tokens/${id}`, { method: 'DELETE', headers: { 'x-authentication': token } })).status, 204);
-  });
+  await overlapping(
+    'getTokenByHash',
+    () => gw.fetch('/x', { headers: { 'x-authentication': token } }),
+    async () => {
+      assert.equal((await gw.fetch(`/.auth/api/tokens/${id}`, { method: 'DELETE', headers: { 'x-authentication': token } })).status, 204);
+    },
+  );
   assert.equal((await gw.fetch('/x', { headers: { 'x-authentication': token } })).status, 401, 'the revoked token still worked');
 });

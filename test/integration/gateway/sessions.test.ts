@@ -101,7 +101,10 @@ describe('login, sessions and logout', () => {
   });
 
   test('a cross-site form post cannot log a browser in (login CSRF)', async () => {
-    const res = await gw.fetch('/.auth/login', { ...form({ username: 'alice', password: 'Alice-Passw0rd' }), headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' } });
+    const res = await gw.fetch('/.auth/login', {
+      ...form({ username: 'alice', password: 'Alice-Passw0rd' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' },
+    });
     assert.equal(res.status, 403);
     assert.equal(sessionCookie(res), undefined);
   });
@@ -137,7 +140,10 @@ describe('lockout, basic auth and timeouts', () => {
   let gw: TestGateway;
   let now = Date.now();
   before(async () => {
-    gw = await startGateway({ now: () => now, config: { users: { password_hash_cost: 12, lockout: { max_failures: 3, window: '15m', duration: '15m' } }, session: { idle_timeout: '10m', max_lifetime: '1h' } } });
+    gw = await startGateway({
+      now: () => now,
+      config: { users: { password_hash_cost: 12, lockout: { max_failures: 3, window: '15m', duration: '15m' } }, session: { idle_timeout: '10m', max_lifetime: '1h' } },
+    });
     await gw.registry.users.create({ username: 'bob', password: 'Bob-Passw0rd1', roles: ['user'] }, undefined);
     await gw.registry.users.create({ username: 'carol', password: 'Carol-Passw0rd1', roles: ['user'] }, undefined);
   });
@@ -198,7 +204,10 @@ describe('bootstrap admin and forced password change', () => {
       assert.equal(((await blocked.json()) as { error: { code: string } }).error.code, 'password_change_required');
       const page = await gw.fetch('/.auth/password', { headers: { cookie } });
       assert.equal(page.status, 200);
-      const change = await gw.fetch('/.auth/password', { ...form({ current_password: password, new_password: 'Brand-New-Passw0rd', rd: '/x' }), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
+      const change = await gw.fetch('/.auth/password', {
+        ...form({ current_password: password, new_password: 'Brand-New-Passw0rd', rd: '/x' }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      });
       assert.equal(change.status, 303);
       assert.equal(change.headers.get('location'), '/x');
       const fresh = (sessionCookie(change) as string).split(';')[0] as string;

@@ -33,7 +33,7 @@ test('an open WebSocket does not keep shutdown waiting past shutdown_timeout; bo
     const closed = await Promise.race([gw.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000))]);
     assert.ok(closed, 'close() still waiting 5 s after a shutdown_timeout of 500 ms');
     assert.ok(Date.now() - started >= 400, 'the socket had shutdown_timeout to finish');
-    assert.ok(await within(2000, () => ws.readyState === ws.CLOSED && upstream.open() === 0) <= 2000, 'both sides closed');
+    assert.ok((await within(2000, () => ws.readyState === ws.CLOSED && upstream.open() === 0)) <= 2000, 'both sides closed');
   } finally {
     await upstream.close();
   }

@@ -54,5 +54,8 @@ test('graceful shutdown ends within shutdown_timeout while PostgreSQL is stalled
   const ms = Math.round(performance.now() - started);
   assert.equal(outcome, 'closed', `close() had not finished after ${ms} ms with shutdown_timeout 2s`);
   assert.ok(ms < 3500, `closed after ${ms} ms`);
-  assert.ok(gateway.logs.some((line) => line.includes('did not close in time')), 'the abandoned close is logged');
+  assert.ok(
+    gateway.logs.some((line) => line.includes('did not close in time')),
+    'the abandoned close is logged',
+  );
 });

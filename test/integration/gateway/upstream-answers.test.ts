@@ -36,16 +36,26 @@ describe('upstream answers and request bodies', () => {
         seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
         if (req.url === '/hop') {
           res.writeHead(201, 'Made It', [
-            'Content-Type', 'text/plain',
-            'Connection', 'keep-alive, X-Upstream-Private',
-            'X-Upstream-Private', 'secret',
-            'Keep-Alive', 'timeout=5',
-            'Proxy-Connection', 'keep-alive',
-            'Upgrade', 'h2c',
-            'X-Request-Id', 'upstream-made-this',
-            'Set-Cookie', 'a=1; Path=/',
-            'Set-Cookie', 'b=2; Path=/',
-            'Content-Length', '2',
+            'Content-Type',
+            'text/plain',
+            'Connection',
+            'keep-alive, X-Upstream-Private',
+            'X-Upstream-Private',
+            'secret',
+            'Keep-Alive',
+            'timeout=5',
+            'Proxy-Connection',
+            'keep-alive',
+            'Upgrade',
+            'h2c',
+            'X-Request-Id',
+            'upstream-made-this',
+            'Set-Cookie',
+            'a=1; Path=/',
+            'Set-Cookie',
+            'b=2; Path=/',
+            'Content-Length',
+            '2',
           ]);
           res.end('ok');
         } else if (req.url === '/dies') {
@@ -213,9 +223,15 @@ describe('upstream answers and request bodies', () => {
   // bytes reach the upstream unframed, as a second request carrying whatever headers it liked.
   for (const method of ['GET', 'DELETE', 'OPTIONS']) {
     test(`a chunked body keeps its framing on ${method}, so nothing is smuggled as a second request`, async () => {
-      const { answer, arrived } = await sendRaw(`${method} /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`);
+      const { answer, arrived } = await sendRaw(
+        `${method} /x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+      );
       assert.match(answer, /^HTTP\/1\.1 200 /);
-      assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
+      assert.deepEqual(
+        arrived.map((s) => `${s.method} ${s.url}`),
+        [`${method} /x`],
+        'exactly one request reached the upstream',
+      );
       assert.equal(arrived[0]?.body, smuggled);
       assert.equal(arrived[0]?.headers['transfer-encoding'], 'chunked');
     });
@@ -223,11 +239,20 @@ describe('upstream answers and request bodies', () => {
 
   // A Connection header may name hop-by-hop headers to drop, but never the ones that frame the
   // body: without its Content-Length the body went upstream raw, as a second request.
-  for (const [method, connection] of [['GET', 'Content-Length'], ['GET', 'close, content_length'], ['DELETE', 'keep-alive, Content.Length'], ['OPTIONS', 'Content-Length, Transfer-Encoding']]) {
+  for (const [method, connection] of [
+    ['GET', 'Content-Length'],
+    ['GET', 'close, content_length'],
+    ['DELETE', 'keep-alive, Content.Length'],
+    ['OPTIONS', 'Content-Length, Transfer-Encoding'],
+  ]) {
     test(`Connection: ${connection} on ${method} cannot strip the body's length`, async () => {
       const { answer, arrived } = await sendRaw(`${method} /x HTTP/1.1\r\nHost: gw\r\nConnection: ${connection}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
       assert.match(answer, /^HTTP\/1\.1 200 /);
-      assert.deepEqual(arrived.map((s) => `${s.method} ${s.url}`), [`${method} /x`], 'exactly one request reached the upstream');
+      assert.deepEqual(
+        arrived.map((s) => `${s.method} ${s.url}`),
+        [`${method} /x`],
+        'exactly one request reached the upstream',
+      );
       assert.equal(arrived[0]?.headers['content-length'], String(smuggled.length));
       assert.equal(arrived[0]?.body, smuggled);
     });

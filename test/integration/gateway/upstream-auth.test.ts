@@ -144,7 +144,10 @@ test('a jwt upstream_auth mints an EdDSA token the backend verifies, with iat, e
 
 test('a minted token is reused for the same identity and a client-sent copy never reaches the backend', async () => {
   const bob = await createUser('bob', ['user']);
-  const forged = await new SignJWT({ sub: 'admin', roles: ['admin'] }).setProtectedHeader({ alg: 'EdDSA' }).setExpirationTime('1h').sign(await importPKCS8(ed.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'EdDSA'));
+  const forged = await new SignJWT({ sub: 'admin', roles: ['admin'] })
+    .setProtectedHeader({ alg: 'EdDSA' })
+    .setExpirationTime('1h')
+    .sign(await importPKCS8(ed.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'EdDSA'));
   await gateway.fetch('/cc/a', { headers: { authorization: bob, 'x-auth-token': forged, 'X_Auth.Token': forged } as Record<string, string> });
   const first = upstream.last();
   await gateway.fetch('/cc/b', { headers: { authorization: bob, 'x-auth_token': forged } });
@@ -173,7 +176,13 @@ test('a template naming admin yields admin only for an identity holding it from 
 
 test('an external JWT identity never gets a privileged role into a minted token', async () => {
   const key = portal.privateKey;
-  const token = await new SignJWT({ sub: 'extuser', roles: ['user', 'admin'] }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://portal.example.org').setAudience('portcullis').setIssuedAt().setExpirationTime('10m').sign(key);
+  const token = await new SignJWT({ sub: 'extuser', roles: ['user', 'admin'] })
+    .setProtectedHeader({ alg: 'ES256' })
+    .setIssuer('https://portal.example.org')
+    .setAudience('portcullis')
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(key);
   const response = await gateway.fetch('/cc/x', { headers: { authorization: `Bearer ${token}` } });
   assert.equal(response.status, 200);
   const { payload } = await edVerify(upstream.last().headers['x-auth-token'] as string);
@@ -292,4 +301,3 @@ test('a WebSocket upgrade carries the upstream credential too', async () => {
   const denied = new WebSocket(`${gateway.url.replace('http', 'ws')}/db/socket`, { headers: { authorization: nobody } });
   assert.equal(await new Promise<number>((resolve) => denied.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))), 403);
 });
-

@@ -47,7 +47,21 @@ describe('upstream header lists', () => {
       logger: createLogger({ level: 'error', write: () => undefined }),
       hooks: { onError: (_kind, _req, res) => void ('writeHead' in res ? res.writeHead(502).end() : res.destroy()) },
     });
-    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false, identity_headers: true, query_credentials: false } satisfies RouteConfig;
+    const config = {
+      name: 'app',
+      host: '',
+      path_prefix: '/',
+      upstream: upstream.url,
+      strip_prefix: false,
+      preserve_host: false,
+      websocket: true,
+      timeout: 2000,
+      pass_credentials: false,
+      max_sockets: 1024,
+      case_insensitive_paths: false,
+      identity_headers: true,
+      query_credentials: false,
+    } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'app', host: '', prefix: '', upstreamHost: new URL(upstream.url).host };
     front = createServer((req, res) => {
       if (mark !== undefined) setUpstreamHeaders(req, mark(req.headers));
@@ -79,7 +93,7 @@ describe('upstream header lists', () => {
     assert.deepEqual(seen.rawHeaders, ['host', 'backend.internal', 'accept', 'text/plain', 'x-auth-user', 'alice', 'x-auth-roles', 'user,manager', 'Connection', 'keep-alive']);
   });
 
-  test('the client\'s req.headers are emptied once a request is marked', () => {
+  test("the client's req.headers are emptied once a request is marked", () => {
     const req = { headers: { 'x-auth-user': 'mallory' } } as unknown as Parameters<typeof setUpstreamHeaders>[0];
     setUpstreamHeaders(req, ['x-auth-user', 'alice']);
     assert.deepEqual(req.headers, {});
@@ -158,7 +172,7 @@ describe('upstream header lists', () => {
     assert.equal(upstream.received.length, count, 'nothing reached the upstream');
   });
 
-  test('fails closed: a request that was not marked is refused, not forwarded with the client\'s headers', async () => {
+  test("fails closed: a request that was not marked is refused, not forwarded with the client's headers", async () => {
     mark = undefined;
     const count = upstream.received.length;
     assert.equal(await send(port, 'GET', '/x', { 'x-auth-user': 'mallory' }), 500);
@@ -175,8 +189,25 @@ describe('upstream header lists', () => {
     await new Promise<void>((resolve) => tlsUpstream.listen(0, '127.0.0.1', resolve));
     const tlsPort = (tlsUpstream.address() as AddressInfo).port;
     const failures: string[] = [];
-    const tlsForwarder = new Forwarder({ logger: createLogger({ level: 'error', write: () => undefined }), hooks: { onError: (kind, _req, res) => (failures.push(kind), void ('writeHead' in res ? res.writeHead(502).end() : res.destroy())) } });
-    const config = { name: 'tls', host: '', path_prefix: '/', upstream: `https://localhost:${tlsPort}`, strip_prefix: false, preserve_host: true, websocket: false, timeout: 2000, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false, identity_headers: true, query_credentials: false } satisfies RouteConfig;
+    const tlsForwarder = new Forwarder({
+      logger: createLogger({ level: 'error', write: () => undefined }),
+      hooks: { onError: (kind, _req, res) => (failures.push(kind), void ('writeHead' in res ? res.writeHead(502).end() : res.destroy())) },
+    });
+    const config = {
+      name: 'tls',
+      host: '',
+      path_prefix: '/',
+      upstream: `https://localhost:${tlsPort}`,
+      strip_prefix: false,
+      preserve_host: true,
+      websocket: false,
+      timeout: 2000,
+      pass_credentials: false,
+      max_sockets: 1024,
+      case_insensitive_paths: false,
+      identity_headers: true,
+      query_credentials: false,
+    } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'tls', host: '', prefix: '', upstreamHost: `localhost:${tlsPort}` };
     const tlsFront = createServer((req, res) => {
       setUpstreamHeaders(req, ['host', 'evil.example']);
@@ -198,7 +229,7 @@ describe('upstream header lists', () => {
     }
   });
 
-  test('http-proxy builds a marked request\'s outgoing options with the list, and an unmarked one with its headers', () => {
+  test("http-proxy builds a marked request's outgoing options with the list, and an unmarked one with its headers", () => {
     withUpstreamHeaderLists();
     withUpstreamHeaderLists();
     type Common = { setupOutgoing(outgoing: object, options: object, req: object): { headers: unknown } };

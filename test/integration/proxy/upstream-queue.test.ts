@@ -166,7 +166,21 @@ describe('forwarding while every connection to the upstream is busy', () => {
         },
       },
     });
-    const config = { name: 'app', host: '', path_prefix: '/', upstream: upstream.url, strip_prefix: false, preserve_host: false, websocket: true, timeout: 400, pass_credentials: false, max_sockets: 1024, case_insensitive_paths: false, identity_headers: true, query_credentials: false } satisfies RouteConfig;
+    const config = {
+      name: 'app',
+      host: '',
+      path_prefix: '/',
+      upstream: upstream.url,
+      strip_prefix: false,
+      preserve_host: false,
+      websocket: true,
+      timeout: 400,
+      pass_credentials: false,
+      max_sockets: 1024,
+      case_insensitive_paths: false,
+      identity_headers: true,
+      query_credentials: false,
+    } satisfies RouteConfig;
     const route: CompiledRoute = { config, name: 'app', host: '', prefix: '', upstreamHost: new URL(upstream.url).host };
     front = createServer((req, res) => {
       const client = String(req.headers['x-client'] ?? 'one');

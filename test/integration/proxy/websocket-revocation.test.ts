@@ -30,7 +30,8 @@ describe('open WebSockets end with their credential', () => {
     return { username, cookie, ws };
   }
 
-  const api = (path: string, method: string, body?: unknown): Promise<Response> => gw.fetch(`/.auth/api${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const api = (path: string, method: string, body?: unknown): Promise<Response> =>
+    gw.fetch(`/.auth/api${path}`, { method, headers: admin, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
 
   before(async () => {
     upstream = await startWsUpstream();

@@ -117,8 +117,14 @@ describe('review: own headers on every gateway answer (public_url https)', () =>
   });
 
   test('refused WebSocket upgrades (401, 403 websocket off, 404 no route) carry HSTS too', async () => {
-    const upgrade = (path: string, host: string): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
-    for (const [path, host] of [['/m/private', 'localhost'], ['/nows/x', 'localhost'], ['/x', 'localhost'], ['/.auth/me', 'localhost']] as const) {
+    const upgrade = (path: string, host: string): string =>
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    for (const [path, host] of [
+      ['/m/private', 'localhost'],
+      ['/nows/x', 'localhost'],
+      ['/x', 'localhost'],
+      ['/.auth/me', 'localhost'],
+    ] as const) {
       const answer = await raw(gw.url, upgrade(path, host));
       const h = headersOf(answer);
       assertOwn(`upgrade ${path} → ${answer.slice(9, 12)}`, (n) => h.get(n));

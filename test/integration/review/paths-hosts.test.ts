@@ -96,7 +96,7 @@ describe('review: X-Forwarded-Host from a trusted proxy', () => {
     }
   });
 
-  test('the upstream is told the one host that was judged, never the client\'s list', async () => {
+  test("the upstream is told the one host that was judged, never the client's list", async () => {
     const answer = await raw(gw.url, `GET /x HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Host: admin.example, public.example\r\nAuthorization: ${bob}\r\nConnection: close\r\n\r\n`);
     assert.equal(status(answer), 200);
     assert.deepEqual(rawHeaderValues(upstream.last(), 'x-forwarded-host'), ['public.example']);
@@ -135,7 +135,10 @@ describe('review: revoke with conflicting framing', () => {
       assert.ok(status(answer) === 400 || status(answer) === 403, `${te}: ${answer.slice(0, 40)}`);
       assert.ok(!/HTTP\/1\.1 204/.test(answer), `${te}: a second answer (204) came back`);
     }
-    const plain = await raw(gw.url, `POST /.auth/api/users/carl/revoke HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${bob}\r\nContent-Length: 0\r\n\r\n${smuggled.replace('Content-Length: 0', 'Content-Length: 0\r\nConnection: close')}`);
+    const plain = await raw(
+      gw.url,
+      `POST /.auth/api/users/carl/revoke HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${bob}\r\nContent-Length: 0\r\n\r\n${smuggled.replace('Content-Length: 0', 'Content-Length: 0\r\nConnection: close')}`,
+    );
     assert.equal(status(plain), 403);
     assert.equal((await gw.registry.store.getUser('carl'))!.auth_version, carlBefore + (/HTTP\/1\.1 204/.test(plain) ? 1 : 0), 'only the pipelined admin request may revoke');
   });

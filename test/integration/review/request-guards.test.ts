@@ -59,7 +59,9 @@ describe('review: request guards', () => {
     const before = upstream.received.length;
     const boundary = 'XyZ';
     const body = `--${boundary}\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--${boundary}--\r\n`;
-    const answer = await raw(gw.url, [`POST /items/1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${bob}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`]);
+    const answer = await raw(gw.url, [
+      `POST /items/1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${bob}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    ]);
     assert.equal(status(answer), 400, answer.slice(0, 200));
     assert.match(answer, /method_override/);
     assert.equal(upstream.received.length, before, 'the multipart _method reached the upstream');
@@ -99,7 +101,9 @@ describe('review: request guards', () => {
       const answer = await raw(gw.url, [`${method} /public/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`]);
       assert.ok(status(answer) >= 400 && status(answer) < 500, `${method}: ${answer.slice(0, 40)}`);
     }
-    const upgrade = await raw(gw.url, ['TRACE /public/x HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n']);
+    const upgrade = await raw(gw.url, [
+      'TRACE /public/x HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ]);
     assert.equal(status(upgrade), 405, upgrade.slice(0, 60));
     assert.equal(upstream.received.length, before);
     assert.equal(upstream.upgrades.length, 0);
@@ -125,7 +129,9 @@ describe('review: request guards', () => {
 
   test('header count on a WebSocket upgrade: 431, not proxied', async () => {
     const many = Array.from({ length: 120 }, (_, i) => `X-F${i}: 1\r\n`).join('');
-    const answer = await raw(gw.url, [`GET /public/ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${many}\r\n`]);
+    const answer = await raw(gw.url, [
+      `GET /public/ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${many}\r\n`,
+    ]);
     assert.equal(status(answer), 431);
     assert.equal(upstream.upgrades.length, 0);
   });
@@ -144,7 +150,12 @@ describe('review: trailers never carry headers upstream', () => {
       });
     });
     await new Promise<void>((resolve) => trailerUpstream.listen(0, '127.0.0.1', resolve));
-    gw = await startGateway({ config: { routes: [{ name: 'app', path_prefix: '/', upstream: `http://127.0.0.1:${(trailerUpstream.address() as AddressInfo).port}` }], access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/public/**'], policy: 'public' }] } } });
+    gw = await startGateway({
+      config: {
+        routes: [{ name: 'app', path_prefix: '/', upstream: `http://127.0.0.1:${(trailerUpstream.address() as AddressInfo).port}` }],
+        access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/public/**'], policy: 'public' }] },
+      },
+    });
   });
   after(async () => {
     await gw?.close();
@@ -155,7 +166,9 @@ describe('review: trailers never carry headers upstream', () => {
   test('an identity header or 150 fields in chunked trailers reach the upstream neither as headers nor trailers', async () => {
     const trailers = 'X-Auth-User: admin\r\nX-Auth-Roles: admin\r\n' + Array.from({ length: 150 }, (_, i) => `X-T${i}: 1\r\n`).join('');
     for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
-      const answer = await raw(gw.url, [`POST /public/x HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Auth-User\r\nConnection: close\r\n\r\n3\r\na=b\r\n0\r\n${trailers}\r\n`]);
+      const answer = await raw(gw.url, [
+        `POST /public/x HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\nTrailer: X-Auth-User\r\nConnection: close\r\n\r\n3\r\na=b\r\n0\r\n${trailers}\r\n`,
+      ]);
       assert.ok(status(answer) === 200 || status(answer) === 431, answer.slice(0, 60));
     }
     for (const r of seen) {

@@ -28,7 +28,8 @@ function raw(url: string, text: string): Promise<string> {
   });
 }
 
-const handshake = (path: string, extra: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+const handshake = (path: string, extra: string): string =>
+  `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
 
 describe('review: Set-Cookie on WebSocket handshake answers', () => {
   let server: Server;
@@ -36,7 +37,13 @@ describe('review: Set-Cookie on WebSocket handshake answers', () => {
   before(async () => {
     server = createServer((_req, res) => res.writeHead(404).end());
     const wss = new WebSocketServer({ noServer: true });
-    const planted = ['Set-Cookie: =portcullis_session=planted; Path=/', 'Set-Cookie: PORTCULLIS_SESSION=planted', 'Set-Cookie: \tportcullis_session=planted', 'Set-Cookie: portcullis_session', 'Set-Cookie: theme=dark'];
+    const planted = [
+      'Set-Cookie: =portcullis_session=planted; Path=/',
+      'Set-Cookie: PORTCULLIS_SESSION=planted',
+      'Set-Cookie: \tportcullis_session=planted',
+      'Set-Cookie: portcullis_session',
+      'Set-Cookie: theme=dark',
+    ];
     wss.on('headers', (headers) => headers.push(...planted));
     server.on('upgrade', (req, socket, head) => {
       if (req.url?.startsWith('/refuse')) {
@@ -46,7 +53,12 @@ describe('review: Set-Cookie on WebSocket handshake answers', () => {
       wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (d) => ws.send(String(d))));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    gw = await startGateway({ config: { routes: [{ name: 'ws', path_prefix: '/', upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }], access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] } } });
+    gw = await startGateway({
+      config: {
+        routes: [{ name: 'ws', path_prefix: '/', upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }],
+        access: { default_policy: 'authenticated', rules: [{ name: 'open', paths: ['/**'], policy: 'public' }] },
+      },
+    });
   });
   after(async () => {
     await gw?.close();
@@ -58,14 +70,20 @@ describe('review: Set-Cookie on WebSocket handshake answers', () => {
     const answer = await raw(gw.url, handshake('/ok', ''));
     assert.match(answer, /^HTTP\/1\.1 101 /);
     const cookies = answer.split('\r\n').filter((l) => /^set-cookie:/i.test(l));
-    assert.deepEqual(cookies.map((l) => l.replace(/^set-cookie:\s*/i, '')), ['theme=dark']);
+    assert.deepEqual(
+      cookies.map((l) => l.replace(/^set-cookie:\s*/i, '')),
+      ['theme=dark'],
+    );
   });
 
   test('a refused handshake passes only the other cookies', async () => {
     const answer = await raw(gw.url, handshake('/refuse', ''));
     assert.match(answer, /^HTTP\/1\.1 403 /);
     const cookies = answer.split('\r\n').filter((l) => /^set-cookie:/i.test(l));
-    assert.deepEqual(cookies.map((l) => l.replace(/^set-cookie:\s*/i, '')), ['theme=dark']);
+    assert.deepEqual(
+      cookies.map((l) => l.replace(/^set-cookie:\s*/i, '')),
+      ['theme=dark'],
+    );
   });
 });
 
@@ -90,7 +108,10 @@ describe('review: WebSockets, scoped tokens and support', () => {
     });
     wsUrl = gw.url.replace('http:', 'ws:');
     admin = await tokenOf(gw, 'admin', ADMIN_PASSWORD);
-    for (const [username, roles] of [['alice', ['user']], ['sam', ['support']]] as const) {
+    for (const [username, roles] of [
+      ['alice', ['user']],
+      ['sam', ['support']],
+    ] as const) {
       assert.equal((await apiCall(gw, admin, 'POST', '/users', { username, password: 'Passw0rd-One', roles })).status, 201);
     }
   });
@@ -101,7 +122,12 @@ describe('review: WebSockets, scoped tokens and support', () => {
 
   test('a Basic handshake whose password is an API token is refused cross-site (Origin null, same-site, other site)', async () => {
     const token = await tokenOf(gw, 'alice', 'Passw0rd-One');
-    const sites: Array<Record<string, string>> = [{ origin: 'null' }, { origin: 'http://evil.example' }, { 'sec-fetch-site': 'same-site', origin: 'http://sub.localhost' }, { 'sec-fetch-site': 'cross-site' }];
+    const sites: Array<Record<string, string>> = [
+      { origin: 'null' },
+      { origin: 'http://evil.example' },
+      { 'sec-fetch-site': 'same-site', origin: 'http://sub.localhost' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
     for (const headers of sites) {
       await assert.rejects(openSocket(`${wsUrl}/x`, { authorization: basicOf('alice', token), ...headers }), /403/, JSON.stringify(headers));
       await assert.rejects(openSocket(`${wsUrl}/x`, { authorization: basicOf('alice', 'Passw0rd-One'), ...headers }), /403/, JSON.stringify(headers));
@@ -131,7 +157,7 @@ describe('review: WebSockets, scoped tokens and support', () => {
     await assertClosesWithin(ws, 'the token expired');
   });
 
-  test('a Basic socket closes when the user\'s roles change, and when the password changes', async () => {
+  test("a Basic socket closes when the user's roles change, and when the password changes", async () => {
     const one = await openSocket(`${wsUrl}/x`, { authorization: basicOf('alice', 'Passw0rd-One') });
     assert.equal((await apiCall(gw, admin, 'PATCH', '/users/alice', { roles: ['user', 'manager'] })).status, 200);
     await assertClosesWithin(one, 'a role change');

@@ -42,7 +42,11 @@ after(async () => {
 test('a LISTEN connection that hangs without closing is dropped within a second, with the caches, and comes back', async () => {
   const changes: StoreChange[] = [];
   const logged: string[] = [];
-  const listener = new ChangeListener({ connectionString: proxy.url, connectionTimeoutMillis: 5_000 }, (change) => changes.push(change), (_level, message) => logged.push(message));
+  const listener = new ChangeListener(
+    { connectionString: proxy.url, connectionTimeoutMillis: 5_000 },
+    (change) => changes.push(change),
+    (_level, message) => logged.push(message),
+  );
   await listener.start();
   try {
     await notifier.query(`SELECT pg_notify('${CHANGE_CHANNEL}', '{"kind":"session","key":"before"}')`);

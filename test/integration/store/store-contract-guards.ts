@@ -51,10 +51,7 @@ export function guardsContract(harness: StoreHarness): void {
     const store = await harness.fresh();
     for (let round = 0; round < ROUNDS; round++) {
       const [a, b] = await twoAdmins(store, round);
-      const outcome = await race([
-        () => store.deleteUser(a, { guard_last_admin: true }),
-        () => store.updateUser(b, { roles: ['user'], end_sessions: true, guard_last_admin: true, now: T0 }),
-      ]);
+      const outcome = await race([() => store.deleteUser(a, { guard_last_admin: true }), () => store.updateUser(b, { roles: ['user'], end_sessions: true, guard_last_admin: true, now: T0 })]);
       assert.deepEqual(outcome, { ok: 1, codes: ['last_admin'] }, `round ${round}`);
       assert.equal(await store.countEnabledAdmins(), 1, `round ${round}`);
       await store.deleteUser(a);
@@ -135,7 +132,10 @@ export function guardsContract(harness: StoreHarness): void {
       }
       const deleted = race([...mints.slice(0, 20), () => store.deleteUser(name), ...mints.slice(20)]);
       const outcome = await deleted;
-      assert.ok(outcome.codes.every((code) => code === 'unauthenticated'), `round ${round}: ${outcome.codes.join(',')}`);
+      assert.ok(
+        outcome.codes.every((code) => code === 'unauthenticated'),
+        `round ${round}: ${outcome.codes.join(',')}`,
+      );
       assert.equal(await store.getUser(name), undefined);
       assert.deepEqual(await store.listTokens(name), [], `round ${round}: no token outlives its user`);
       for (let i = 0; i < 20; i++) assert.equal(await store.getSession(`s-${round}-${i}`), undefined, `round ${round}: session ${i}`);
@@ -155,7 +155,11 @@ export function guardsContract(harness: StoreHarness): void {
         if (i < 5) mints.push(() => store.createToken(token(`u-${round}-${i}`, other.username, { auth_version: other.auth_version }), { maxActive: 10 }));
       }
       const outcome = await race(mints);
-      assert.deepEqual(outcome.codes, Array.from({ length: 21 }, () => 'conflict'), `round ${round}`);
+      assert.deepEqual(
+        outcome.codes,
+        Array.from({ length: 21 }, () => 'conflict'),
+        `round ${round}`,
+      );
       assert.equal(outcome.ok, 9 + 5, `round ${round}: nine more for ${name}, five for the other user`);
       assert.equal((await store.listTokens(name)).length, 10, `round ${round}: exactly the cap`);
       assert.equal((await store.listTokens(other.username)).length, 5);

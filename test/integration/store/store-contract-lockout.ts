@@ -18,7 +18,10 @@ export function lockoutContract(harness: StoreHarness): void {
     const attempts = await Promise.all(Array.from({ length: 20 }, (_, i) => store.reserveLoginAttempt(i % 2 === 0 ? 'Mallory' : 'mallory', T0, T0 - 15 * MIN, 5)));
     const admitted = admittedOf(attempts);
     assert.equal(admitted.length, 5);
-    assert.deepEqual(admitted.map((a) => a.failures).sort((x, y) => x - y), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      admitted.map((a) => a.failures).sort((x, y) => x - y),
+      [1, 2, 3, 4, 5],
+    );
     assert.equal(new Set(admitted.map((a) => String(a.id))).size, 5, 'every admitted guess has its own id');
     assert.equal((await store.reserveLoginAttempt('other', T0, T0 - 15 * MIN, 5)).admitted, true, 'another name has its own budget');
   });

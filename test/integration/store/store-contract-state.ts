@@ -36,7 +36,10 @@ export function stateContract(harness: StoreHarness): void {
     const store = await harness.fresh();
     const attempts = await Promise.all(Array.from({ length: 20 }, () => store.reserveLoginAttempt('mallory', T0, T0 - MIN, 100)));
     const counts = attempts.map((a) => (a.admitted ? a.failures : 0));
-    assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...counts].sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
   });
 
   test('sets and reads a lockout per name', async () => {
@@ -75,7 +78,10 @@ export function stateContract(harness: StoreHarness): void {
   test('fifty concurrent quota increments return 1 to 50 exactly once each', async () => {
     const store = await harness.fresh();
     const counts = await Promise.all(Array.from({ length: 50 }, () => store.incrementQuota('race:rule', T0)));
-    assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...counts].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
   });
 
   test('accepts a jti once per issuer and reports every replay', async () => {
@@ -112,14 +118,20 @@ export function stateContract(harness: StoreHarness): void {
     await store.insertEvent({ type: 'UserCreated', time: T0 + 3, username: null, data: { by: 'admin' } });
     const all = await store.listEvents({ limit: 10 });
     assert.equal(all.total, 4);
-    assert.deepEqual(all.events.map((e) => e.time), [T0 + 3, T0 + 2, T0 + 1, T0]);
+    assert.deepEqual(
+      all.events.map((e) => e.time),
+      [T0 + 3, T0 + 2, T0 + 1, T0],
+    );
     assert.equal(all.events[0]?.username, null);
     assert.deepEqual(all.events[3]?.data, { method: 'form', roles: ['user'] });
     assert.equal(typeof all.events[0]?.id, 'number');
     const logins = await store.listEvents({ type: 'UserLoggedIn', limit: 10 });
     assert.deepEqual([logins.events.map((e) => e.username), logins.total], [['pete', 'Olga'], 2]);
     const olga = await store.listEvents({ username: 'OLGA', limit: 10 });
-    assert.deepEqual(olga.events.map((e) => e.type), ['UserLoginFailed', 'UserLoggedIn']);
+    assert.deepEqual(
+      olga.events.map((e) => e.type),
+      ['UserLoginFailed', 'UserLoggedIn'],
+    );
     const since = await store.listEvents({ since: T0 + 2, limit: 10 });
     assert.equal(since.total, 2);
     const page = await store.listEvents({ limit: 1, offset: 1 });
@@ -148,7 +160,10 @@ export function stateContract(harness: StoreHarness): void {
     assert.ok(await store.getToken('t-live'));
     assert.equal(await store.recordJti('portal', 'expired', now + MIN), true, 'an expired jti record is gone');
     assert.equal(await store.recordJti('portal', 'live', now + MIN), false);
-    assert.deepEqual((await store.listEvents({ limit: 10 })).events.map((e) => e.type), ['New']);
+    assert.deepEqual(
+      (await store.listEvents({ limit: 10 })).events.map((e) => e.type),
+      ['New'],
+    );
     assert.equal(await store.incrementQuota('q', T0), 1, 'a superseded window was dropped');
     assert.equal(await store.incrementQuota('q', T0 + 5 * MIN), 2, 'the current window was kept');
   });
@@ -166,7 +181,10 @@ export function stateContract(harness: StoreHarness): void {
     await store.purge(cutoff + MIN, cutoff);
     const left = await store.listEvents({ limit: 10 });
     assert.equal(left.total, 3);
-    assert.deepEqual(left.events.map((e) => e.type), ['UserLoggedIn', 'UserLoggedIn', 'UserLoggedIn']);
+    assert.deepEqual(
+      left.events.map((e) => e.type),
+      ['UserLoggedIn', 'UserLoggedIn', 'UserLoggedIn'],
+    );
     await store.purge(cutoff + MIN, cutoff);
     assert.equal((await store.listEvents({ limit: 1 })).total, 3, 'a purge with nothing expired keeps everything');
   });
@@ -203,7 +221,10 @@ export function stateContract(harness: StoreHarness): void {
       await seen.waitFor(has('signing_key', 'kid-r') && ((changes) => changes.filter((c) => c.kind === 'signing_key').length >= 2));
       await sleep(150); // a duplicate delivery would arrive in this time
       const mine = new Set(['rita', 'sess-rita', 'tok-rita', 'kid-r']);
-      assert.deepEqual(seen.changes.filter((c) => mine.has(c.key)), expected);
+      assert.deepEqual(
+        seen.changes.filter((c) => mine.has(c.key)),
+        expected,
+      );
     } finally {
       seen.stop();
     }

@@ -29,7 +29,7 @@ export function upstreamCredentialsContract(harness: StoreHarness): void {
     assert.deepEqual(await store.listUpstreamCredentialRoutes('nobody'), []);
   });
 
-  test('deletes one route\'s credential, and answers false when there was none', async () => {
+  test("deletes one route's credential, and answers false when there was none", async () => {
     const store = await harness.fresh();
     await store.createUser(newUser('hal'));
     await store.putUpstreamCredential('hal', 'gmt', sealed('x'), T0);

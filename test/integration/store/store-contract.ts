@@ -161,20 +161,49 @@ export function storeContract(harness: StoreHarness): void {
     await store.createUser(newUser('carl_x', { roles: ['superadmin'] }));
     await store.createUser(newUser('carlyx', { roles: ['admin', 'user'], disabled: true }));
     const all = await store.listUsers({ limit: 10, offset: 0 });
-    assert.deepEqual(all.users.map((u) => u.username), ['Amy', 'bert', 'carl_x', 'carlyx', 'zed']);
+    assert.deepEqual(
+      all.users.map((u) => u.username),
+      ['Amy', 'bert', 'carl_x', 'carlyx', 'zed'],
+    );
     assert.equal(all.total, 5);
     const page = await store.listUsers({ limit: 2, offset: 2 });
-    assert.deepEqual(page.users.map((u) => u.username), ['carl_x', 'carlyx']);
+    assert.deepEqual(
+      page.users.map((u) => u.username),
+      ['carl_x', 'carlyx'],
+    );
     assert.equal(page.total, 5);
-    assert.deepEqual((await store.listUsers({ q: 'POND', limit: 10, offset: 0 })).users.map((u) => u.username), ['Amy']);
-    assert.deepEqual((await store.listUsers({ q: 'CORP.EX', limit: 10, offset: 0 })).users.map((u) => u.username), ['zed']);
-    assert.deepEqual((await store.listUsers({ q: 'MÜLLER', limit: 10, offset: 0 })).users.map((u) => u.username), ['bert']);
-    assert.deepEqual((await store.listUsers({ q: 'carl_', limit: 10, offset: 0 })).users.map((u) => u.username), ['carl_x'], '_ is literal');
+    assert.deepEqual(
+      (await store.listUsers({ q: 'POND', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['Amy'],
+    );
+    assert.deepEqual(
+      (await store.listUsers({ q: 'CORP.EX', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['zed'],
+    );
+    assert.deepEqual(
+      (await store.listUsers({ q: 'MÜLLER', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['bert'],
+    );
+    assert.deepEqual(
+      (await store.listUsers({ q: 'carl_', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['carl_x'],
+      '_ is literal',
+    );
     assert.deepEqual((await store.listUsers({ q: '%', limit: 10, offset: 0 })).total, 0, '% is literal');
     const admins = await store.listUsers({ role: 'admin', limit: 10, offset: 0 });
-    assert.deepEqual(admins.users.map((u) => u.username), ['carlyx', 'zed'], 'role is exact membership');
-    assert.deepEqual((await store.listUsers({ source: 'ldap', limit: 10, offset: 0 })).users.map((u) => u.username), ['Amy']);
-    assert.deepEqual((await store.listUsers({ source: 'jwt:portal', role: 'user', limit: 10, offset: 0 })).users.map((u) => u.username), ['bert']);
+    assert.deepEqual(
+      admins.users.map((u) => u.username),
+      ['carlyx', 'zed'],
+      'role is exact membership',
+    );
+    assert.deepEqual(
+      (await store.listUsers({ source: 'ldap', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['Amy'],
+    );
+    assert.deepEqual(
+      (await store.listUsers({ source: 'jwt:portal', role: 'user', limit: 10, offset: 0 })).users.map((u) => u.username),
+      ['bert'],
+    );
     const paged = await store.listUsers({ q: 'CARL', limit: 1, offset: 1 });
     assert.deepEqual([paged.users.map((u) => u.username), paged.total], [['carlyx'], 2]);
     assert.equal(await store.countUsers(), 5);
@@ -208,7 +237,10 @@ export function storeContract(harness: StoreHarness): void {
     await store.createToken(token('t3', 'kim', { auth_version: await userFor(store, 'kim') }));
     assert.deepEqual(await store.getTokenByHash('hash-t1'), token('t1', 'Jack', { kind: 'jwt', auth_version: jack }));
     assert.equal(await store.getTokenByHash('hash-none'), undefined);
-    assert.deepEqual((await store.listTokens('JACK')).map((t) => t.id), ['t2', 't1']);
+    assert.deepEqual(
+      (await store.listTokens('JACK')).map((t) => t.id),
+      ['t2', 't1'],
+    );
     assert.equal((await store.listTokens()).length, 3);
     await store.touchToken('t1', T0 + 50);
     assert.equal((await store.getToken('t1'))?.last_used_at, T0 + 50);
@@ -221,7 +253,7 @@ export function storeContract(harness: StoreHarness): void {
     assert.equal((await store.getToken('t3'))?.revoked_at, null);
   });
 
-  test('stores a token\'s scope and read_only and reads them back; unscoped tokens read back as null and false', async () => {
+  test("stores a token's scope and read_only and reads them back; unscoped tokens read back as null and false", async () => {
     const store = await harness.fresh();
     const lena = await userFor(store, 'lena');
     const scope = [

@@ -51,7 +51,24 @@ test('with no enabled admin, a directory record named users.admin_username is ne
   try {
     await store.migrate();
     const now = Date.now();
-    await store.createUserIfAbsent({ username: 'admin', name: 'Directory Admin', email: '', roles: ['user'], mapped_roles: ['user'], projects: [], mapped_projects: [], source: 'ldap', password_hash: null, disabled: false, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now });
+    await store.createUserIfAbsent({
+      username: 'admin',
+      name: 'Directory Admin',
+      email: '',
+      roles: ['user'],
+      mapped_roles: ['user'],
+      projects: [],
+      mapped_projects: [],
+      source: 'ldap',
+      password_hash: null,
+      disabled: false,
+      must_change_password: false,
+      grants: [],
+      quotas: {},
+      attributes: {},
+      mapped_attributes: [],
+      now,
+    });
     const policy = configSchema.parse({}).users.password_policy;
     await assert.rejects(
       bootstrapAdmin({ store, hasher: new PasswordHasher(10), policy, adminUsername: 'admin', env: {}, logger: createLogger({ write: () => undefined }), announce: () => undefined }),
@@ -71,7 +88,24 @@ test('with no enabled admin, a disabled local admin record is restored (a local 
   try {
     await store.migrate();
     const hasher = new PasswordHasher(10);
-    await store.createUserIfAbsent({ username: 'admin', name: 'Administrator', email: '', roles: ['admin'], mapped_roles: [], projects: [], mapped_projects: [], source: 'local', password_hash: await hasher.hash('Old-Passw0rd'), disabled: true, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now: Date.now() });
+    await store.createUserIfAbsent({
+      username: 'admin',
+      name: 'Administrator',
+      email: '',
+      roles: ['admin'],
+      mapped_roles: [],
+      projects: [],
+      mapped_projects: [],
+      source: 'local',
+      password_hash: await hasher.hash('Old-Passw0rd'),
+      disabled: true,
+      must_change_password: false,
+      grants: [],
+      quotas: {},
+      attributes: {},
+      mapped_attributes: [],
+      now: Date.now(),
+    });
     const policy = configSchema.parse({}).users.password_policy;
     const outcome = await bootstrapAdmin({ store, hasher, policy, adminUsername: 'admin', env: { PORTCULLIS_ADMIN_PASSWORD: 'New-Passw0rd!' }, logger: createLogger({ write: () => undefined }) });
     assert.equal(outcome, 'created_from_env');

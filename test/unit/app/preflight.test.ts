@@ -100,7 +100,7 @@ test('an admin password from the environment that fails the policy is reported b
   assert.deepEqual(problems('', { PORTCULLIS_ADMIN_PASSWORD: STRONG, PORTCULLIS_ADMIN_PASSWORD_FILE: file }), []);
 });
 
-test('every preflight problem of one config is reported in one run, with the other checks\' problems', () => {
+test("every preflight problem of one config is reported in one run, with the other checks' problems", () => {
   const seed = write('bad-seed-2.txt', 'no equals sign here\n');
   const text = `server:\n  listen: nowhere\nstore:\n  url: "sqlite:"\nusers:\n  seed_file: ${seed}\n${issuer(join(dir, 'nope.pem'))}${ldap(join(dir, 'nope-ca.pem'))}`;
   const paths = problems(text, { PORTCULLIS_ADMIN_PASSWORD: 'short' }).map((p) => p.split(': ')[0]);

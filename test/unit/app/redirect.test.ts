@@ -8,7 +8,26 @@ test('keeps same-origin relative redirect targets', () => {
 });
 
 test('turns every open-redirect trick into /', () => {
-  for (const rd of ['https://evil.example', '//evil.example', '/\\evil.example', '\\\\evil.example', '/%2F%2Fevil.example', '/%5Cevil.example', 'javascript:alert(1)', '/.//evil.example/', '/%2e%2e//evil.example/', '/x/..//evil.example', '/./%2F/evil.example', ' /x', '/x\r\nLocation: https://evil', 'evil.example', '', undefined, 42, ['/', '//evil']]) {
+  for (const rd of [
+    'https://evil.example',
+    '//evil.example',
+    '/\\evil.example',
+    '\\\\evil.example',
+    '/%2F%2Fevil.example',
+    '/%5Cevil.example',
+    'javascript:alert(1)',
+    '/.//evil.example/',
+    '/%2e%2e//evil.example/',
+    '/x/..//evil.example',
+    '/./%2F/evil.example',
+    ' /x',
+    '/x\r\nLocation: https://evil',
+    'evil.example',
+    '',
+    undefined,
+    42,
+    ['/', '//evil'],
+  ]) {
     assert.equal(safeRedirectTarget(rd), '/', String(rd));
   }
 });

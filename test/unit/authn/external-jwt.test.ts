@@ -43,9 +43,18 @@ describe('external JWT verification', () => {
       ],
       { now: () => now },
     );
-  const sign = (claims: Record<string, unknown>, header: Record<string, unknown> = {}, key: CryptoKey = portal.privateKey, opts: { iat?: number; exp?: number | null; iss?: string } = {}): Promise<string> => {
+  const sign = (
+    claims: Record<string, unknown>,
+    header: Record<string, unknown> = {},
+    key: CryptoKey = portal.privateKey,
+    opts: { iat?: number; exp?: number | null; iss?: string } = {},
+  ): Promise<string> => {
     const t = Math.floor(now / 1000);
-    let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'p1', ...header }).setIssuer(opts.iss ?? 'https://portal').setAudience('pcl').setIssuedAt(opts.iat ?? t);
+    let jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'p1', ...header })
+      .setIssuer(opts.iss ?? 'https://portal')
+      .setAudience('pcl')
+      .setIssuedAt(opts.iat ?? t);
     if (opts.exp !== null) jwt = jwt.setExpirationTime(opts.exp ?? t + 600);
     return jwt.sign(key);
   };
@@ -79,7 +88,12 @@ describe('external JWT verification', () => {
   test('a token signed by another key, or naming another issuer’s kid, fails', async () => {
     const v = verifier();
     assert.equal(await reason(v, await sign({ sub: 'x' }, {}, other.privateKey)), 'invalid_token');
-    const hs = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256', kid: 'p1' }).setIssuer('https://portal').setAudience('pcl').setExpirationTime(Math.floor(now / 1000) + 60).sign(new TextEncoder().encode('x'.repeat(40)));
+    const hs = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'HS256', kid: 'p1' })
+      .setIssuer('https://portal')
+      .setAudience('pcl')
+      .setExpirationTime(Math.floor(now / 1000) + 60)
+      .sign(new TextEncoder().encode('x'.repeat(40)));
     assert.equal(await reason(v, hs), 'invalid_token', 'the lab secret does not verify portal tokens');
   });
 
@@ -155,6 +169,9 @@ describe('external JWT verification', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'pcl-pem-')), 'portal-private.pem');
     writeFileSync(file, await exportPKCS8(portal.privateKey));
     assert.throws(() => checkPublicKeyFile(file), /holds a private key/);
-    assert.throws(() => new ExternalJwtVerifier([jwtIssuerSchema.parse({ name: 'portal', issuer: 'https://portal', audience: 'pcl', algorithms: ['RS256'], public_key_file: file })], { now: () => now }), /private key/);
+    assert.throws(
+      () => new ExternalJwtVerifier([jwtIssuerSchema.parse({ name: 'portal', issuer: 'https://portal', audience: 'pcl', algorithms: ['RS256'], public_key_file: file })], { now: () => now }),
+      /private key/,
+    );
   });
 });

@@ -10,7 +10,10 @@ test('keys are generated once, shared through the store, and rotation keeps the 
   try {
     const a = await GatewayKeys.load(store, { issuer: 'https://gw' });
     const b = await GatewayKeys.load(store, { issuer: 'https://gw' });
-    assert.deepEqual(a.jwks().keys.map((k) => k.kid), b.jwks().keys.map((k) => k.kid));
+    assert.deepEqual(
+      a.jwks().keys.map((k) => k.kid),
+      b.jwks().keys.map((k) => k.kid),
+    );
     const identity = { username: 'ann', roles: ['user'], projects: ['p'], source: 'local' };
     const before = await a.signAssertion(identity, 'jobs');
     const { payload } = await jwtVerify(before, createLocalJWKSet(a.jwks()), { issuer: 'https://gw', audience: 'jobs', algorithms: ['ES256'] });

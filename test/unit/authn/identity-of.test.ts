@@ -42,7 +42,15 @@ test('identity headers follow the identity presented, whether remembered or not'
     return headers;
   };
   const first = identityOf(record({}), 'session');
-  assert.deepEqual(headersOf(first, 'a.b.c'), { 'x-auth-user': 'ann', 'x-auth-roles': 'user', 'x-auth-projects': 'alpha', 'x-auth-name': 'Ann %C3%96', 'x-auth-email': 'ann@example.org', 'x-auth-source': 'local', 'x-auth-assertion': 'a.b.c' });
+  assert.deepEqual(headersOf(first, 'a.b.c'), {
+    'x-auth-user': 'ann',
+    'x-auth-roles': 'user',
+    'x-auth-projects': 'alpha',
+    'x-auth-name': 'Ann %C3%96',
+    'x-auth-email': 'ann@example.org',
+    'x-auth-source': 'local',
+    'x-auth-assertion': 'a.b.c',
+  });
   assert.equal(headersOf(first)['x-auth-roles'], 'user', 'remembered');
   assert.equal(headersOf(first)['x-auth-assertion'], undefined, 'no assertion, no header');
   assert.equal(headersOf(identityOf(record({ roles: ['user', 'manager'] }), 'session'))['x-auth-roles'], 'user,manager');

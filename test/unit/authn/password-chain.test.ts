@@ -1,6 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_CONCURRENT_LOGINS_PER_CLIENT, PasswordChain, loginUnavailable, type ChainHasher, type PasswordChainOptions, type PasswordDirectory, type PasswordResult } from '../../../src/authn/password-chain.js';
+import {
+  MAX_CONCURRENT_LOGINS_PER_CLIENT,
+  PasswordChain,
+  loginUnavailable,
+  type ChainHasher,
+  type PasswordChainOptions,
+  type PasswordDirectory,
+  type PasswordResult,
+} from '../../../src/authn/password-chain.js';
 import { MISS } from '../../../src/authn/hot-path.js';
 import { clientKey } from '../../../src/http/client-ip.js';
 import { UserCache } from '../../../src/authn/user-cache.js';
@@ -67,7 +75,14 @@ interface Harness {
   clock: { now: number };
 }
 
-async function harness(options: { ldap: boolean; maxFailures?: number; duration?: string; maxConcurrentLogins?: number; hasher?: CountingHasher; chain?: Partial<PasswordChainOptions> }): Promise<Harness> {
+async function harness(options: {
+  ldap: boolean;
+  maxFailures?: number;
+  duration?: string;
+  maxConcurrentLogins?: number;
+  hasher?: CountingHasher;
+  chain?: Partial<PasswordChainOptions>;
+}): Promise<Harness> {
   const store = await openStore('sqlite::memory:');
   await store.migrate();
   const clock = { now: 1_700_000_000_000 };
@@ -79,8 +94,32 @@ async function harness(options: { ldap: boolean; maxFailures?: number; duration?
   const hasher = options.hasher ?? new CountingHasher();
   const directory = new FakeDirectory();
   const events = new EventBus({ logger: silentLogger, now });
-  const chain = new PasswordChain({ config, store, users: new UserCache(store), hasher, events, logger: silentLogger, directory: options.ldap ? directory : undefined, now, ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}), ...options.chain });
-  const base = { name: '', email: '', mapped_roles: [], projects: [], mapped_projects: [], disabled: false, must_change_password: false, grants: [], quotas: {}, attributes: {}, mapped_attributes: [], now: clock.now };
+  const chain = new PasswordChain({
+    config,
+    store,
+    users: new UserCache(store),
+    hasher,
+    events,
+    logger: silentLogger,
+    directory: options.ldap ? directory : undefined,
+    now,
+    ...(options.maxConcurrentLogins ? { maxConcurrentLogins: options.maxConcurrentLogins } : {}),
+    ...options.chain,
+  });
+  const base = {
+    name: '',
+    email: '',
+    mapped_roles: [],
+    projects: [],
+    mapped_projects: [],
+    disabled: false,
+    must_change_password: false,
+    grants: [],
+    quotas: {},
+    attributes: {},
+    mapped_attributes: [],
+    now: clock.now,
+  };
   const create = async (username: string, fields: Record<string, unknown>): Promise<void> => {
     await store.createUser({ ...base, username, roles: ['user'], source: 'local', password_hash: null, ...fields });
   };
@@ -330,7 +369,10 @@ describe('one client address holds at most its share of the login slots', () => 
       const other = chain.verify('victim', 'Victim-Passw0rd1', 'form', from('198.51.100.9'));
       hasher.release();
       assert.equal(reasonOf(await other), 'ok');
-      assert.deepEqual((await Promise.all(flood)).map(reasonOf), Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, () => 'unknown_user'));
+      assert.deepEqual(
+        (await Promise.all(flood)).map(reasonOf),
+        Array.from({ length: MAX_CONCURRENT_LOGINS_PER_CLIENT }, () => 'unknown_user'),
+      );
       // The share comes back as the logins end, and no address is remembered once it holds none.
       assert.equal(chain.clientsWithLoginsInProgress, 0);
       assert.equal(reasonOf(await chain.verify('victim', 'Victim-Passw0rd1', 'form', from('203.0.113.7'))), 'ok');

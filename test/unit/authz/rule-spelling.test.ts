@@ -68,7 +68,10 @@ test('a rule path only refused requests could match is a config problem that say
       'a fragment never reaches the gateway',
     ],
   );
-  assert.deepEqual(problems.map((p) => p.path), [0, 1, 2, 3, 4, 5, 6, 7].map((j) => `access.rules[0].paths[${j}]`));
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    [0, 1, 2, 3, 4, 5, 6, 7].map((j) => `access.rules[0].paths[${j}]`),
+  );
 });
 
 test('the spelling the problem suggests is the one the normaliser produces, and then matches', () => {

@@ -21,7 +21,12 @@ const access = compileAccess(
   }),
 );
 
-const user = (username: string, roles: string[], projects: string[] = [], grants: Caller extends infer C ? (C extends { grants: infer G } ? G : never) : never = []): Caller => ({ username, roles, projects, grants });
+const user = (username: string, roles: string[], projects: string[] = [], grants: Caller extends infer C ? (C extends { grants: infer G } ? G : never) : never = []): Caller => ({
+  username,
+  roles,
+  projects,
+  grants,
+});
 const req = (method: string, path: string, host = 'gw'): { method: string; path: string; host: string } => ({ method, path, host });
 const alice = user('alice', ['user'], ['alpha']);
 
@@ -113,7 +118,10 @@ test('glob semantics: * is one segment, ** any number including none', () => {
 
 test('invalid patterns are config problems with their key path', () => {
   const problems = accessConfigProblems(accessSchema.parse({ rules: [{ name: 'x', paths: ['/ok', 're:(unclosed', 'relative', '/a**b', '/{user}'] }] }));
-  assert.deepEqual(problems.map((p) => p.path), ['access.rules[0].paths[1]', 'access.rules[0].paths[2]', 'access.rules[0].paths[3]', 'access.rules[0].paths[4]']);
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ['access.rules[0].paths[1]', 'access.rules[0].paths[2]', 'access.rules[0].paths[3]', 'access.rules[0].paths[4]'],
+  );
 });
 
 test('hosts entries are compared in the form of the request host: case, trailing dot and IPv6 spelling do not matter', () => {

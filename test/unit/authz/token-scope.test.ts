@@ -26,7 +26,13 @@ test('a path scope allows its paths and methods and nothing else', () => {
 });
 
 test('every grant of a scope list must allow: the list is an intersection, not a union', () => {
-  const both: TokenScope = { scope: [{ paths: ['/api/**'], methods: [] }, { paths: ['/api/reports/*'], methods: ['GET'] }], read_only: false };
+  const both: TokenScope = {
+    scope: [
+      { paths: ['/api/**'], methods: [] },
+      { paths: ['/api/reports/*'], methods: ['GET'] },
+    ],
+    read_only: false,
+  };
   assert.equal(scopeAllows(both, 'GET', '/api/reports/q1', ctx), true);
   assert.equal(scopeAllows(both, 'GET', '/api/runs', ctx), false, 'allowed by the first grant only');
   assert.equal(scopeAllows(both, 'POST', '/api/reports/q1', ctx), false, 'the second grant allows GET only');
@@ -38,7 +44,7 @@ test('read_only narrows a path scope further', () => {
   assert.equal(scopeAllows(narrowed, 'POST', '/api/a', ctx), false);
 });
 
-test('placeholders in a scope match the caller\'s own values only, whatever its roles', () => {
+test("placeholders in a scope match the caller's own values only, whatever its roles", () => {
   const own: TokenScope = { scope: [{ paths: ['/users/{self}/**'], methods: [] }], read_only: false };
   assert.equal(scopeAllows(own, 'GET', '/users/alice/files', ctx), true);
   assert.equal(scopeAllows(own, 'GET', '/users/bob/files', ctx), false);

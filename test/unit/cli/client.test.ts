@@ -41,7 +41,11 @@ test('the token file is written through no planted link, and the default directo
   assert.equal(readFileSync(bait, 'utf8'), 'untouched');
   assert.equal(JSON.parse(readFileSync(path, 'utf8')).token, 'pcl_secret');
   assert.equal(statSync(path).mode & 0o777, 0o600);
-  assert.deepEqual(readdirSync(shared).filter((name) => name.endsWith('.tmp') && !name.includes(String(process.pid))), [], 'no temporary file left');
+  assert.deepEqual(
+    readdirSync(shared).filter((name) => name.endsWith('.tmp') && !name.includes(String(process.pid))),
+    [],
+    'no temporary file left',
+  );
 
   const defaultDir = join(home, '.portcullis');
   mkdirSync(defaultDir, { mode: 0o755 });

@@ -50,8 +50,22 @@ function base(): Record<string, any> {
     // Long enough that a long idle_timeout does not trip "must not exceed max_lifetime".
     session: { idle_timeout: '2h', max_lifetime: '400d' },
     ldap: { url: 'ldap://127.0.0.1:389', user_base: 'ou=people,dc=x', timeout: '5s', cache_ttl: '60s', refresh_interval: '5m', refresh_grace: '1h' },
-    jwt_issuers: [{ name: 'portal', issuer: 'https://portal.example', audience: 'pcl', algorithms: ['RS256'], jwks_url: 'https://portal.example/jwks', max_token_lifetime: '1h', clock_tolerance: '30s', jwks_timeout: '5s', jwks_cooldown: '30s' }],
-    routes: [{ name: 'app', upstream: 'builtin:echo', timeout: '60s', upstream_auth: { type: 'jwt', algorithm: 'HS256', key_file: '/run/secrets/key', lifetime: '5m', deliver: { header: 'X-Token' } } }],
+    jwt_issuers: [
+      {
+        name: 'portal',
+        issuer: 'https://portal.example',
+        audience: 'pcl',
+        algorithms: ['RS256'],
+        jwks_url: 'https://portal.example/jwks',
+        max_token_lifetime: '1h',
+        clock_tolerance: '30s',
+        jwks_timeout: '5s',
+        jwks_cooldown: '30s',
+      },
+    ],
+    routes: [
+      { name: 'app', upstream: 'builtin:echo', timeout: '60s', upstream_auth: { type: 'jwt', algorithm: 'HS256', key_file: '/run/secrets/key', lifetime: '5m', deliver: { header: 'X-Token' } } },
+    ],
     access: { rules: [{ name: 'runs', paths: ['/runs'], quota: { requests: 10, per: '1h' } }] },
     events: { webhooks: [{ url: 'https://hooks.example.org/x', secret: 'k'.repeat(32), timeout: '5s' }], retention: '90d' },
   };
@@ -94,7 +108,10 @@ test('the table below covers every duration key of the schema', () => {
 test('a bare number where a duration belongs is refused with its key and the expected form, never read as milliseconds', () => {
   for (const { path } of KEYS) {
     const found = problems(withValue(path, 30));
-    assert.ok(found.some((p) => p.startsWith(`${path}: a bare number is not a duration`) && p.includes('"30s"') && p.includes('"30ms"')), `${path}:\n${found.join('\n')}`);
+    assert.ok(
+      found.some((p) => p.startsWith(`${path}: a bare number is not a duration`) && p.includes('"30s"') && p.includes('"30ms"')),
+      `${path}:\n${found.join('\n')}`,
+    );
   }
 });
 
@@ -116,7 +133,11 @@ test('a duration that reaches a timer is capped at 2^31-1 ms with its key path; 
 test('zero is refused with its key path where it makes no sense, and kept where it means "none"', () => {
   for (const { path, positive } of KEYS) {
     const found = problems(withValue(path, '0s'));
-    if (positive) assert.ok(found.some((p) => p.startsWith(`${path}: must be positive`) || (path === 'session.max_lifetime' && p.startsWith('session.idle_timeout: must not exceed'))), `${path} 0s:\n${found.join('\n')}`);
+    if (positive)
+      assert.ok(
+        found.some((p) => p.startsWith(`${path}: must be positive`) || (path === 'session.max_lifetime' && p.startsWith('session.idle_timeout: must not exceed'))),
+        `${path} 0s:\n${found.join('\n')}`,
+      );
     else assert.deepEqual(found, [], `${path} 0s`);
   }
 });
@@ -137,7 +158,7 @@ test('every zero problem of one file is reported in one run', () => {
   assert.deepEqual(found.sort(), ['events.retention', 'events.webhooks[0].timeout', 'jwt_issuers[0].jwks_timeout', 'server.signing_key_rotation', 'users.lockout.duration', 'users.lockout.window']);
 });
 
-test('durations from the environment and --set are strings and parse like the file\'s', () => {
+test("durations from the environment and --set are strings and parse like the file's", () => {
   const config = loadConfig({ text: '', env: { PORTCULLIS_SERVER_SHUTDOWN_TIMEOUT: '30s' }, overrides: ['events.retention=7d'] });
   assert.equal(config.server.shutdown_timeout, 30_000);
   assert.equal(config.events.retention, 7 * 86_400_000);

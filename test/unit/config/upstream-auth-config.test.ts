@@ -31,14 +31,19 @@ function problems(route: Record<string, unknown>, server: Record<string, unknown
   }
 }
 
-const jwt = (extra: Record<string, unknown>) => ({ upstream_auth: { type: 'jwt', algorithm: 'EdDSA', key_file: edFile, claims: { sub: '{username}' }, deliver: { header: 'X-Auth-Token' }, ...extra } });
+const jwt = (extra: Record<string, unknown>) => ({
+  upstream_auth: { type: 'jwt', algorithm: 'EdDSA', key_file: edFile, claims: { sub: '{username}' }, deliver: { header: 'X-Auth-Token' }, ...extra },
+});
 
 test('a valid jwt, basic and header upstream_auth pass config check', () => {
   assert.deepEqual(problems(jwt({})), []);
   assert.deepEqual(problems(jwt({ algorithm: 'RS256', key_file: rsaFile, deliver: { header: 'Authorization', scheme: 'Bearer' } })), []);
   assert.deepEqual(problems(jwt({ algorithm: 'HS256', key_file: longSecret, deliver: { cookie: 'cc-jwt' } })), []);
   assert.deepEqual(problems({ upstream_auth: { type: 'basic', accounts: [{ roles: ['user'], username: 'rw', password_file: longSecret }] } }), []);
-  assert.deepEqual(problems({ upstream_auth: { type: 'header', name: 'X-Authentication', per_user: true, fallback: { roles: ['readonly'], value_file: longSecret } } }, { secret_key_file: goodKey }), []);
+  assert.deepEqual(
+    problems({ upstream_auth: { type: 'header', name: 'X-Authentication', per_user: true, fallback: { roles: ['readonly'], value_file: longSecret } } }, { secret_key_file: goodKey }),
+    [],
+  );
 });
 
 test('config check refuses an unreadable key file', () => {
@@ -46,7 +51,10 @@ test('config check refuses an unreadable key file', () => {
 });
 
 test('config check refuses an RSA key for EdDSA and an Ed25519 key for RS256', () => {
-  assert.ok(problems(jwt({ key_file: rsaFile })).some((p) => p.includes('EdDSA needs an Ed25519 private key')), String(problems(jwt({ key_file: rsaFile }))));
+  assert.ok(
+    problems(jwt({ key_file: rsaFile })).some((p) => p.includes('EdDSA needs an Ed25519 private key')),
+    String(problems(jwt({ key_file: rsaFile }))),
+  );
   assert.ok(problems(jwt({ algorithm: 'RS256' })).some((p) => p.includes('RS256 needs an RSA private key')));
 });
 

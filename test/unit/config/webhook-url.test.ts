@@ -41,7 +41,7 @@ async function failedLine(url: string, fetchImpl?: typeof fetch): Promise<Record
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-test('a failed delivery is logged with the error class and system code, never the URL\'s user-info or path', async () => {
+test("a failed delivery is logged with the error class and system code, never the URL's user-info or path", async () => {
   // Node's own fetch: a URL with user-info throws a TypeError that quotes the whole URL.
   const refused = await failedLine('http://hookuser:Hook-Pa55word@127.0.0.1:9/private-path');
   assert.equal(refused.error, 'TypeError');
@@ -55,7 +55,8 @@ test('a failed delivery is logged with the error class and system code, never th
   const down = await failedLine(`http://127.0.0.1:${port}/private-path`);
   assert.deepEqual({ error: down.error, code: down.code }, { error: 'TypeError', code: 'ECONNREFUSED' });
 
-  const timedOut = await failedLine('https://hooks.example.org/private-path', (() => Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))) as unknown as typeof fetch);
+  const timedOut = await failedLine('https://hooks.example.org/private-path', (() =>
+    Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))) as unknown as typeof fetch);
   assert.equal(timedOut.error, 'TimeoutError');
 
   const unavailable = await failedLine('https://hooks.example.org/private-path', (() => Promise.resolve(new Response(null, { status: 503 }))) as unknown as typeof fetch);

@@ -10,7 +10,10 @@ import { parse as parseYaml } from 'yaml';
 import { loadGatewayConfig } from '../../../src/app/check.js';
 
 const text = readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8');
-const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+const lines = text
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
 
 test('the Dockerfile is multi-stage on an even-numbered (LTS) Node image of 22 or newer', () => {
   const froms = lines.filter((l) => l.startsWith('FROM '));

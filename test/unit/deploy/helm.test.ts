@@ -74,7 +74,12 @@ test('the ConfigMap holds a portcullis.yaml that the gateway itself accepts', ()
 
 test('a config change changes the checksum annotation, so pods roll', () => {
   const before = (byKind(manifests(), 'Deployment') as Manifest).spec.template.metadata.annotations['checksum/config'];
-  const after = (byKind(manifests((v) => (v.config.session = { idle_timeout: '1h' })), 'Deployment') as Manifest).spec.template.metadata.annotations['checksum/config'];
+  const after = (
+    byKind(
+      manifests((v) => (v.config.session = { idle_timeout: '1h' })),
+      'Deployment',
+    ) as Manifest
+  ).spec.template.metadata.annotations['checksum/config'];
   assert.notEqual(before, after);
 });
 
@@ -142,10 +147,14 @@ test('a store URL the chart cannot read (secretEnv PORTCULLIS_STORE_URL, store.u
     assert.ok(!podOf(list).volumes.some((vol: { name: string }) => vol.name === 'data'), way);
   }
   // Another variable from a Secret does not make the default SQLite URL anything else.
-  assert.throws(() => manifests((v) => {
-    v.replicaCount = 3;
-    v.secretEnv = [{ name: 'PORTCULLIS_ADMIN_PASSWORD', secretName: 'gw-admin', key: 'password' }];
-  }), /SQLite: run one replica/);
+  assert.throws(
+    () =>
+      manifests((v) => {
+        v.replicaCount = 3;
+        v.secretEnv = [{ name: 'PORTCULLIS_ADMIN_PASSWORD', secretName: 'gw-admin', key: 'password' }];
+      }),
+    /SQLite: run one replica/,
+  );
 });
 
 test('a ${VAR} reference passes values.schema.json wherever the gateway substitutes it, and literal values are still checked', () => {
@@ -177,23 +186,42 @@ test('the container ports follow config.server.listen and config.metrics.listen,
     v.config.metrics.listen = '[::]:9100';
   });
   const container = podOf(list).containers[0];
-  assert.deepEqual(container.ports, [{ name: 'http', containerPort: 9000 }, { name: 'metrics', containerPort: 9100 }]);
+  assert.deepEqual(container.ports, [
+    { name: 'http', containerPort: 9000 },
+    { name: 'metrics', containerPort: 9100 },
+  ]);
   assert.equal(container.livenessProbe.httpGet.port, 'http');
   assert.equal(container.readinessProbe.httpGet.port, 'http');
   const service = byKind(list, 'Service') as Manifest;
-  assert.deepEqual(service.spec.ports.map((p: { name: string; targetPort: string }) => [p.name, p.targetPort]), [['http', 'http'], ['metrics', 'metrics']]);
+  assert.deepEqual(
+    service.spec.ports.map((p: { name: string; targetPort: string }) => [p.name, p.targetPort]),
+    [
+      ['http', 'http'],
+      ['metrics', 'metrics'],
+    ],
+  );
   // The default values: 8080 and 9464.
-  assert.deepEqual(podOf(manifests()).containers[0].ports.map((p: { containerPort: number }) => p.containerPort), [8080, 9464]);
+  assert.deepEqual(
+    podOf(manifests()).containers[0].ports.map((p: { containerPort: number }) => p.containerPort),
+    [8080, 9464],
+  );
 });
 
 test('metrics.listen "" leaves the metrics port out of the pod and Service, and a ServiceMonitor then fails the render', () => {
   const list = manifests((v) => (v.config.metrics.listen = ''));
   assert.deepEqual(podOf(list).containers[0].ports, [{ name: 'http', containerPort: 8080 }]);
-  assert.deepEqual((byKind(list, 'Service') as Manifest).spec.ports.map((p: { name: string }) => p.name), ['http']);
-  assert.throws(() => manifests((v) => {
-    v.config.metrics.listen = '';
-    v.serviceMonitor.enabled = true;
-  }), /serviceMonitor\.enabled needs metrics/);
+  assert.deepEqual(
+    (byKind(list, 'Service') as Manifest).spec.ports.map((p: { name: string }) => p.name),
+    ['http'],
+  );
+  assert.throws(
+    () =>
+      manifests((v) => {
+        v.config.metrics.listen = '';
+        v.serviceMonitor.enabled = true;
+      }),
+    /serviceMonitor\.enabled needs metrics/,
+  );
 });
 
 test('a listen address without a usable port, on loopback, or set through secretEnv fails the render naming the key', () => {
@@ -219,14 +247,23 @@ test('secretFiles mount Secrets read-only where the *_file keys can point, reada
   });
   const pod = podOf(list);
   const mounts = pod.containers[0].volumeMounts.filter((m: { mountPath: string }) => m.mountPath.startsWith('/run/secrets/'));
-  assert.deepEqual(mounts.map((m: { mountPath: string; readOnly: boolean }) => [m.mountPath, m.readOnly]), [['/run/secrets/ldap', true], ['/run/secrets/portal', true]]);
+  assert.deepEqual(
+    mounts.map((m: { mountPath: string; readOnly: boolean }) => [m.mountPath, m.readOnly]),
+    [
+      ['/run/secrets/ldap', true],
+      ['/run/secrets/portal', true],
+    ],
+  );
   const volumes = mounts.map((m: { name: string }) => pod.volumes.find((vol: { name: string }) => vol.name === m.name));
   assert.equal(new Set(mounts.map((m: { name: string }) => m.name)).size, 2);
   for (const m of mounts) assert.match(m.name, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a volume name is a DNS label');
-  assert.deepEqual(volumes.map((vol: any) => vol.secret), [
-    { secretName: 'ldap-bind', defaultMode: 0o440 },
-    { secretName: 'portal.jwt', defaultMode: 0o440, items: [{ key: 'hmac', path: 'secret' }] },
-  ]);
+  assert.deepEqual(
+    volumes.map((vol: any) => vol.secret),
+    [
+      { secretName: 'ldap-bind', defaultMode: 0o440 },
+      { secretName: 'portal.jwt', defaultMode: 0o440, items: [{ key: 'hmac', path: 'secret' }] },
+    ],
+  );
   const validate = schemaValidator();
   const v = structuredClone(values) as any;
   v.secretFiles = [{ secretName: 'ldap-bind', mountPath: '/run/secrets/ldap' }];
@@ -243,8 +280,14 @@ test('extraVolumes are mounted through extraVolumeMounts, always read-only', () 
     v.extraVolumeMounts = [{ name: 'ldap-ca', mountPath: '/etc/ssl/ldap', subPath: 'ca.pem' }];
   });
   const pod = podOf(list);
-  assert.deepEqual(pod.volumes.find((vol: { name: string }) => vol.name === 'ldap-ca'), { name: 'ldap-ca', configMap: { name: 'corporate-ca' } });
-  assert.deepEqual(pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'ldap-ca'), { name: 'ldap-ca', mountPath: '/etc/ssl/ldap', subPath: 'ca.pem', readOnly: true });
+  assert.deepEqual(
+    pod.volumes.find((vol: { name: string }) => vol.name === 'ldap-ca'),
+    { name: 'ldap-ca', configMap: { name: 'corporate-ca' } },
+  );
+  assert.deepEqual(
+    pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'ldap-ca'),
+    { name: 'ldap-ca', mountPath: '/etc/ssl/ldap', subPath: 'ca.pem', readOnly: true },
+  );
   const validate = schemaValidator();
   const v = structuredClone(values) as any;
   v.extraVolumes = [{ name: 'ldap-ca', configMap: { name: 'corporate-ca' } }];

@@ -21,7 +21,7 @@ test('npm start runs the gateway with its Node options, before the script', () =
   for (const flag of GATEWAY_NODE_FLAGS) assert.ok(command.includes(` ${flag} `), `${flag} missing before dist/cli.js in: ${start}`);
 });
 
-test('the image runs every command with the gateway\'s Node options, and the Helm chart keeps its entrypoint', () => {
+test("the image runs every command with the gateway's Node options, and the Helm chart keeps its entrypoint", () => {
   const entrypoint = read('Dockerfile')
     .split('\n')
     .find((line) => line.startsWith('ENTRYPOINT'));

@@ -124,7 +124,10 @@ test('never holds back successful logins, admin events, or another client’s fa
   assert.equal(stored.filter((type) => type === 'UserLoginFailed').length, 30 + 3 + 1);
   for (const type of ['UserLoggedIn', 'UserCreated', 'TokenRevoked']) {
     assert.ok(stored.includes(type), `${type} stored`);
-    assert.ok(h.sent.some((event) => event.event === type), `${type} sent`);
+    assert.ok(
+      h.sent.some((event) => event.event === type),
+      `${type} sent`,
+    );
   }
   h.bus.close();
 });

@@ -27,7 +27,10 @@ test('a receiver that never answers holds at most a few connections and a bounde
       });
     })) as unknown as typeof fetch;
   const lines: string[] = [];
-  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/services/T0/B0/SECRETPATH', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 }, { logger: createLogger({ write: (l) => lines.push(l) }), fetch: hang });
+  const sink = new WebhookSink(
+    { url: 'http://127.0.0.1:9/services/T0/B0/SECRETPATH', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 },
+    { logger: createLogger({ write: (l) => lines.push(l) }), fetch: hang },
+  );
   const deliveries = Array.from({ length: 3000 }, (_, i) => sink.deliver(event(i)));
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(most, DELIVERIES_AT_ONCE, 'connections in flight');
@@ -58,11 +61,14 @@ function heldSink(): { sink: WebhookSink; sent: string[]; drops: string[]; lines
       sent.push((JSON.parse(String(init.body)) as { event: string; username: string }).username);
       release.push(() => resolve(new Response(null, { status: 204 })));
     })) as unknown as typeof fetch;
-  const sink = new WebhookSink({ url: 'http://127.0.0.1:9/hook', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 }, {
-    logger: createLogger({ write: (l) => lines.push(l) }),
-    fetch: hold,
-    onDrop: (type, reason) => drops.push(`${type}:${reason}`),
-  });
+  const sink = new WebhookSink(
+    { url: 'http://127.0.0.1:9/hook', secret: 'a-webhook-secret-of-some-length', secret_file: '', types: [], timeout: 60_000, max_attempts: 1 },
+    {
+      logger: createLogger({ write: (l) => lines.push(l) }),
+      fetch: hold,
+      onDrop: (type, reason) => drops.push(`${type}:${reason}`),
+    },
+  );
   const releaseAll = async (): Promise<void> => {
     for (let i = 0; i < 10_000 && release.length > 0; i++) {
       for (const settle of release.splice(0)) settle();

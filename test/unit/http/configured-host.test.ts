@@ -17,9 +17,15 @@ test('a configured host takes the form hostOf gives the Host header, IPv6 litera
 });
 
 test('a configured host with a port is refused with the entry that works', () => {
-  assert.equal(configuredHostProblem('admin.example.org:8443'), 'Host headers are compared without their port, so admin.example.org:8443 never matches; write admin.example.org (it matches every port)');
+  assert.equal(
+    configuredHostProblem('admin.example.org:8443'),
+    'Host headers are compared without their port, so admin.example.org:8443 never matches; write admin.example.org (it matches every port)',
+  );
   assert.equal(configuredHostProblem('[0:0::1]:8443'), 'Host headers are compared without their port, so [0:0::1]:8443 never matches; write [::1] (it matches every port)');
-  assert.equal(configuredHostProblem('*.Example.org:443', { wildcard: true }), 'Host headers are compared without their port, so *.Example.org:443 never matches; write *.example.org (it matches every port)');
+  assert.equal(
+    configuredHostProblem('*.Example.org:443', { wildcard: true }),
+    'Host headers are compared without their port, so *.Example.org:443 never matches; write *.example.org (it matches every port)',
+  );
 });
 
 test('a configured host that no Host header can equal is refused', () => {

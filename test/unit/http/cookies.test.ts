@@ -24,7 +24,12 @@ test('removing several cookies at once matches removing them one by one', () => 
     let kept = header;
     for (const name of names) {
       if (!kept.includes(name)) continue;
-      kept = kept.split(';').filter((part) => cookieName(part) !== name).map((part) => part.trim()).filter((part) => part !== '').join('; ');
+      kept = kept
+        .split(';')
+        .filter((part) => cookieName(part) !== name)
+        .map((part) => part.trim())
+        .filter((part) => part !== '')
+        .join('; ');
     }
     return kept;
   };

@@ -6,7 +6,17 @@ import { readCookie } from '../../../src/http/cookies.js';
 import { clientAddress } from '../../../src/http/client-ip.js';
 import { trustedProxyList } from '../../../src/config/validate.js';
 
-const plain = { passCredentials: false, upgrade: false, host: 'upstream:8080', identity: undefined, assertion: undefined, forwardedFor: '203.0.113.9', forwardedProto: 'http', forwardedHost: undefined, requestId: 'rid-1' };
+const plain = {
+  passCredentials: false,
+  upgrade: false,
+  host: 'upstream:8080',
+  identity: undefined,
+  assertion: undefined,
+  forwardedFor: '203.0.113.9',
+  forwardedProto: 'http',
+  forwardedHost: undefined,
+  requestId: 'rid-1',
+};
 const added = { host: 'upstream:8080', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http', 'x-request-id': 'rid-1' };
 
 const names = { user: 'X-Auth-User', roles: 'X-Auth-Roles', projects: 'X-Auth-Projects', name: 'X-Auth-Name', email: 'X-Auth-Email', source: 'X-Auth-Source', assertion: 'X-Auth-Assertion' };
@@ -32,7 +42,7 @@ test('strips identity headers in every spelling, forwarding and rewrite headers'
   assert.deepEqual(policy.forwardHeaders(headers, plain), { ...added, accept: 'application/json' });
 });
 
-test('drops every spelling of the client\'s X-Request-Id, so the upstream sees only the gateway\'s own', () => {
+test("drops every spelling of the client's X-Request-Id, so the upstream sees only the gateway's own", () => {
   const policy = new HeaderPolicy(names, 'portcullis_session');
   for (const spelling of ['x-request-id', 'x_request_id', 'x.request.id', 'x-request_id']) {
     assert.deepEqual(policy.forwardHeaders({ [spelling]: 'forged-id', accept: '*/*' }, plain), { ...added, accept: '*/*' }, spelling);
@@ -113,7 +123,9 @@ test('a comma inside a role or project name is sent as %2C, so a splitting backe
   policy.setIdentity(headers, { username: 'eve', roles: ['user,admin', 'x, api', 'plain'], projects: ['a,b', '50%'], name: '', email: '', source: 'jwt:lab' });
   assert.equal(headers['x-auth-roles'], 'user%2Cadmin,x%2C api,plain');
   assert.equal(headers['x-auth-projects'], 'a%2Cb,50%25');
-  const split = String(headers['x-auth-roles']).split(',').map((r) => decodeURIComponent(r.trim()));
+  const split = String(headers['x-auth-roles'])
+    .split(',')
+    .map((r) => decodeURIComponent(r.trim()));
   assert.deepEqual(split, ['user,admin', 'x, api', 'plain']);
   assert.ok(!split.includes('admin') && !split.includes('api'));
 });

@@ -59,5 +59,8 @@ test('only proxy/, api/, ui/ and the app endpoints import express or http-proxy'
     const text = readFileSync(file, 'utf8');
     return /from '(express|http-proxy)'/.test(text) && !allowed.has(layerOf(file)) && !file.endsWith('app/auth-endpoints.ts');
   });
-  assert.deepEqual(offenders.map((f) => relative(SRC, f)), []);
+  assert.deepEqual(
+    offenders.map((f) => relative(SRC, f)),
+    [],
+  );
 });

@@ -21,11 +21,26 @@ test('a credential given as a username is replaced, not recorded', () => {
 test('an event is one JSON line and never carries password, token, cookie or hash fields', () => {
   const lines: string[] = [];
   const bus = new EventBus({ logger: createLogger({ write: (l) => lines.push(l) }), now: () => Date.UTC(2026, 10, 22, 10) });
-  bus.emit('UserLoginFailed', 'al\rice', { user_type: 'local', reason: 'bad_password', method: 'form', password: 'hunter2', token: 'pcl_x', cookie: 'c', password_hash: 'h' }, { ip: '127.0.0.1', user_agent: 'curl/8', request_id: 'r1' });
+  bus.emit(
+    'UserLoginFailed',
+    'al\rice',
+    { user_type: 'local', reason: 'bad_password', method: 'form', password: 'hunter2', token: 'pcl_x', cookie: 'c', password_hash: 'h' },
+    { ip: '127.0.0.1', user_agent: 'curl/8', request_id: 'r1' },
+  );
   assert.equal(lines.length, 1);
   assert.ok(lines[0]?.endsWith('\n') && !lines[0].slice(0, -1).includes('\n'));
   const event = JSON.parse(lines[0] as string) as Record<string, unknown>;
-  assert.deepEqual(event, { event: 'UserLoginFailed', time: '2026-11-22T10:00:00.000Z', username: 'al\\u000dice', user_type: 'local', reason: 'bad_password', method: 'form', ip: '127.0.0.1', user_agent: 'curl/8', request_id: 'r1' });
+  assert.deepEqual(event, {
+    event: 'UserLoginFailed',
+    time: '2026-11-22T10:00:00.000Z',
+    username: 'al\\u000dice',
+    user_type: 'local',
+    reason: 'bad_password',
+    method: 'form',
+    ip: '127.0.0.1',
+    user_agent: 'curl/8',
+    request_id: 'r1',
+  });
 });
 
 test("a token's id is kept in events, the token itself is not", () => {

@@ -23,7 +23,10 @@ describe('request and cache counters', () => {
     metrics.countCache('session', 'hit');
     metrics.countCache('user', 'miss');
     const values = (await metrics.cacheRequests.get()).values.map((v) => [v.labels.cache, v.labels.result, v.value]);
-    assert.deepEqual(values.sort(), [['session', 'hit', 2], ['user', 'miss', 1]]);
+    assert.deepEqual(values.sort(), [
+      ['session', 'hit', 2],
+      ['user', 'miss', 1],
+    ]);
   });
 });
 

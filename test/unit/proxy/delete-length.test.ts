@@ -10,7 +10,10 @@ test("http-proxy's deleteLength pass is removed and the others stay in order", (
   const before = (proxy as unknown as Passes).webPasses.map((pass) => pass.name);
   assert.ok(before.includes('deleteLength'), 'this http-proxy still has the pass the gateway removes');
   withoutDeleteLength(proxy);
-  assert.deepEqual((proxy as unknown as Passes).webPasses.map((pass) => pass.name), before.filter((name) => name !== 'deleteLength'));
+  assert.deepEqual(
+    (proxy as unknown as Passes).webPasses.map((pass) => pass.name),
+    before.filter((name) => name !== 'deleteLength'),
+  );
 });
 
 test('an http-proxy without that pass where it was is refused, not used', () => {

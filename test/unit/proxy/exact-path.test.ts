@@ -17,6 +17,10 @@ test("http-proxy passes the gateway's path on unchanged, segments http: and http
 
 test('a proxy target with a path of its own is still joined by http-proxy', () => {
   withExactUpstreamPaths();
-  const joined = common.setupOutgoing({}, { target: { protocol: 'http:', host: 'upstream', port: 80, path: '/base' }, prependPath: true, toProxy: true, agent: {} }, { url: '/x?q=1', method: 'GET', headers: {} }).path;
+  const joined = common.setupOutgoing(
+    {},
+    { target: { protocol: 'http:', host: 'upstream', port: 80, path: '/base' }, prependPath: true, toProxy: true, agent: {} },
+    { url: '/x?q=1', method: 'GET', headers: {} },
+  ).path;
   assert.equal(joined, '/base/x?q=1');
 });

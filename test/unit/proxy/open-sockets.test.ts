@@ -12,7 +12,12 @@ import { createLogger } from '../../../src/observability/logger.js';
 import { OpenSockets } from '../../../src/proxy/open-sockets.js';
 
 function socket(): Duplex {
-  return new Duplex({ read() {}, write(_chunk, _enc, done) { done(); } });
+  return new Duplex({
+    read() {},
+    write(_chunk, _enc, done) {
+      done();
+    },
+  });
 }
 
 const until = async (check: () => boolean, ms = 2000): Promise<void> => {

@@ -40,9 +40,13 @@ test('a request with a body is piped; one without is ended without reading it', 
 });
 
 test('the request is the body source only while the forwarder runs, also when it throws', () => {
-  assert.throws(() => REQUEST_BODY.around(new PassThrough() as unknown as IncomingMessage, true, () => {
-    throw new Error('proxy failed');
-  }), /proxy failed/);
+  assert.throws(
+    () =>
+      REQUEST_BODY.around(new PassThrough() as unknown as IncomingMessage, true, () => {
+        throw new Error('proxy failed');
+      }),
+    /proxy failed/,
+  );
   const late = sink();
   assert.throws(() => REQUEST_BODY.pipe(late), /outside the forwarder/);
   // A second pipe within one forwarding has no request either: each request is piped once.
