@@ -146,7 +146,7 @@ async function main(argv: string[]): Promise<void> {
   const rest = argv.slice(name.split(' ').length);
   const command = COMMANDS[name];
   if (!command) throw new CliError(`unknown command: ${name}\n\n${overview()}`, EXIT.usage);
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: { ...common, ...command.options }, strict: true, allowPositionals: true });
   } catch (err) {

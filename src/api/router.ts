@@ -72,7 +72,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
   });
 
   // Authentication, CSRF and the password-change gate for everything below.
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
+  router.use(async (req: Request, _res: Response, next: NextFunction) => {
     const auth = await (req as EndpointRequest).portcullis.auth();
     if (auth.kind === 'failed') {
       if (auth.status === 503) throw loginUnavailable(auth.reason);

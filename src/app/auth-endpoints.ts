@@ -476,6 +476,6 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
 /** Is the path of a request target exactly its normalised form (hex digits' case aside)? */
 function isNormalForm(target: string, normalised: string): boolean {
   const q = target.indexOf('?');
-  const path = (q === -1 ? target : target.slice(0, q)).replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase());
+  const path = (q === -1 ? target : target.slice(0, q)).replace(/%[0-9a-f]{2}/gi, (hex) => hex.toUpperCase());
   return path === normalised;
 }

@@ -33,12 +33,10 @@ import { clientKey } from '../http/client-ip.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from './request-context.js';
-import { redirect, sendCode, sendError, sendJson, wantsHtml } from './respond.js';
+import { redirect, sendCode, sendError, wantsHtml } from './respond.js';
 import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
 
-export interface AuthEndpointHandler {
-  (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string): void;
-}
+export type AuthEndpointHandler = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string) => void;
 
 export type Outcome =
   | { ok: true; identity: Identity | undefined; decision: Decision; clearCookie?: boolean }

@@ -70,7 +70,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // A response already under way on this connection (a pipelined garbage request behind a
     // slow answer): a 400 written now would land inside its body. Cut the connection instead.
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (!socket.writable || inFlight?.headersSent) return socket.destroy();
+    if (!socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
     const tooLarge = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
     // Node's parser knows no TRACK: answered like TRACE (SPEC 5), a method never accepted.
     if ((err as NodeJS.ErrnoException).code === 'HPE_INVALID_METHOD' && /^TRACK /i.test((err as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 6) ?? '')) {

@@ -141,7 +141,7 @@ export class ApiTokens {
       this.stats.miss('token');
       const generation = this.generation;
       record = await this.store.getTokenByHash(tokenHash);
-      if (!record || record.kind !== 'opaque') return { ok: false, reason: 'invalid_token' };
+      if (record?.kind !== 'opaque') return { ok: false, reason: 'invalid_token' };
       if (generation === this.generation) {
         this.byId.set(record.id, record);
         this.byHash.set(tokenHash, record.id);
@@ -168,7 +168,7 @@ export class ApiTokens {
       this.stats.miss('token');
       const generation = this.generation;
       record = await this.store.getToken(id);
-      if (!record || record.kind !== 'jwt') return { ok: false, reason: 'invalid_token', username };
+      if (record?.kind !== 'jwt') return { ok: false, reason: 'invalid_token', username };
       if (generation === this.generation) this.byId.set(id, record);
     }
     if (record.username.toLowerCase() !== username.toLowerCase()) return { ok: false, reason: 'invalid_token', username };

@@ -77,7 +77,7 @@ export class ExternalJwtVerifier {
   async verify(token: string): Promise<ExternalJwtResult> {
     if (!JWT_SHAPE.test(token)) return { kind: 'not_mine' };
 
-    let header;
+    let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
     } catch {
@@ -192,7 +192,7 @@ function peekIssuer(token: string): string | undefined {
 export function claimAt(payload: Record<string, unknown>, path: string): unknown {
   let node: unknown = payload;
   for (const part of path.split('.')) {
-    if (!node || typeof node !== 'object' || Array.isArray(node) || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
+    if (!node || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, part)) return undefined;
     node = (node as Record<string, unknown>)[part];
   }
   return node;

@@ -136,9 +136,7 @@ export class GuessBudget {
   }
 }
 
-export interface LoginRecorder {
-  (result: 'success' | 'failure', userType: UserType, reason: string): void;
-}
+export type LoginRecorder = (result: 'success' | 'failure', userType: UserType, reason: string) => void;
 
 export interface PasswordChainOptions {
   config: Config;
@@ -401,7 +399,9 @@ export class PasswordChain {
     }
     if (user && user.source === 'local') {
       // The hash is checked even for an empty password: skipping it would time out the name.
-      const matches = user.password_hash !== null ? await hasher.verify(password, user.password_hash) : (await hasher.verifyDummy(password), false);
+      let matches = false;
+      if (user.password_hash !== null) matches = await hasher.verify(password, user.password_hash);
+      else await hasher.verifyDummy(password);
       if (!matches || password === '') return { ok: false, reason: 'bad_password', userType: 'local', status: 401 };
       if (user.disabled) return { ok: false, reason: 'account_disabled', userType: 'local', status: 401 };
       if (hasher.needsRehash(user.password_hash as string)) {

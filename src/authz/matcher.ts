@@ -139,7 +139,7 @@ export function compilePathPattern(pattern: string, foldCase = false): PathPatte
 
 /** A path as case_insensitive_paths routes match it: lower case, escapes in upper-case hex. */
 export function foldPathCase(path: string): string {
-  return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
+  return path.toLowerCase().replace(/%[0-9a-f]{2}/g, (hex) => hex.toUpperCase());
 }
 
 const REFUSED: Record<string, string> = {
@@ -174,16 +174,16 @@ function spellingProblem(pattern: string): string | undefined {
         continue;
       }
       const byte = hi * 16 + lo;
-      const escape = pattern.slice(i, i + 3);
+      const written = pattern.slice(i, i + 3);
       const form = pathByte(byte);
       i += 2;
       if (byte === 0x2a) return 'requests carry %2A as *, which a glob reads as any characters; use re: for a literal *';
       if (form === 'literal') {
         canonical += String.fromCharCode(byte);
-        notes.add(`${String.fromCharCode(byte)} not ${escape}, as requests are decoded`);
+        notes.add(`${String.fromCharCode(byte)} not ${written}, as requests are decoded`);
       } else if (form === 'encoded') {
         canonical += escapeByte(byte);
-        if (escape !== escapeByte(byte)) notes.add('escapes in upper-case hex');
+        if (written !== escapeByte(byte)) notes.add('escapes in upper-case hex');
       } else return REFUSED[form];
       continue;
     }

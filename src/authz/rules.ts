@@ -163,7 +163,7 @@ const NO_PROJECTS: readonly string[] = [];
 export function decide(access: CompiledAccess, request: AccessRequest, caller: Caller): Decision {
   // admin is the only role that satisfies every role list, grant and placeholder (SPEC 4):
   // support, like every other role, reaches exactly the rules that list it.
-  const privileged = caller !== undefined && caller.roles.includes('admin');
+  const privileged = caller?.roles.includes('admin') === true;
   const ctx: MatchContext = {
     username: caller?.username,
     projects: caller?.projects ?? NO_PROJECTS,

@@ -43,7 +43,7 @@ export async function serve(flags: ConfigFlags): Promise<void> {
   if (!file) warnings.push('no config file found: running on the embedded defaults');
   if (config.store.url.startsWith('sqlite:')) warnings.push('SQLite store: one instance only; use postgres:// for replicas');
   if (!config.server.public_url.startsWith('https:')) warnings.push('public_url is http: session cookies are sent without Secure');
-  let running;
+  let running: Awaited<ReturnType<typeof startServer>>;
   try {
     running = await startServer(config);
   } catch (err) {

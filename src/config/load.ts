@@ -143,7 +143,9 @@ function resolveSecretFiles(value: Json, schema: ZodLike, path: string, problems
   if (Array.isArray(value)) {
     if (def.type === 'array' && def.element) {
       const element = def.element;
-      value.forEach((item, i) => resolveSecretFiles(item, element, `${path}[${i}]`, problems));
+      value.forEach((item, i) => {
+        resolveSecretFiles(item, element, `${path}[${i}]`, problems);
+      });
     }
     return;
   }

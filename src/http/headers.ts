@@ -173,7 +173,7 @@ export class HeaderPolicy {
       } else if (kind === CREDENTIAL) {
         if (options.passCredentials && (nominated === undefined || !nominated.includes(normaliseHeaderName(name)))) out.push(name, value);
       } else if (kind === COOKIE) {
-        if (typeof value !== 'string' || (nominated !== undefined && nominated.includes('cookie'))) continue;
+        if (typeof value !== 'string' || nominated?.includes('cookie')) continue;
         const kept = options.passCredentials || !this.credentialCookies.some((name) => value.includes(name)) ? value : removeCookies(value, this.credentialCookies);
         if (kept === '') continue;
         // The upstream credential cookie joins the client's other cookies in the one Cookie header.

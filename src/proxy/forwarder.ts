@@ -73,7 +73,10 @@ function nominatedBy(rawHeaders: string[]): string[] | undefined {
     // What keep-alive upstreams send on every answer: nominates nothing.
     if (value === 'keep-alive' || value === 'close') continue;
     const tokens = connectionTokens(value);
-    if (tokens.length > 0) (nominated ??= []).push(...tokens);
+    if (tokens.length > 0) {
+      nominated ??= [];
+      nominated.push(...tokens);
+    }
   }
   return nominated;
 }
@@ -188,7 +191,7 @@ export class Forwarder {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i] as string;
       const lower = name.toLowerCase();
-      if (RESPONSE_HOP_BY_HOP.has(lower) || (nominated !== undefined && nominated.includes(lower))) continue;
+      if (RESPONSE_HOP_BY_HOP.has(lower) || nominated?.includes(lower)) continue;
       const value = raw[i + 1] as string;
       if (lower === 'set-cookie' && this.isProtectedSetCookie(value)) continue;
       out.push(name, value);
@@ -210,7 +213,11 @@ export class Forwarder {
     const pairs: string[] = [];
     this.passedHeaders(proxyRes, req, pairs);
     const headers: Record<string, string[]> = {};
-    for (let i = 0; i < pairs.length; i += 2) (headers[(pairs[i] as string).toLowerCase()] ??= []).push(pairs[i + 1] as string);
+    for (let i = 0; i < pairs.length; i += 2) {
+      const name = (pairs[i] as string).toLowerCase();
+      headers[name] ??= [];
+      headers[name].push(pairs[i + 1] as string);
+    }
     headers.connection = ['close'];
     return headers;
   }

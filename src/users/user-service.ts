@@ -184,8 +184,14 @@ export class UserService {
 
     const patch: UserPatch = { now: this.now() };
     const changed: string[] = [];
-    if (input.name !== undefined && input.name !== user.name) (patch.name = input.name), changed.push('name');
-    if (input.email !== undefined && input.email !== user.email) (patch.email = input.email), changed.push('email');
+    if (input.name !== undefined && input.name !== user.name) {
+      patch.name = input.name;
+      changed.push('name');
+    }
+    if (input.email !== undefined && input.email !== user.email) {
+      patch.email = input.email;
+      changed.push('email');
+    }
     if (rolesChanged) {
       patch.roles = newRoles;
       // Roles set by an admin are no longer "from the directory mapping".
@@ -197,9 +203,18 @@ export class UserService {
       patch.mapped_projects = user.mapped_projects.filter((p) => patch.projects?.includes(p));
       changed.push('projects');
     }
-    if (input.disabled !== undefined && input.disabled !== user.disabled) (patch.disabled = input.disabled), changed.push('disabled');
-    if (input.grants !== undefined) (patch.grants = input.grants), changed.push('grants');
-    if (input.quotas !== undefined) (patch.quotas = input.quotas), changed.push('quotas');
+    if (input.disabled !== undefined && input.disabled !== user.disabled) {
+      patch.disabled = input.disabled;
+      changed.push('disabled');
+    }
+    if (input.grants !== undefined) {
+      patch.grants = input.grants;
+      changed.push('grants');
+    }
+    if (input.quotas !== undefined) {
+      patch.quotas = input.quotas;
+      changed.push('quotas');
+    }
     if (input.attributes !== undefined) attributesPatch(user, normaliseAttributes(input.attributes), patch, changed);
     if (input.password !== undefined) {
       patch.password_hash = await this.hasher.hash(input.password);

@@ -129,7 +129,7 @@ describe('portcullis CLI against a running gateway', () => {
     assert.equal(update.code, 0, update.stderr);
     assert.deepEqual((await gw.registry.store.getUser('gmt'))?.attributes, { machines: ['8'], optimizations: ['cpu', 'mem'] });
     const show = await run(['user', 'show', 'gmt'], env);
-    assert.match(show.stdout, /attributes\s+machines=8  optimizations=cpu,mem\n/);
+    assert.match(show.stdout, /attributes\s+machines=8 {2}optimizations=cpu,mem\n/);
     const bad = await run(['user', 'update', 'gmt', '--attr', 'Machines=1'], env);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /attributes\.Machines/);

@@ -13,11 +13,6 @@ import { parse as parseYaml, stringify } from 'yaml';
 
 type Node = { kind: 'text'; text: string } | { kind: 'action'; expr: string } | { kind: 'if'; expr: string; then: Node[]; else: Node[] } | { kind: 'range'; expr: string; body: Node[] };
 
-interface Parsed {
-  nodes: Node[];
-  defines: Map<string, Node[]>;
-}
-
 function tokenizeTemplate(source: string): Array<{ text: string } | { action: string }> {
   const out: Array<{ text: string } | { action: string }> = [];
   let rest = source;

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { PortcullisError } from '../../errors/errors.js';
 import { applyMigrations } from '../migrate.js';
-import type { QueryResult, SqlDriver, SqlExecutor, SqlTransaction, StoreLogger } from '../sql-driver.js';
+import type { QueryResult, SqlDriver, SqlTransaction, StoreLogger } from '../sql-driver.js';
 import { wrapStoreError } from '../store-errors.js';
 import type { StoreChange } from '../types.js';
 import { sqliteBinding } from './binding.js';

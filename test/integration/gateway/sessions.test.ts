@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 const form = (fields: Record<string, string>): RequestInit => ({
   method: 'POST',

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { assertClosesWithin, basicOf, CLOSE_WITHIN_MS, openSocket, relay, startWsUpstream, within, type WsUpstream } from '../../helpers/websocket.js';
 

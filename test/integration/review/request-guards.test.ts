@@ -15,7 +15,7 @@ const bob = 'Basic ' + Buffer.from('bob:Bob-Passw0rd1').toString('base64');
 /** One raw exchange on its own connection; chunks are written with a pause between them. */
 function raw(url: string, chunks: string[]): Promise<string> {
   const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, _reject) => {
     const socket = connect(Number(port), '127.0.0.1', async () => {
       for (const chunk of chunks) {
         socket.write(chunk);

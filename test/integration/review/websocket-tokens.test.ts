@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { apiCall, tokenOf } from '../../helpers/api.js';
 import { ADMIN_PASSWORD, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { assertClosesWithin, basicOf, openSocket, relay, startWsUpstream, type WsUpstream } from '../../helpers/websocket.js';
