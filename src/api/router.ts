@@ -5,8 +5,7 @@
  * keys are refused, so nothing can be mass-assigned.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { EndpointRequest } from '../app/auth-endpoints.js';
-import type { Registry } from '../app/registry.js';
+import type { ApiRegistry, EndpointRequest } from './api-context.js';
 import { identityJson, type Identity } from '../authn/identity.js';
 import { validateGrant } from '../authz/grants.js';
 import { parseDuration } from '../config/duration.js';
@@ -59,7 +58,7 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'put' | 'patch
 /** Paths only role admin may call at all (each route checks its own right again). */
 const ADMIN_ONLY = /^\/(users|events)(\/|$)/;
 
-export function createApiRouter(registry: Registry, readBodies: express.RequestHandler[]): express.Router {
+export function createApiRouter(registry: ApiRegistry, readBodies: express.RequestHandler[]): express.Router {
   const router = express.Router({ strict: true, caseSensitive: true });
   const { config, users, store, events } = registry;
   const secure = config.server.public_url.startsWith('https:');
@@ -306,7 +305,7 @@ export function createApiRouter(registry: Registry, readBodies: express.RequestH
  * judged on the full path (`/.auth/api/...`) as on any other. GET /.auth/api/me stays open to
  * every token: it tells the holder no more than whose token it holds, and `whoami` needs it.
  */
-function assertInScope(registry: Registry, req: Request, identity: Identity, scope: TokenRecord): void {
+function assertInScope(registry: ApiRegistry, req: Request, identity: Identity, scope: TokenRecord): void {
   const path = (req as EndpointRequest).portcullis.path;
   if (req.method === 'GET' && path === '/.auth/api/me') return;
   if (scopeAllows(scope, req.method, path, { username: identity.username, projects: identity.projects })) return;
@@ -346,7 +345,7 @@ function readGrants(value: unknown, fields: Record<string, string>): Grant[] | u
   return grants;
 }
 
-function readQuotas(registry: Registry, value: unknown, fields: Record<string, string>): Record<string, number> | undefined {
+function readQuotas(registry: ApiRegistry, value: unknown, fields: Record<string, string>): Record<string, number> | undefined {
   if (value === undefined) return undefined;
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     fields.quotas = 'must be an object {"<rule name>": <requests>}';

@@ -5,8 +5,7 @@
  */
 import type express from 'express';
 import type { Request } from 'express';
-import type { EndpointRequest } from '../app/auth-endpoints.js';
-import type { Registry } from '../app/registry.js';
+import type { ApiRegistry, EndpointRequest } from './api-context.js';
 import type { Identity } from '../authn/identity.js';
 import { MAX_SCOPE_GRANTS, narrowedScope, readScope } from '../authz/token-scope.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
@@ -72,7 +71,7 @@ function lifetimeFor(config: Config, user: UserRecord, expiresIn: string | undef
 }
 
 /** The user a token is for: the caller, or with `?user=` (admins only) another user. */
-async function tokenOwner(registry: Registry, req: Request, caller: TokenCaller): Promise<UserRecord> {
+async function tokenOwner(registry: ApiRegistry, req: Request, caller: TokenCaller): Promise<UserRecord> {
   const { identity } = caller;
   // `?user=`: an admin mints a token for another user (a password-less [api] user has no other way to get one).
   const named = typeof req.query.user === 'string' && req.query.user !== '' ? req.query.user : undefined;
@@ -85,7 +84,7 @@ async function tokenOwner(registry: Registry, req: Request, caller: TokenCaller)
   return user;
 }
 
-export function addTokenRoutes(router: express.Router, registry: Registry, callerOf: (req: Request) => TokenCaller): void {
+export function addTokenRoutes(router: express.Router, registry: ApiRegistry, callerOf: (req: Request) => TokenCaller): void {
   const { store, events } = registry;
   const facts = (req: Request): EndpointRequest['portcullis']['facts'] => (req as EndpointRequest).portcullis.facts;
 

@@ -4,9 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { EndpointContext, EndpointRequest } from '../api/api-context.js';
 import { createApiRouter } from '../api/router.js';
 import type { Authentication } from '../authn/authenticate.js';
-import { identityOf } from '../authn/authenticate.js';
+import { identityOf } from '../authn/identity-of.js';
 import { federateUser } from '../authn/federation.js';
 import { identityJson, type AuthMethod } from '../authn/identity.js';
 import { parseDuration } from '../config/duration.js';
@@ -23,20 +24,9 @@ import { STYLE_CSS } from '../ui/html.js';
 import { expiredPasswordPage, loginPage, messagePage, passwordPage } from '../ui/login-page.js';
 import { matchedPath, type Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
-import type { RequestFacts } from './request-context.js';
+import type { RequestFacts } from '../http/request-facts.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
 import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
-
-export interface EndpointRequest extends Request {
-  portcullis: EndpointContext;
-}
-
-export interface EndpointContext {
-  facts: RequestFacts;
-  path: string;
-  /** Authenticates the request once (memoised). */
-  auth(): Promise<Authentication>;
-}
 
 const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
 const MAX_TOKEN_LIFETIME = 366 * 86_400_000;

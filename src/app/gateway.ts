@@ -32,7 +32,7 @@ import { setUpstreamCredential, upstreamCredentialOf } from '../proxy/upstream-c
 import { clientKey } from '../http/client-ip.js';
 import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
-import { requestFacts, type RequestFacts } from './request-context.js';
+import { requestFacts, type RequestFacts } from '../http/request-facts.js';
 import { redirect, sendCode, sendError, wantsHtml } from './respond.js';
 import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { PortcullisError } from '../errors/errors.js';
 import type { Grant, Store, TokenRecord, UserRecord } from '../store/types.js';
-import { identityOf } from './authenticate.js';
+import { identityOf } from './identity-of.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
 import { noStats, type CacheStats, type UserCache } from './user-cache.js';
 

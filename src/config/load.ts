@@ -3,16 +3,14 @@
  * environment overrides → `--set` flags → `*_file` secrets → schema validation →
  * cross-field checks. Every problem is collected with its key path before failing.
  */
+import type { ConfigProblem } from './problem.js';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { crossFieldProblems } from './validate.js';
 
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
+export type { ConfigProblem };
 
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];

@@ -1,7 +1,7 @@
 /** Cross-field checks: each returns every problem with its key path (Authelia's habit). */
 import { BlockList, isIP } from 'node:net';
 import { MAX_QUOTA_WINDOW_MS, MINIMUM_PRIVILEGED_ROLES, type Config } from './schema.js';
-import type { ConfigProblem } from './load.js';
+import type { ConfigProblem } from './problem.js';
 import { configuredHostProblem } from '../http/host.js';
 import { upstreamAuthProblems } from './upstream-auth.js';
 

@@ -11,9 +11,13 @@
  */
 import { sanitiseUsername, type Logger } from '../observability/logger.js';
 import { settleWithin } from '../observability/settle-within.js';
-import type { Store } from '../store/types.js';
 import { FailureLimiter, type FailureLimiterOptions, type Suppression } from './failure-limiter.js';
 import type { DropCounter, EventType, PortcullisEvent, RequestContext } from './types.js';
+
+/** Where events are kept (the store implements it; events sit below the store in the layers). */
+export interface EventStore {
+  insertEvent(event: { type: string; time: number; username: string | null; data: Record<string, unknown> }): Promise<void>;
+}
 import type { WebhookSink } from './webhook.js';
 
 /** Field names that must never appear in an event, whatever a caller passes. */
@@ -25,7 +29,7 @@ const RESERVED_FIELDS = new Set(['event', 'time', 'username']);
 
 export interface EventBusOptions {
   logger: Logger;
-  store?: Store;
+  store?: EventStore;
   webhooks?: WebhookSink[];
   now?: () => number;
   /** The per-client bound on failure events (defaults: 30 a minute, 10,000 clients tracked). */
@@ -41,7 +45,7 @@ const SWEEP_MS = 5_000;
 
 export class EventBus {
   private readonly logger: Logger;
-  private readonly store: Store | undefined;
+  private readonly store: EventStore | undefined;
   private readonly webhooks: WebhookSink[];
   private readonly now: () => number;
   private readonly pending = new Set<Promise<void>>();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identityOf } from '../../../src/authn/authenticate.js';
+import { identityOf } from '../../../src/authn/identity-of.js';
 import { HeaderPolicy } from '../../../src/http/headers.js';
 import type { UserRecord } from '../../../src/store/types.js';
 

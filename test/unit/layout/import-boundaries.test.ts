@@ -4,9 +4,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 /**
- * The layout of STYLE.md: imports point one way. A layer may import (values) from layers with a
- * lower rank; type-only imports are free (they vanish at runtime). express and http-proxy are
- * only imported by proxy/, api/, ui/ and the app's endpoint module.
+ * The layout of STYLE.md: imports point one way. A layer may import from layers with a lower
+ * rank, type-only imports included (they are a dependency too, even if they vanish at runtime),
+ * and no module imports itself through others (no cycles). express and http-proxy are only
+ * imported by proxy/, api/, ui/ and the app's endpoint module.
  */
 const RANK: Record<string, number> = {
   cli: 7,
@@ -37,20 +38,44 @@ function files(dir: string): string[] {
 
 const layerOf = (path: string): string => (relative(SRC, path).split('/')[0] as string).replace(/\.ts$/, '');
 
-test('value imports only point down the layers', () => {
+/** Each source file's relative imports and re-exports (type-only ones too), as resolved .ts paths. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^(?:import|export)\s+(?:type\s+)?[^'"]*from\s+'([^']+)'/gm)].flatMap(([, spec]) => (spec?.startsWith('.') ? [resolve(dirname(file), spec).replace(/\.js$/, '.ts')] : []));
+}
+
+test('imports, type-only ones included, only point down the layers', () => {
   const violations: string[] = [];
   for (const file of files(SRC)) {
     const from = layerOf(file);
-    const text = readFileSync(file, 'utf8');
-    for (const match of text.matchAll(/^import\s+(type\s+)?[^'"]*from\s+'([^']+)'/gm)) {
-      const [, typeOnly, spec] = match;
-      if (typeOnly || !spec?.startsWith('.')) continue;
-      const to = layerOf(resolve(dirname(file), spec));
+    for (const target of importsOf(file)) {
+      const to = layerOf(target);
       if (to === from) continue;
       if ((RANK[to] ?? 99) > (RANK[from] ?? -1) || (RANK[to] === RANK[from] && RANK[to] !== 0)) violations.push(`${relative(SRC, file)} → ${to}`);
     }
   }
   assert.deepEqual(violations, []);
+});
+
+test('no module imports itself through others (type-only imports counted)', () => {
+  const graph = new Map(files(SRC).map((file) => [file, importsOf(file)]));
+  const cycles: string[] = [];
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (file: string): void => {
+    if (done.has(file)) return;
+    const at = path.indexOf(file);
+    if (at !== -1) {
+      cycles.push([...path.slice(at), file].map((f) => relative(SRC, f)).join(' → '));
+      return;
+    }
+    path.push(file);
+    for (const next of graph.get(file) ?? []) visit(next);
+    path.pop();
+    done.add(file);
+  };
+  for (const file of graph.keys()) visit(file);
+  assert.deepEqual(cycles, []);
 });
 
 test('only proxy/, api/, ui/ and the app endpoints import express or http-proxy', () => {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { RequestContext } from '../events/types.js';
-import { clientAddress, isTrusted, normaliseAddress } from '../http/client-ip.js';
+import { clientAddress, isTrusted, normaliseAddress } from './client-ip.js';
 
 let counter = 0;
 const prefix = randomBytes(6).toString('base64url');
