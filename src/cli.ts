@@ -2,7 +2,7 @@
 /** The `portcullis` command (SPEC 12). Exit codes: 0 ok, 1 error, 2 usage, 77 not logged in or not allowed, 78 config. */
 import { createRequire } from 'node:module';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { events, token, user } from './cli/admin.js';
+import { configReload, events, token, user } from './cli/admin.js';
 import { CliError, EXIT } from './cli/client.js';
 import { login, logout, whoami } from './cli/login.js';
 import { migrate } from './cli/migrate.js';
@@ -27,6 +27,13 @@ const COMMANDS: Record<string, Command> = {
   Runs the gateway. The config file is --config, else $PORTCULLIS_CONFIG, else ./config/portcullis.yaml,
   else the embedded defaults. PORTCULLIS_<PATH> variables override file values; --set overrides both.
   Example: portcullis serve --config /etc/portcullis/portcullis.yaml --set server.listen=0.0.0.0:8080`,
+  },
+  'config reload': {
+    options: { ...session },
+    positionals: [0, 0],
+    usage: `portcullis config reload [--json]
+  Asks the running gateway (of the CLI's token file) to reload its configuration file (role admin).
+  Prints what changed and what needs a restart; exit 78 when the file is invalid (the gateway keeps its configuration), 77 when not allowed.`,
   },
   'config check': {
     options: configOpts,
@@ -166,6 +173,8 @@ async function main(argv: string[]): Promise<void> {
       return serve(flags);
     case 'config check':
       return configCheck(flags);
+    case 'config reload':
+      return configReload(values);
     case 'migrate':
       return migrate(flags);
     case 'login':

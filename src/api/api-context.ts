@@ -29,7 +29,12 @@ export interface ApiRegistry {
   metrics: Metrics;
   upstreamCredentials: UpstreamCredentialStore;
   now: () => number;
+  /** Reloads the configuration file (SPEC 1), when the gateway runs from one. */
+  reloadConfig?: (() => Promise<ReloadOutcome>) | undefined;
 }
+
+/** What a configuration reload did (app/reload.ts). */
+export type ReloadOutcome = { ok: true; changed: string[]; restart_required: string[] } | { ok: false; problems: Array<{ path: string; message: string }> };
 
 /** What the /.auth endpoint app attaches to every request. */
 export interface EndpointContext {

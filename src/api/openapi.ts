@@ -55,6 +55,15 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [username],
         post: { summary: 'End every session and token of the user (admin)', responses: { '204': { description: 'Revoked' }, ...errors(401, 403, 404) } },
       },
+      '/config/reload': {
+        post: {
+          summary: 'Reload the configuration file (admin); what needs a restart is reported and kept',
+          responses: {
+            '200': json({ type: 'object', properties: { changed: { type: 'array', items: { type: 'string' } }, restart_required: { type: 'array', items: { type: 'string' } } } }),
+            ...errors(400, 401, 403, 409),
+          },
+        },
+      },
       '/users/{username}/relink': {
         parameters: [username],
         post: {

@@ -47,6 +47,7 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'put' | 'patch
   { method: 'delete', path: '/users/{username}' },
   { method: 'post', path: '/users/{username}/revoke' },
   { method: 'post', path: '/users/{username}/relink' },
+  { method: 'post', path: '/config/reload' },
   { method: 'put', path: '/users/{username}/upstream-credentials/{route}' },
   { method: 'delete', path: '/users/{username}/upstream-credentials/{route}' },
   { method: 'get', path: '/tokens' },
@@ -56,7 +57,7 @@ export const API_ROUTES: ReadonlyArray<{ method: 'get' | 'post' | 'put' | 'patch
 ];
 
 /** Paths only role admin may call at all (each route checks its own right again). */
-const ADMIN_ONLY = /^\/(users|events)(\/|$)/;
+const ADMIN_ONLY = /^\/(users|events|config)(\/|$)/;
 
 export function createApiRouter(registry: ApiRegistry, readBodies: express.RequestHandler[]): express.Router {
   const router = express.Router({ strict: true, caseSensitive: true });
@@ -256,6 +257,17 @@ export function createApiRouter(registry: ApiRegistry, readBodies: express.Reque
   router.post('/users/:username/revoke', requireAdmin, async (req, res) => {
     await users.revoke(String(req.params.username), actor(req), facts(req));
     res.status(204).end();
+  });
+
+  // SPEC 1: reload the configuration file; 400 with every problem, the running one kept.
+  router.post('/config/reload', requireAdmin, async (_req, res) => {
+    if (!registry.reloadConfig) throw new PortcullisError('conflict', 'This gateway does not run from a configuration file it can reload');
+    const outcome = await registry.reloadConfig();
+    if (!outcome.ok) {
+      const fields = Object.fromEntries(outcome.problems.map((p) => [p.path || 'config', p.message]));
+      throw new PortcullisError('validation_failed', 'The configuration file has problems: the running configuration is kept', { fields });
+    }
+    res.json({ changed: outcome.changed, restart_required: outcome.restart_required });
   });
 
   // SPEC 18: accept that the directory entry behind an ldap user changed (it was re-created):

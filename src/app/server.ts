@@ -11,11 +11,17 @@ import { parseListen, type Config } from '../config/index.js';
 import { settleWithin } from '../observability/settle-within.js';
 import { createAuthEndpoints } from './auth-endpoints.js';
 import { Gateway } from './gateway.js';
-import { buildRegistry, type BuildOptions, type Registry } from './registry.js';
+import { loadGatewayConfig } from './check.js';
+import { applicable, type ReloadOutcome } from './reload.js';
+import { buildRegistry, reconfigure, retire, type BuildOptions, type Registry } from './registry.js';
+import { ConfigError } from '../config/load.js';
 
 export interface RunningServer {
-  registry: Registry;
-  gateway: Gateway;
+  /** The registry requests are handled with now (a reload replaces it). */
+  readonly registry: Registry;
+  readonly gateway: Gateway;
+  /** Reloads the configuration file (SPEC 1); what SIGHUP and POST /.auth/api/config/reload call. */
+  reload(): Promise<ReloadOutcome>;
   /** http://host:port the gateway listens on. */
   url: string;
   metricsUrl: string | undefined;
@@ -39,6 +45,8 @@ export interface StartOptions extends BuildOptions {
   /** Override listen addresses (tests use port 0). */
   listen?: string;
   metricsListen?: string;
+  /** Where a reload reads the configuration again (the file and --set flags `serve` started with). */
+  reloadFrom?: { file: string | undefined; overrides?: string[] };
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -46,21 +54,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // The default process metrics sample the event loop on a 10 ms timer (17–26 ms of CPU a second
   // when idle): collected only when a metrics listener serves them.
   const registry = await buildRegistry(config, { ...options, defaultMetrics: options.defaultMetrics ?? metricsListen !== '' });
-  let gateway: Gateway | undefined;
-  const endpoints = createAuthEndpoints(registry, () => gateway as Gateway);
-  gateway = new Gateway(registry, endpoints);
+  const current = { registry, gateway: gatewayFor(registry) };
   // A client sending its headers a byte at a time holds a connection at most HEADERS_TIMEOUT_MS
   // (+ one check interval), and no more than server.max_connections are held at all: past it a
   // new connection is closed at once instead of taking the process's last file descriptors.
   const server = createServer(
     { requestTimeout: 120_000, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: HEADERS_CHECK_MS, keepAliveTimeout: 65_000, maxHeaderSize: 32 * 1024 },
-    gateway.handleRequest,
+    (req, res) => current.gateway.handleRequest(req, res),
   );
   if (config.server.max_connections > 0) server.maxConnections = config.server.max_connections;
   // Node keeps 2,000 header fields and drops the rest without a word: one more than the limit
   // is enough to refuse the request (431) instead of forwarding a truncated one (SPEC 6).
   server.maxHeadersCount = config.server.max_header_count + 1;
-  server.on('upgrade', gateway.handleUpgrade);
+  server.on('upgrade', (req, socket, head) => current.gateway.handleUpgrade(req, socket, head));
   // CONNECT is never a tunnel here (SPEC 5): answered 405 on every route, never forwarded.
   server.on('connect', (_req, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
@@ -149,9 +155,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const metricsAddress = metricsServer?.address() as AddressInfo | undefined;
   let closing: Promise<void> | undefined;
+  const reload = configReloader({ server, current, options, startedWith: config });
+  // Only a gateway started from a file it can read again offers the reload through the API.
+  if (options.reloadFrom !== undefined) registry.reloadConfig = reload;
   const running: RunningServer = {
-    registry,
-    gateway,
+    get registry() {
+      return current.registry;
+    },
+    get gateway() {
+      return current.gateway;
+    },
+    reload,
     url: `http://${host}:${address.port}`,
     metricsUrl: metricsAddress ? `http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}` : undefined,
     close: () =>
@@ -160,7 +174,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         clearTimeout(firstPurge);
         clearInterval(purge);
         clearInterval(rotation);
-        registry.ready = false;
+        current.registry.ready = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         // Upgraded WebSockets are no longer the server's connections (closeAllConnections does
@@ -178,8 +192,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
             metricsServer.closeAllConnections();
             await metricsClosed;
           }
-          gateway?.close();
-          await registry.close();
+          current.gateway.close();
+          await current.registry.close();
         })();
         const left = Math.max(deadline - performance.now(), CLEANUP_GRACE_MS);
         if ((await settleWithin(cleanup, left)) === 'late') {
@@ -191,6 +205,57 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       })()),
   };
   return running;
+}
+
+/** The gateway of a registry, with its /.auth endpoints. */
+function gatewayFor(registry: Registry): Gateway {
+  let gateway: Gateway | undefined;
+  const endpoints = createAuthEndpoints(registry, () => gateway as Gateway);
+  gateway = new Gateway(registry, endpoints);
+  return gateway;
+}
+
+/**
+ * Reloads the configuration file: validated as at start (every problem logged with its key path,
+ * ConfigReloadFailed, the running configuration kept), then the new registry and gateway take
+ * the next requests; requests under way finish with the ones they started with, which are
+ * retired after server.shutdown_timeout. Open connections, sessions and WebSockets stay.
+ */
+function configReloader(context: { server: Server; current: { registry: Registry; gateway: Gateway }; options: StartOptions; startedWith: Config }): () => Promise<ReloadOutcome> {
+  const { server, current, options } = context;
+  let running: Promise<ReloadOutcome> | undefined;
+  const once = async (): Promise<ReloadOutcome> => {
+    const previous = current.registry;
+    let loaded: Config;
+    try {
+      loaded = loadGatewayConfig({ file: options.reloadFrom?.file, env: options.env ?? process.env, overrides: options.reloadFrom?.overrides ?? [] });
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [{ path: '', message: (err as Error).message }];
+      for (const problem of problems) previous.logger.error('config reload refused', { key: problem.path, problem: problem.message });
+      previous.events.emit('ConfigReloadFailed', '', { problems: problems.map((p) => `${p.path}: ${p.message}`) });
+      return { ok: false, problems };
+    }
+    const { config, changed, restart_required } = applicable(previous.config, loaded);
+    if (restart_required.length > 0) previous.logger.warn('config reload: these keys need a restart and keep their running value', { restart_required });
+    if (changed.length > 0) {
+      const registry = await reconfigure(previous, config);
+      registry.reloadConfig = previous.reloadConfig;
+      const old = { ...current };
+      current.registry = registry;
+      current.gateway = gatewayFor(registry);
+      server.maxHeadersCount = config.server.max_header_count + 1;
+      const retireLater = setTimeout(() => {
+        old.gateway.close();
+        void retire(old.registry);
+      }, context.startedWith.server.shutdown_timeout);
+      retireLater.unref();
+    }
+    current.registry.logger.info('config reloaded', { changed, restart_required });
+    current.registry.events.emit('ConfigReloaded', '', { changed, restart_required });
+    return { ok: true, changed, restart_required };
+  };
+  // One reload at a time: a second signal while one runs waits for it.
+  return () => (running ??= once().finally(() => (running = undefined)));
 }
 
 function listen(server: Server, address: string): Promise<void> {

@@ -306,3 +306,25 @@ export async function events(values: Values): Promise<void> {
     emit((await call<{ events: Array<Record<string, unknown>> }>(session, 'GET', `/events?${since.toString()}`)).events);
   }
 }
+
+/** `portcullis config reload`: the running gateway reloads its file (SPEC 1); exit 78 when the file is invalid. */
+export async function configReload(values: Values): Promise<void> {
+  const session = currentSession(str(values, 'path'));
+  let data: { changed: string[]; restart_required: string[] };
+  try {
+    data = await call<{ changed: string[]; restart_required: string[] }>(session, 'POST', '/config/reload');
+  } catch (err) {
+    // 400: the file has problems (each with its key path, printed by the error); the gateway keeps its configuration.
+    if (err instanceof CliError && err.exitCode === EXIT.error && /configuration file has problems/.test(err.message)) throw new CliError(err.message, EXIT.config);
+    throw err;
+  }
+  print(
+    data,
+    values.json === true,
+    () =>
+      [
+        `Reloaded. Changed: ${data.changed.length > 0 ? data.changed.join(', ') : 'nothing'}`,
+        ...(data.restart_required.length > 0 ? [`Needs a restart (kept as running): ${data.restart_required.join(', ')}`] : []),
+      ].join('\n') + '\n',
+  );
+}

@@ -45,7 +45,7 @@ export async function serve(flags: ConfigFlags): Promise<void> {
   if (!config.server.public_url.startsWith('https:')) warnings.push('public_url is http: session cookies are sent without Secure');
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    running = await startServer(config);
+    running = await startServer(config, { reloadFrom: { file, overrides: flags.set ?? [] } });
   } catch (err) {
     if (err instanceof SeedFileError) {
       process.stderr.write(`users.seed_file: ${err.message}\n`);
@@ -64,6 +64,10 @@ export async function serve(flags: ConfigFlags): Promise<void> {
     });
   }
   logger.info('listening', { url: running.url, metrics_url: running.metricsUrl ?? null, config: file ?? null });
+  // SIGHUP: reload the configuration file (SPEC 1); its outcome is logged by the reload itself.
+  process.on('SIGHUP', () => {
+    running.reload().catch((err: unknown) => logger.error('config reload failed', { err: err as Error }));
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {

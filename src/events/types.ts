@@ -12,6 +12,9 @@ export type EventType =
   | 'AccessDenied'
   /** A session or token ended because the directory changed (SPEC 18), with `reason`. */
   | 'DirectoryRevalidated'
+  /** A configuration reload applied (`changed`, `restart_required`), or refused (`problems`). */
+  | 'ConfigReloaded'
+  | 'ConfigReloadFailed'
   /** Failure events of one client held back from the store and webhooks (failure-limiter.ts). */
   | 'EventsSuppressed';
 
@@ -26,6 +29,8 @@ export const EVENT_TYPES: readonly EventType[] = [
   'TokenCreated',
   'TokenRevoked',
   'DirectoryRevalidated',
+  'ConfigReloaded',
+  'ConfigReloadFailed',
   'AccessDenied',
   'EventsSuppressed',
 ];
