@@ -21,7 +21,7 @@ import { openApiDocument } from './openapi.js';
 import { eventJson, userJson } from './serialise.js';
 import { addTokenRoutes, type TokenCaller } from './token-routes.js';
 import { scopeAllows } from '../authz/token-scope.js';
-import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
+import { authenticationFailure } from '../authn/failure.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -74,11 +74,7 @@ export function createApiRouter(registry: ApiRegistry, readBodies: express.Reque
   // Authentication, CSRF and the password-change gate for everything below.
   router.use(async (req: Request, _res: Response, next: NextFunction) => {
     const auth = await (req as EndpointRequest).portcullis.auth();
-    if (auth.kind === 'failed') {
-      if (auth.status === 503) throw loginUnavailable(auth.reason);
-      const refusal = auth.scheme === 'Basic' ? loginRefusal({ reason: auth.reason, verified: auth.reason === 'password_expired' }) : new PortcullisError('invalid_token', 'Invalid or expired token');
-      throw new PortcullisError(refusal.code, refusal.message, { headers: { 'www-authenticate': `${auth.scheme} realm="portcullis"` } });
-    }
+    if (auth.kind === 'failed') throw authenticationFailure(auth);
     if (auth.kind !== 'identity' || !auth.user || auth.identity.method === 'anonymous') {
       throw new PortcullisError('unauthenticated', 'Authentication required', { headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });
     }

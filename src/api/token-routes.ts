@@ -3,6 +3,7 @@
  * that a token authenticated never outlives that token (a longer `expires_in` is clamped to
  * its expiry) and is never broader: it carries the caller's scope and read_only, plus any it asks for.
  */
+import { DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS } from '../authn/api-tokens.js';
 import type express from 'express';
 import type { Request } from 'express';
 import type { ApiRegistry, EndpointRequest } from './api-context.js';
@@ -14,9 +15,6 @@ import { PortcullisError } from '../errors/errors.js';
 import type { Grant, TokenRecord, UserRecord } from '../store/types.js';
 import { failIfFields, optionalBoolean, optionalString, readBody } from './body.js';
 import { tokenJson } from './serialise.js';
-
-const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
-const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
 
 export interface TokenCaller {
   identity: Identity;
@@ -61,10 +59,10 @@ function lifetimeFor(config: Config, user: UserRecord, expiresIn: string | undef
   // A user of an external issuer is vouched for by that issuer, which the gateway cannot ask
   // about revocations: its tokens live no longer than the issuer lets one of its JWTs live.
   const federatedCap = user.source.startsWith('jwt:') ? federatedTokenLifetime(config, user.source.slice(4)) : undefined;
-  const fallback = Math.min(DEFAULT_TOKEN_LIFETIME, federatedCap ?? MAX_TOKEN_LIFETIME);
+  const fallback = Math.min(DEFAULT_TOKEN_LIFETIME_MS, federatedCap ?? MAX_TOKEN_LIFETIME_MS);
   if (expiresIn === undefined) return fallback;
   const parsed = parseDuration(expiresIn);
-  if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME) fields.expires_in = 'a duration such as 30d, at most 366d';
+  if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME_MS) fields.expires_in = 'a duration such as 30d, at most 366d';
   else if (federatedCap !== undefined && parsed > federatedCap) fields.expires_in = `at most ${formatDuration(federatedCap)} for a user of issuer ${user.source.slice(4)} (its max_token_lifetime)`;
   else return parsed;
   return fallback;

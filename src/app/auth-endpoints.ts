@@ -26,10 +26,9 @@ import { matchedPath, type Gateway } from './gateway.js';
 import type { Registry } from './registry.js';
 import type { RequestFacts } from '../http/request-facts.js';
 import { redirect, safeRedirectTarget, sendError, sendHtml, sendJson, wantsHtml } from './respond.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, MAX_TOKEN_LIFETIME_MS } from '../authn/api-tokens.js';
+import { authenticationFailure } from '../authn/failure.js';
 import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
-
-const DEFAULT_TOKEN_LIFETIME = 30 * 86_400_000;
-const MAX_TOKEN_LIFETIME = 366 * 86_400_000;
 
 /**
  * Whether the query of a request target holds a NUL, as `%00` (what the query parser decodes
@@ -188,10 +187,9 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
   app.get('/.auth/me', async (req, res) => {
     const auth = await ctx(req).auth();
     if (auth.kind !== 'identity') {
-      sendError(res, auth.kind === 'failed' && auth.status === 503 ? loginUnavailable(auth.reason) : new PortcullisError('unauthenticated', 'Authentication required'), {
-        'www-authenticate': 'Bearer realm="portcullis"',
-        ...(auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(cookieName, secure) } : {}),
-      });
+      const error =
+        auth.kind === 'failed' ? authenticationFailure(auth) : new PortcullisError('unauthenticated', 'Authentication required', { headers: { 'www-authenticate': 'Bearer realm="portcullis"' } });
+      sendError(res, error, auth.kind === 'none' && auth.clearCookie ? { 'set-cookie': clearCookie(cookieName, secure) } : {});
       return;
     }
     sendJson(res, 200, identityJson(auth.identity));
@@ -215,10 +213,10 @@ export function createAuthEndpoints(registry: Registry, gatewayRef: () => Gatewa
       password = credentials?.password ?? '';
       method = 'basic';
     }
-    let lifetime = DEFAULT_TOKEN_LIFETIME;
+    let lifetime = DEFAULT_TOKEN_LIFETIME_MS;
     if (body.expires_in !== undefined) {
       const parsed = typeof body.expires_in === 'string' ? parseDuration(body.expires_in) : undefined;
-      if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME) {
+      if (parsed === undefined || parsed <= 0 || parsed > MAX_TOKEN_LIFETIME_MS) {
         sendError(res, new PortcullisError('validation_failed', 'Invalid token request', { fields: { expires_in: 'a duration such as 30d, at most 366d' } }));
         return;
       }

@@ -34,7 +34,7 @@ import type { UserRecord } from '../store/types.js';
 import type { Registry } from './registry.js';
 import { requestFacts, type RequestFacts } from '../http/request-facts.js';
 import { redirect, sendCode, sendError, wantsHtml } from './respond.js';
-import { loginRefusal, loginUnavailable } from '../authn/password-chain.js';
+import { authenticationFailure } from '../authn/failure.js';
 
 export type AuthEndpointHandler = (req: IncomingMessage, res: ServerResponse, facts: RequestFacts, path: string, query: string) => void;
 
@@ -592,12 +592,8 @@ export class Gateway {
   }
 
   private authFailure(auth: Extract<Authentication, { kind: 'failed' }>, route: string): Outcome {
-    if (auth.status === 503) {
-      return this.refuse(503, route, 'none', loginUnavailable(auth.reason));
-    }
-    const challenge = auth.scheme === 'Basic' ? 'Basic realm="portcullis", charset="UTF-8"' : 'Bearer realm="portcullis", error="invalid_token"';
-    const error = auth.scheme === 'Basic' ? loginRefusal({ reason: auth.reason, verified: auth.reason === 'password_expired' }) : new PortcullisError('invalid_token', 'Invalid or expired token');
-    return this.refuse(401, route, 'none', error, { 'www-authenticate': challenge });
+    const error = authenticationFailure(auth);
+    return this.refuse(error.status, route, 'none', error);
   }
 
   private refuse(status: number, route: string, rule: string, error: PortcullisError, headers: Record<string, string> = {}): Outcome {

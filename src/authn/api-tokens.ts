@@ -14,6 +14,10 @@ import { MISS, sha256, type Miss } from './hot-path.js';
 import { noStats, type CacheStats, type UserCache } from './user-cache.js';
 
 export const TOKEN_PREFIX = 'pcl_';
+/** The longest lifetime a token may ask for (and how long a retired signing key stays published). */
+export const MAX_TOKEN_LIFETIME_MS = 366 * 86_400_000;
+/** A token's lifetime when the request names none. */
+export const DEFAULT_TOKEN_LIFETIME_MS = 30 * 86_400_000;
 const OPAQUE_PATTERN = /^pcl_[A-Za-z0-9_-]{43}$/;
 
 export function hashToken(token: string): string {

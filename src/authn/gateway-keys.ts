@@ -4,6 +4,7 @@
  * to backends and the `kind: jwt` API tokens. Rotation keeps the previous key published
  * until every token it signed can have expired.
  */
+import { MAX_TOKEN_LIFETIME_MS } from './api-tokens.js';
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type CryptoKey, type JWK } from 'jose';
@@ -32,7 +33,6 @@ function assertionKey(identity: AssertionSubject, audience: string): string {
 const ASSERTION_LIFETIME_S = 60;
 const ASSERTION_REUSE_MS = 30_000;
 /** API tokens signed by a key may live this long, so a retired key stays published as long. */
-const MAX_TOKEN_LIFETIME_MS = 366 * 86_400_000;
 
 interface LoadedKey {
   record: SigningKeyRecord;
