@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PortcullisError } from '../../../src/errors/errors.js';
-import Database from 'better-sqlite3';
+import { sqliteBinding } from '../../../src/store/sqlite/binding.js';
 import { openStore } from '../../../src/store/open.js';
 import { sqliteMigrations } from '../../../src/store/sqlite/migrations.js';
 import { SqlStore } from '../../../src/store/sql-store.js';
@@ -111,7 +111,8 @@ test('purge lets other work run between its batches of expired events', async ()
 
 test('a user row written before migration 4 reads back with attributes {} and mapped_attributes []', async () => {
   const path = join(dir, 'before-attributes.db');
-  const db = new Database(path);
+  // The binding the store itself uses (better-sqlite3 13 on Node 22+, 12 on Node 20).
+  const db = new (sqliteBinding().Database)(path);
   db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
   for (const migration of sqliteMigrations.filter((m) => m.version <= 3)) {
     for (const statement of migration.statements) db.exec(statement);
