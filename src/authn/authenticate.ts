@@ -161,11 +161,12 @@ export class Authenticator {
       // `Token` is InfluxDB v2 clients' spelling of Bearer (SPEC 3).
       if (scheme === 'bearer' || scheme === 'token') return this.tokenCached(value, 'bearer');
       if (scheme !== 'basic') return MISS;
-      const token = basicToken(value);
-      if (token !== undefined) return this.basicTokenCached(token);
+      // The verified-password cache first, by the header's value as sent (no decoding): a
+      // password that is a `pcl_` token never goes through the password chain, so never in it.
       const result = this.options.passwords.verifyCached(value);
-      if (result === MISS || !result.ok) return MISS;
-      return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
+      if (result !== MISS && result.ok) return { kind: 'identity', identity: identityOf(result.user, 'basic', undefined, this.privileged), user: result.user };
+      const token = basicToken(value);
+      return token === undefined ? MISS : this.basicTokenCached(token);
     }
     const cookie = readCookie(credentials.cookie, this.options.config.session.cookie_name);
     if (cookie.ambiguous) return MISS;
