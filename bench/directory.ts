@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { externalUser } from '../src/authn/federation.js';
 import { startGateway } from '../test/helpers/gateway.js';
 import { startSambaDc, type SambaDc } from '../test/helpers/samba.js';
 import { startSlapd, type Slapd } from '../test/helpers/slapd.js';
@@ -80,24 +81,7 @@ async function revalidation(slapd: Slapd): Promise<string> {
     await revalidator.stop();
     const now = Date.now();
     for (let i = 0; i < USERS; i++) {
-      await store.createUserIfAbsent({
-        username: `u${i}`,
-        name: `User ${i}`,
-        email: '',
-        roles: ['user'],
-        mapped_roles: ['user'],
-        projects: [],
-        mapped_projects: [],
-        source: 'ldap',
-        password_hash: null,
-        disabled: false,
-        must_change_password: false,
-        grants: [],
-        quotas: {},
-        attributes: {},
-        mapped_attributes: [],
-        now,
-      });
+      await store.createUserIfAbsent(externalUser({ username: `u${i}`, name: `User ${i}`, email: '', roles: ['user'], projects: [] }, 'ldap', now));
     }
     for (let i = 0; i < SESSIONS; i++) {
       const user = await store.getUser(`u${i % USERS}`);

@@ -7,6 +7,7 @@ import type { Store } from '../../../src/store/types.js';
 import { bootstrapAdmin } from '../../../src/users/bootstrap.js';
 import { PasswordHasher } from '../../../src/users/password-hash.js';
 import { createTestDatabase } from '../../helpers/postgres.js';
+import { newUser } from '../store/fixtures.js';
 
 // Replicas of a new deployment start together on one empty store: every one of them must start,
 // and exactly one generated password may be announced, the one that works.
@@ -51,24 +52,7 @@ test('with no enabled admin, a directory record named users.admin_username is ne
   try {
     await store.migrate();
     const now = Date.now();
-    await store.createUserIfAbsent({
-      username: 'admin',
-      name: 'Directory Admin',
-      email: '',
-      roles: ['user'],
-      mapped_roles: ['user'],
-      projects: [],
-      mapped_projects: [],
-      source: 'ldap',
-      password_hash: null,
-      disabled: false,
-      must_change_password: false,
-      grants: [],
-      quotas: {},
-      attributes: {},
-      mapped_attributes: [],
-      now,
-    });
+    await store.createUserIfAbsent(newUser('admin', { name: 'Directory Admin', email: '', mapped_roles: ['user'], source: 'ldap', password_hash: null, now }));
     const policy = configSchema.parse({}).users.password_policy;
     await assert.rejects(
       bootstrapAdmin({ store, hasher: new PasswordHasher(10), policy, adminUsername: 'admin', env: {}, logger: createLogger({ write: () => undefined }), announce: () => undefined }),
@@ -88,24 +72,7 @@ test('with no enabled admin, a disabled local admin record is restored (a local 
   try {
     await store.migrate();
     const hasher = new PasswordHasher(10);
-    await store.createUserIfAbsent({
-      username: 'admin',
-      name: 'Administrator',
-      email: '',
-      roles: ['admin'],
-      mapped_roles: [],
-      projects: [],
-      mapped_projects: [],
-      source: 'local',
-      password_hash: await hasher.hash('Old-Passw0rd'),
-      disabled: true,
-      must_change_password: false,
-      grants: [],
-      quotas: {},
-      attributes: {},
-      mapped_attributes: [],
-      now: Date.now(),
-    });
+    await store.createUserIfAbsent(newUser('admin', { name: 'Administrator', email: '', roles: ['admin'], password_hash: await hasher.hash('Old-Passw0rd'), disabled: true, now: Date.now() }));
     const policy = configSchema.parse({}).users.password_policy;
     const outcome = await bootstrapAdmin({ store, hasher, policy, adminUsername: 'admin', env: { PORTCULLIS_ADMIN_PASSWORD: 'New-Passw0rd!' }, logger: createLogger({ write: () => undefined }) });
     assert.equal(outcome, 'created_from_env');
