@@ -5,7 +5,7 @@
  * compressed body, one longer than server.max_inspect_body, unparsable text, a JSON value that
  * is not an object, or a duplicated top-level key (backends disagree on which of the two counts).
  */
-import type { BodyView } from './conditions.js';
+import { type BodyView, parseUrlEncoded } from './conditions.js';
 
 const JSON_TYPE = /^\s*(application\/json|[a-z0-9.+-]+\/[a-z0-9.+-]*\+json)\s*(;|$)/i;
 const FORM_TYPE = /^\s*application\/x-www-form-urlencoded\s*(;|$)/i;
@@ -29,23 +29,8 @@ export function bodyView(contentType: string | undefined, body: Buffer | undefin
 }
 
 function formView(text: string): BodyView {
-  const fields = new Map<string, string[]>();
-  for (const part of text.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    let name: string;
-    let value: string;
-    try {
-      name = decodeURIComponent((eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' '));
-      value = decodeURIComponent((eq === -1 ? '' : part.slice(eq + 1)).replace(/\+/g, ' '));
-    } catch {
-      return { kind: 'unevaluable' };
-    }
-    const values = fields.get(name);
-    if (values) values.push(value);
-    else fields.set(name, [value]);
-  }
-  return { kind: 'form', fields };
+  const fields = parseUrlEncoded(text);
+  return fields === undefined ? { kind: 'unevaluable' } : { kind: 'form', fields };
 }
 
 /**

@@ -81,23 +81,30 @@ function decodeOnce(text: string): string | undefined {
   }
 }
 
-/** The query's parameters, names and values decoded once; a malformed escape makes the whole query unreadable. */
+/**
+ * `application/x-www-form-urlencoded` text (a query or a form body) as its parameters, names and
+ * values decoded once; undefined when an escape is malformed (the whole text is then unreadable).
+ */
+export function parseUrlEncoded(text: string): Map<string, string[]> | undefined {
+  const params = new Map<string, string[]>();
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decodeOnce(eq === -1 ? part : part.slice(0, eq));
+    const value = decodeOnce(eq === -1 ? '' : part.slice(eq + 1));
+    if (name === undefined || value === undefined) return undefined;
+    const values = params.get(name);
+    if (values) values.push(value);
+    else params.set(name, [value]);
+  }
+  return params;
+}
+
+/** The query's parameters, parsed once per request. */
 function queryOf(input: ConditionInput): ReadonlyMap<string, readonly string[]> | undefined {
   if (input.parsedQuery !== undefined) return input.parsedQuery;
-  const params = new Map<string, string[]>();
-  if (input.query !== '') {
-    for (const part of input.query.split('&')) {
-      if (part === '') continue;
-      const eq = part.indexOf('=');
-      const name = decodeOnce(eq === -1 ? part : part.slice(0, eq));
-      const value = decodeOnce(eq === -1 ? '' : part.slice(eq + 1));
-      if (name === undefined || value === undefined) return undefined;
-      const values = params.get(name);
-      if (values) values.push(value);
-      else params.set(name, [value]);
-    }
-  }
-  input.parsedQuery = params;
+  const params = parseUrlEncoded(input.query);
+  if (params !== undefined) input.parsedQuery = params;
   return params;
 }
 
