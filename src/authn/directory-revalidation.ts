@@ -14,6 +14,7 @@ import type { LdapConfig } from '../config/schema.js';
 import type { DirectoryEntryState } from '../directory/ldap-directory.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store, UserRecord } from '../store/types.js';
+import { mergeMapped, writeMapping } from '../users/directory-mapping.js';
 
 export type RevalidationReason = 'deleted' | 'disabled' | 'revoked' | 'roles_changed' | 'identity_changed' | 'directory_unreachable';
 
@@ -114,29 +115,10 @@ export class DirectoryRevalidator {
     return undefined;
   }
 
-  /**
-   * The directory's roles and projects replace the mapped ones (an admin's stay), and every
-   * session ends. The last enabled admin keeps admin (SPEC 9), decided with the write.
-   */
+  /** The directory's roles and projects replace the mapped ones, and every session ends. */
   private async remap(user: UserRecord, roles: readonly string[], projects: readonly string[], now: number): Promise<void> {
-    const adminRoles = user.roles.filter((r) => !user.mapped_roles.includes(r));
-    const adminProjects = user.projects.filter((p) => !user.mapped_projects.includes(p));
-    const patch = {
-      roles: [...new Set([...adminRoles, ...roles])].sort(),
-      mapped_roles: [...new Set(roles)].sort(),
-      projects: [...new Set([...adminProjects, ...projects])].sort(),
-      mapped_projects: [...new Set(projects)].sort(),
-      end_sessions: true,
-      now,
-    };
-    const demoted = user.roles.includes('admin') && !patch.roles.includes('admin');
-    try {
-      await this.options.store.updateUser(user.username, demoted ? { ...patch, guard_last_admin: true } : patch);
-    } catch (err) {
-      if (!demoted || (err as { code?: unknown }).code !== 'last_admin') throw err;
-      this.options.logger('warn', 'directory mapping would remove the last enabled admin: admin role kept', { username: user.username });
-      await this.options.store.updateUser(user.username, { ...patch, roles: [...patch.roles, 'admin'].sort() });
-    }
+    const { store, logger } = this.options;
+    await writeMapping(store, user, { ...mergeMapped(user, roles, projects), now }, 'always', (msg, fields) => logger('warn', msg, fields));
   }
 
   /** Ends every session and token of the user (all replicas), records why, and the new state. */

@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger.js';
 import type { LoginAttemptId, Store, UserRecord } from '../store/types.js';
 import type { PasswordHasher } from '../users/password-hash.js';
 import { mergeSourceAttributes, sameAttributes, sourceAttributes } from '../users/attributes.js';
+import { mergeMapped, writeMapping } from '../users/directory-mapping.js';
 import { externalUser } from './federation.js';
 import type { AuthMethod, LoginFailureReason, UserType } from './identity.js';
 import { MISS, sha256, type Miss } from './hot-path.js';
@@ -479,10 +480,7 @@ export class PasswordChain {
       if (created) this.options.events.emit('UserCreated', user.username, { actor: 'ldap', roles: user.roles, source: 'ldap' });
       return user;
     }
-    const adminRoles = existing.roles.filter((r) => !existing.mapped_roles.includes(r));
-    const adminProjects = existing.projects.filter((p) => !existing.mapped_projects.includes(p));
-    const roles = [...new Set([...adminRoles, ...mappedRoles])].sort();
-    const projects = [...new Set([...adminProjects, ...mappedProjects])].sort();
+    const { roles, projects } = mergeMapped(existing, mappedRoles, mappedProjects);
     const rolesChanged = roles.join(',') !== existing.roles.join(',');
     // Attributes combine like roles (SPEC 16): the directory replaces the keys it set, admin keys stay.
     const { attributes, mapped_attributes: mappedAttributes } = mergeSourceAttributes(existing, fromDirectory);
@@ -495,29 +493,8 @@ export class PasswordChain {
       entry.email !== existing.email ||
       mappedRoles.join(',') !== existing.mapped_roles.join(',');
     if (!changed) return existing;
-    const patch = {
-      name: entry.name,
-      email: entry.email,
-      roles,
-      mapped_roles: mappedRoles,
-      projects,
-      mapped_projects: mappedProjects,
-      attributes,
-      mapped_attributes: mappedAttributes,
-      end_sessions: rolesChanged,
-      now,
-    };
-    const demoted = existing.roles.includes('admin') && !roles.includes('admin');
-    let updated: UserRecord | undefined;
-    try {
-      // A mapping change must not remove the last enabled admin (SPEC 9): decided with the write.
-      updated = await store.updateUser(existing.username, demoted ? { ...patch, guard_last_admin: true } : patch);
-    } catch (err) {
-      if (!demoted || !isPortcullisError(err) || err.code !== 'last_admin') throw err;
-      this.options.logger.warn('directory mapping would remove the last enabled admin: admin role kept', { username: existing.username });
-      const kept = [...roles, 'admin'].sort();
-      updated = await store.updateUser(existing.username, { ...patch, roles: kept, end_sessions: kept.join(',') !== existing.roles.join(',') });
-    }
+    const patch = { name: entry.name, email: entry.email, roles, mapped_roles: mappedRoles, projects, mapped_projects: mappedProjects, attributes, mapped_attributes: mappedAttributes, now };
+    const updated = await writeMapping(store, existing, patch, 'roles_changed', (msg, fields) => this.options.logger.warn(msg, fields));
     if (!updated) throw new Error('directory user vanished during login');
     return updated;
   }
